@@ -1,0 +1,79 @@
+// Shared helpers for the benchmarks: servers in child processes, autocannon runs, medians.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { closeSync, openSync } from 'node:fs';
+
+const require = createRequire(import.meta.url);
+
+export interface CannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number; average: number };
+  non2xx: number;
+  errors: number;
+}
+
+export interface CannonOptions {
+  url: string;
+  connections: number;
+  duration?: number;
+  amount?: number;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  requests?: { method?: string; path?: string; body?: string; headers?: Record<string, string>; setupRequest?: (req: Record<string, unknown>) => Record<string, unknown> }[];
+}
+
+type Autocannon = (opts: CannonOptions, cb: (err: Error | null, res: CannonResult) => void) => unknown;
+const autocannon = require('autocannon') as Autocannon;
+
+export function cannon(opts: CannonOptions): Promise<CannonResult> {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] ?? 0 : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}
+
+/**
+ * Starts `bench/server.ts <kind>` in a child process and waits for its "ready <port>" line on
+ * stderr. The server's stdout (its request log) goes straight to `logFile`, as it would to a
+ * collector, without passing through this process.
+ */
+export function startServer(kind: string, env: Record<string, string> = {}, logFile = '/dev/null'): Promise<{ port: number; child: ChildProcess }> {
+  const log = openSync(logFile, 'a');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/server.ts', kind], {
+    env: { ...process.env, ...env }, stdio: ['ignore', log, 'pipe'],
+  });
+  closeSync(log);
+  child.stderr?.pipe(process.stderr);
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /ready (\d+)/.exec(buf);
+      if (m) resolve({ port: Number(m[1]), child });
+    });
+    child.once('exit', (code) => reject(new Error(`server ${kind} exited with ${code}`)));
+  });
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  child.removeAllListeners('exit');
+  const done = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await done;
+}
+
+export function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+/** A numeric command-line option `--name value`. */
+export function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}

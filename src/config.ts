@@ -1,0 +1,101 @@
+// The one place that reads the environment. Everything else receives a typed Config.
+import { resolve } from 'node:path';
+import type { DatabaseTarget } from './store/open.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Public base URL of the FHIR endpoint, without a trailing slash (e.g. http://localhost:8080/fhir). */
+  baseUrl: string;
+  database: DatabaseTarget;
+  logLevel: LogLevel;
+  /** Largest accepted request body, in bytes. */
+  bodyLimit: number;
+  /** Page size when a client gives no _count, and the largest _count honoured. */
+  defaultCount: number;
+  maxCount: number;
+  /** SQLite: how many current resource versions are kept in memory for reads (0 = off). */
+  readCacheEntries: number;
+  /** Folder of extra StructureDefinitions, SearchParameters and ValueSets loaded at start. */
+  profilesDir: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[0-9]+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+export function parseDatabaseUrl(raw: string): DatabaseTarget {
+  if (raw.startsWith('sqlite:')) {
+    const rest = raw.slice('sqlite:'.length).replace(/^\/\//, '');
+    if (rest === ':memory:') return { kind: 'sqlite', filename: ':memory:' };
+    if (rest === '') throw new ConfigError('DATABASE_URL sqlite: needs a file path, e.g. sqlite:data/flint.db, or sqlite::memory:');
+    return { kind: 'sqlite', filename: resolve(rest) };
+  }
+  if (raw.startsWith('mongodb://') || raw.startsWith('mongodb+srv://')) {
+    if (raw.length <= raw.indexOf('//') + 2) throw new ConfigError('DATABASE_URL mongodb:// needs a host');
+    return { kind: 'mongodb', url: raw };
+  }
+  throw new ConfigError(`DATABASE_URL must start with sqlite: or mongodb:// (or mongodb+srv://), got "${redactUrl(raw)}"`);
+}
+
+/** Hides credentials in a URL before it is printed. */
+export function redactUrl(raw: string): string {
+  return raw.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+function baseUrl(env: Env, port: number): string {
+  const raw = env.BASE_URL;
+  if (raw === undefined || raw === '') return `http://localhost:${port}/fhir`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`BASE_URL must be an absolute http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`BASE_URL must use http or https, got "${raw}"`);
+  }
+  if (url.search || url.hash) throw new ConfigError('BASE_URL must not have a query or fragment');
+  return raw.replace(/\/+$/, '');
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = int(env, 'PORT', 8080, 0, 65535);
+  const host = env.HOST?.trim() || '127.0.0.1';
+  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw new ConfigError(`HOST must be a host name or IP address, got "${host}"`);
+  const level = (env.LOG_LEVEL?.trim() || 'info') as LogLevel;
+  if (!LEVELS.includes(level)) throw new ConfigError(`LOG_LEVEL must be one of ${LEVELS.join(', ')}, got "${level}"`);
+  const defaultCount = int(env, 'DEFAULT_COUNT', 20, 1, 1000);
+  const maxCount = int(env, 'MAX_COUNT', 1000, 1, 10000);
+  if (defaultCount > maxCount) throw new ConfigError('DEFAULT_COUNT must not exceed MAX_COUNT');
+  return {
+    port,
+    host,
+    baseUrl: baseUrl(env, port),
+    database: parseDatabaseUrl(env.DATABASE_URL?.trim() || 'sqlite:data/flint.db'),
+    logLevel: level,
+    bodyLimit: int(env, 'BODY_LIMIT', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    defaultCount,
+    maxCount,
+    readCacheEntries: int(env, 'READ_CACHE_ENTRIES', 10_000, 0, 10_000_000),
+    profilesDir: resolve(env.PROFILES_DIR?.trim() || 'profiles'),
+  };
+}

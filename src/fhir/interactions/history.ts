@@ -1,0 +1,71 @@
+// history at instance, type and system level (R4 http.html#history): newest first, paged with
+// opaque cursors over the change sequence.
+import type { VersionRecord } from '../../store/port.js';
+import type { FhirContext } from '../context.js';
+import type { RawBundle, RawEntry } from '../bundle.js';
+import { assertId, assertType } from '../resource.js';
+import { parseCount, parseInstant, single, type QueryParams } from '../params.js';
+import { badRequest, notFound } from '../errors.js';
+import { storeCall } from '../store-errors.js';
+
+export interface HistoryInput {
+  type?: string;
+  id?: string;
+  params: QueryParams;
+}
+
+const UNSUPPORTED = ['_at', '_list'];
+
+export function historyEntry(ctx: FhirContext, r: VersionRecord): RawEntry {
+  const url = `${r.type}/${r.id}`;
+  const status = r.deleted ? '204 No Content' : r.versionId === '1' ? '201 Created' : '200 OK';
+  return {
+    fullUrl: `${ctx.baseUrl}/${url}`,
+    ...(r.json !== undefined ? { resourceJson: r.json } : {}),
+    request: { method: r.method, url: r.method === 'POST' ? r.type : url },
+    response: { status, etag: `W/"${r.versionId}"`, lastModified: r.lastUpdated },
+  };
+}
+
+export async function history(ctx: FhirContext, input: HistoryInput): Promise<RawBundle> {
+  const { type, id, params } = input;
+  if (type !== undefined) assertType(ctx, type);
+  if (id !== undefined) assertId(id);
+  for (const name of UNSUPPORTED) {
+    if (params[name] !== undefined) throw badRequest(`${name} is not supported on history`, 'not-supported');
+  }
+  const count = parseCount(ctx, params);
+  const sinceRaw = single(params, '_since');
+  const since = sinceRaw ? parseInstant('_since', sinceRaw) : undefined;
+  const cursor = single(params, '_cursor');
+  if (type && id) {
+    const current = await storeCall(() => ctx.store.read(type, id));
+    if (current.status === 'missing') throw notFound(`${type}/${id} is not known`);
+  }
+  const page = await storeCall(() => ctx.store.history({
+    count,
+    ...(type ? { type } : {}),
+    ...(id ? { id } : {}),
+    ...(since ? { since } : {}),
+    ...(cursor ? { cursor } : {}),
+  }));
+  const path = [ctx.baseUrl, type, id, '_history'].filter(Boolean).join('/');
+  const base = new URLSearchParams();
+  if (sinceRaw) base.set('_since', sinceRaw);
+  base.set('_count', String(count));
+  const link = (extra?: [string, string]): string => {
+    const q = new URLSearchParams(base);
+    if (extra) q.set(extra[0], extra[1]);
+    return `${path}?${q.toString()}`;
+  };
+  return {
+    type: 'history',
+    ...(page.total !== undefined ? { total: page.total } : {}),
+    link: [
+      { relation: 'self', url: cursor ? link(['_cursor', cursor]) : link() },
+      ...(cursor ? [{ relation: 'first', url: link() }] : []),
+      ...(page.next ? [{ relation: 'next', url: link(['_cursor', page.next]) }] : []),
+    ],
+    entries: page.records.map((r) => historyEntry(ctx, r)),
+  };
+}

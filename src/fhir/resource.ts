@@ -1,0 +1,44 @@
+// Turning a request body into a resource the engine may store, or the precise reason it can't.
+import type { Resource } from 'fhir/r4.js';
+import type { FhirContext } from './context.js';
+import { hasErrors, validateResource } from '../validation/index.js';
+import { badRequest, notFound, unprocessable } from './errors.js';
+
+export const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A type named in a URL must be a concrete resource type Flint knows. */
+export function assertType(ctx: FhirContext, type: string): void {
+  if (!ctx.defs.isResourceType(type)) throw notFound(`Unknown resource type "${type}"`);
+}
+
+/** An id named in a URL must have the FHIR id syntax. */
+export function assertId(id: string): void {
+  if (!ID_RE.test(id)) throw badRequest(`"${id.slice(0, 80)}" is not a valid resource id (1-64 of A-Z a-z 0-9 - .)`);
+}
+
+export type BodyPurpose = 'create' | 'update';
+
+/**
+ * Checks a parsed body for `type`: a JSON object of that resourceType, structurally valid.
+ * For create the id is dropped first: the server assigns it (R4 http.html#create).
+ */
+export function checkResourceBody(ctx: FhirContext, body: unknown, type: string, purpose: BodyPurpose): Resource {
+  if (!isObject(body)) throw badRequest('The body must be a JSON object: a FHIR resource', 'structure');
+  const rt = body.resourceType;
+  if (typeof rt !== 'string') throw badRequest('The resource has no resourceType', 'required');
+  if (!ctx.defs.isResourceType(rt)) throw badRequest(`Unknown resourceType "${rt.slice(0, 80)}"`, 'not-supported');
+  if (rt !== type) throw badRequest(`The resourceType "${rt}" does not match "${type}" in the URL`);
+  let resource = body;
+  if (purpose === 'create' && 'id' in body) {
+    const { id: _dropped, ...rest } = body;
+    void _dropped;
+    resource = rest;
+  }
+  const issues = validateResource(ctx.defs, resource);
+  if (hasErrors(issues)) throw unprocessable(issues);
+  return resource as unknown as Resource;
+}

@@ -1,0 +1,21 @@
+// Chooses the adapter from DATABASE_URL. The composition root calls this; nothing else does.
+import type { Store } from './port.js';
+import { SqliteStore } from './sqlite/store.js';
+
+export type DatabaseTarget =
+  | { kind: 'sqlite'; filename: string }
+  | { kind: 'mongodb'; url: string };
+
+export interface OpenOptions {
+  /** SQLite: current versions kept in memory for reads. */
+  readCacheEntries?: number;
+}
+
+export async function openStore(target: DatabaseTarget, opts: OpenOptions = {}): Promise<Store> {
+  switch (target.kind) {
+    case 'sqlite':
+      return SqliteStore.open({ filename: target.filename, ...opts });
+    case 'mongodb':
+      throw new Error('the MongoDB adapter is not available in this build yet (DATABASE_URL=mongodb://…)');
+  }
+}

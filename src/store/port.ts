@@ -1,0 +1,103 @@
+// The storage port: what the FHIR engine needs from a database, and nothing about how a
+// database does it. Adapters (sqlite/, mongo/) implement it and pass test/store/.
+import type { Resource } from 'fhir/r4.js';
+
+export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** One stored version of a resource (or the record of its deletion). */
+export interface VersionRecord {
+  readonly type: string;
+  readonly id: string;
+  /** Server-assigned version, "1", "2", … per resource. */
+  readonly versionId: string;
+  /** FHIR instant, millisecond precision, UTC. */
+  readonly lastUpdated: string;
+  readonly deleted: boolean;
+  /** The interaction that produced this version. */
+  readonly method: WriteMethod;
+  /** Position in the server-wide change sequence (strictly increasing). */
+  readonly seq: number;
+  /** The resource exactly as stored and served (meta included); absent for a deletion. */
+  readonly json?: string;
+}
+
+export type ReadResult =
+  | { readonly status: 'found'; readonly record: VersionRecord }
+  | { readonly status: 'deleted'; readonly record: VersionRecord }
+  | { readonly status: 'missing' };
+
+export interface CreateOptions {
+  method?: WriteMethod;
+}
+
+export interface UpdateOptions {
+  /** Optimistic concurrency: the versionId the caller expects to replace. */
+  ifMatch?: string;
+  method?: WriteMethod;
+}
+
+export interface DeleteOptions {
+  ifMatch?: string;
+}
+
+export interface UpdateResult {
+  readonly record: VersionRecord;
+  /** True when the resource did not exist (or was deleted) before this write. */
+  readonly created: boolean;
+}
+
+export interface DeleteResult {
+  /** The deletion version, when a current version existed. */
+  readonly record?: VersionRecord;
+  readonly status: 'deleted' | 'already-deleted' | 'missing';
+}
+
+export interface HistoryQuery {
+  type?: string;
+  /** With `type`: the history of one resource. */
+  id?: string;
+  /** Only versions with lastUpdated >= since (FHIR instant). */
+  since?: string;
+  /** Only versions with lastUpdated <= at (FHIR instant), for `_at`-style cut-offs. */
+  before?: string;
+  count: number;
+  /** Opaque cursor from a previous page's `next`. */
+  cursor?: string;
+}
+
+export interface HistoryPage {
+  /** Newest first. */
+  readonly records: VersionRecord[];
+  readonly next?: string;
+  /** Total matching versions, when the adapter can count them cheaply (instance and type history). */
+  readonly total?: number;
+}
+
+/** Thrown by adapters; the engine turns it into the right FHIR error. */
+export class StoreError extends Error {
+  constructor(
+    readonly code: 'version-conflict' | 'invalid-cursor' | 'unavailable' | 'too-busy',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+export interface Store {
+  readonly kind: string;
+  /** Stores a new resource with the id it carries, or a fresh one if it has none. */
+  create(resource: Resource, opts?: CreateOptions): Promise<VersionRecord>;
+  read(type: string, id: string): Promise<ReadResult>;
+  vread(type: string, id: string, versionId: string): Promise<VersionRecord | undefined>;
+  /** Stores a new version; creates the resource if absent (update-as-create). `resource.id` is required. */
+  update(resource: Resource & { id: string }, opts?: UpdateOptions): Promise<UpdateResult>;
+  delete(type: string, id: string, opts?: DeleteOptions): Promise<DeleteResult>;
+  history(query: HistoryQuery): Promise<HistoryPage>;
+  /**
+   * Runs `fn` as one all-or-nothing unit: every write through `tx` commits together or not at
+   * all, and `tx` reads its own writes. Concurrent transactions are serialised.
+   */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,437 @@
+// The embedded store: better-sqlite3 in WAL mode. One writer connection serialised by a mutex
+// (SQLite allows one writer; an awaiting transaction must own it), and for file databases a
+// separate reader connection so reads never wait for writes.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import type { Resource } from 'fhir/r4.js';
+import {
+  StoreError, type CreateOptions, type DeleteOptions, type DeleteResult, type HistoryPage, type HistoryQuery,
+  type ReadResult, type Store, type UpdateOptions, type UpdateResult, type VersionRecord, type WriteMethod,
+} from '../port.js';
+import { MonotonicClock, stamp } from '../stamp.js';
+import { Mutex } from '../mutex.js';
+import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+
+export interface SqliteStoreOptions {
+  /** A file path, or `:memory:`. */
+  filename: string;
+  /** `FULL` (default) makes every acknowledged write durable across power loss. */
+  synchronous?: 'FULL' | 'NORMAL';
+  /** How many current versions to keep in memory for reads (0 turns the cache off). */
+  readCacheEntries?: number;
+}
+
+interface VersionRow {
+  seq: number;
+  type: string;
+  id: string;
+  version: number;
+  last_updated: string;
+  method: string;
+  deleted: number;
+  json: string | null;
+}
+
+interface CurrentRow extends VersionRow {
+  rid: number;
+}
+
+function toRecord(row: VersionRow): VersionRecord {
+  return {
+    type: row.type,
+    id: row.id,
+    versionId: String(row.version),
+    lastUpdated: row.last_updated,
+    deleted: row.deleted === 1,
+    method: row.method as WriteMethod,
+    seq: row.seq,
+    ...(row.json !== null ? { json: row.json } : {}),
+  };
+}
+
+function openConnection(filename: string, readonly: boolean, synchronous: string): Database.Database {
+  const db = new Database(filename, { readonly });
+  db.pragma('busy_timeout = 5000');
+  if (!readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous}`);
+    db.pragma('foreign_keys = ON');
+  }
+  return db;
+}
+
+/** Prepared statements and shared state of one database, used by the store and its transactions. */
+/**
+ * Current versions by `type/id`, so that hot reads skip SQLite (its per-statement file locking
+ * is most of a read's cost). Valid because this process is the only writer (see `claimOwnership`);
+ * writes replace entries when they commit, and rolled-back transactions drop theirs.
+ */
+class ReadCache {
+  private readonly map = new Map<string, VersionRecord>();
+
+  constructor(private readonly max: number) {}
+
+  get(key: string): VersionRecord | undefined {
+    return this.map.get(key);
+  }
+
+  set(key: string, record: VersionRecord): void {
+    if (this.max <= 0) return;
+    this.map.delete(key);
+    this.map.set(key, record);
+    if (this.map.size > this.max) {
+      const oldest = this.map.keys().next();
+      if (!oldest.done) this.map.delete(oldest.value);
+    }
+  }
+
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+}
+
+/**
+ * Holds an exclusive lock on a sidecar file for the life of the store, so that a second Flint
+ * (or a seed script) cannot write the same database behind this one's cache and clock.
+ */
+function claimOwnership(filename: string): Database.Database {
+  const owner = new Database(`${filename}-owner`);
+  try {
+    owner.pragma('busy_timeout = 0');
+    owner.pragma('locking_mode = EXCLUSIVE');
+    owner.exec('CREATE TABLE IF NOT EXISTS owner (pid INTEGER); BEGIN EXCLUSIVE; DELETE FROM owner; COMMIT;');
+    owner.prepare('INSERT INTO owner (pid) VALUES (?)').run(process.pid);
+  } catch (err) {
+    owner.close();
+    if (err instanceof Error && /locked|busy/i.test(err.message)) {
+      throw new StoreError('unavailable', `${filename} is in use by another Flint process; stop it first (or seed through its HTTP API)`);
+    }
+    throw err;
+  }
+  return owner;
+}
+
+interface QueuedWrite {
+  run: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+class Engine {
+  /** Writes waiting for the next group commit. */
+  queue: QueuedWrite[] = [];
+  flushScheduled = false;
+  readonly owner: Database.Database | undefined;
+  readonly cache: ReadCache;
+  readonly writer: Database.Database;
+  readonly reader: Database.Database;
+  readonly memory: boolean;
+  readonly lock = new Mutex();
+  readonly clock: MonotonicClock;
+  readonly w: ReturnType<typeof prepare>;
+  readonly r: ReturnType<typeof prepare>;
+
+  constructor(opts: SqliteStoreOptions) {
+    this.memory = opts.filename === ':memory:' || opts.filename === '';
+    if (!this.memory) mkdirSync(dirname(opts.filename), { recursive: true });
+    this.owner = this.memory ? undefined : claimOwnership(opts.filename);
+    this.cache = new ReadCache(opts.readCacheEntries ?? 10_000);
+    const sync = opts.synchronous ?? 'FULL';
+    try {
+      this.writer = openConnection(opts.filename, false, sync);
+    } catch (err) {
+      this.owner?.close();
+      throw err;
+    }
+    this.writer.exec(SCHEMA);
+    const found = this.writer.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: string } | undefined;
+    if (!found) this.writer.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', String(SCHEMA_VERSION));
+    else if (Number(found.value) > SCHEMA_VERSION) {
+      throw new StoreError('unavailable', `database schema ${found.value} is newer than this Flint (${SCHEMA_VERSION})`);
+    }
+    this.reader = this.memory ? this.writer : openConnection(opts.filename, true, sync);
+    this.w = prepare(this.writer);
+    this.r = this.memory ? this.w : prepare(this.reader);
+    const last = this.writer.prepare('SELECT max(last_updated) AS m FROM version').get() as { m: string | null };
+    this.clock = new MonotonicClock(last.m ?? undefined);
+  }
+
+  close(): void {
+    if (this.reader !== this.writer) this.reader.close();
+    this.writer.close();
+    this.owner?.close();
+  }
+}
+
+function prepare(db: Database.Database) {
+  return {
+    current: db.prepare<[string, string], CurrentRow>(
+      `SELECT r.rid, v.seq, v.type, v.id, v.version, v.last_updated, v.method, v.deleted, v.json
+         FROM resource r JOIN version v ON v.seq = r.seq WHERE r.type = ? AND r.id = ?`),
+    vread: db.prepare<[string, string, number], VersionRow>(
+      'SELECT seq, type, id, version, last_updated, method, deleted, json FROM version WHERE type = ? AND id = ? AND version = ?'),
+    insertVersion: db.prepare<[string, string, number, string, string, number, string | null]>(
+      `INSERT INTO version (type, id, version, last_updated, method, deleted, json) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+    upsertResource: db.prepare<[string, string, number, number, string, number]>(
+      `INSERT INTO resource (type, id, version, deleted, last_updated, seq) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted,
+         last_updated = excluded.last_updated, seq = excluded.seq`),
+    firstSeqSince: db.prepare<[string], { seq: number }>(
+      'SELECT seq FROM version WHERE last_updated >= ? ORDER BY last_updated, seq LIMIT 1'),
+    lastSeqBefore: db.prepare<[string], { seq: number }>(
+      'SELECT seq FROM version WHERE last_updated <= ? ORDER BY last_updated DESC, seq DESC LIMIT 1'),
+    historySystem: db.prepare<[number, number, number], VersionRow>(
+      `SELECT seq, type, id, version, last_updated, method, deleted, json FROM version
+        WHERE seq <= ? AND seq >= ? ORDER BY seq DESC LIMIT ?`),
+    historyType: db.prepare<[string, number, number, number], VersionRow>(
+      `SELECT seq, type, id, version, last_updated, method, deleted, json FROM version
+        WHERE type = ? AND seq <= ? AND seq >= ? ORDER BY seq DESC LIMIT ?`),
+    historyInstance: db.prepare<[string, string, number, number, number], VersionRow>(
+      `SELECT seq, type, id, version, last_updated, method, deleted, json FROM version
+        WHERE type = ? AND id = ? AND seq <= ? AND seq >= ? ORDER BY seq DESC LIMIT ?`),
+    countInstance: db.prepare<[string, string, number, number], { n: number }>(
+      'SELECT count(*) AS n FROM version WHERE type = ? AND id = ? AND seq <= ? AND seq >= ?'),
+  };
+}
+
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  private closed = false;
+
+  /** Versions written and not yet committed: they reach the read cache only on commit. */
+  private pending: VersionRecord[] = [];
+
+  private constructor(private readonly engine: Engine, private readonly inTx: boolean) {}
+
+  static open(opts: SqliteStoreOptions): SqliteStore {
+    return new SqliteStore(new Engine(opts), false);
+  }
+
+  // ---- writes -------------------------------------------------------------------------------
+
+  /**
+   * Runs a synchronous write inside the open transaction, or queues it for the next group
+   * commit: the writes that arrive in one event-loop turn share one SQLite transaction and one
+   * fsync, each in its own savepoint so that one failing write does not fail its neighbours.
+   * Each caller is answered only after the commit, so an acknowledged write is durable.
+   */
+  private write<T>(fn: () => T): Promise<T> {
+    this.assertOpen();
+    if (this.inTx) return Promise.resolve().then(fn);
+    const e = this.engine;
+    return new Promise<T>((resolve, reject) => {
+      e.queue.push({ run: fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!e.flushScheduled) {
+        e.flushScheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const e = this.engine;
+    const release = await e.lock.acquire();
+    e.flushScheduled = false;
+    const batch = e.queue;
+    e.queue = [];
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      e.writer.exec('BEGIN IMMEDIATE');
+      for (const item of batch) {
+        const mark = this.pending.length;
+        e.writer.exec('SAVEPOINT w');
+        try {
+          const value = item.run();
+          e.writer.exec('RELEASE w');
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          e.writer.exec('ROLLBACK TO w');
+          e.writer.exec('RELEASE w');
+          this.pending.length = mark;
+          outcomes.push({ ok: false, error });
+        }
+      }
+      e.writer.exec('COMMIT');
+      this.settle(true);
+    } catch (error) {
+      // BEGIN or COMMIT failed (disk full, I/O error): nothing in the batch is durable.
+      if (e.writer.inTransaction) e.writer.exec('ROLLBACK');
+      this.settle(false);
+      release();
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    release();
+    outcomes.forEach((o, i) => {
+      const item = batch[i];
+      if (!item) return;
+      if (o.ok) item.resolve(o.value);
+      else item.reject(o.error);
+    });
+  }
+
+  /** After a commit the written versions become the cached current ones; after a rollback, forgotten. */
+  private settle(committed: boolean): void {
+    const cache = this.engine.cache;
+    for (const r of this.pending) {
+      if (committed) cache.set(`${r.type}/${r.id}`, r);
+      else cache.delete(`${r.type}/${r.id}`);
+    }
+    this.pending = [];
+  }
+
+  private insertVersion(type: string, id: string, version: number, method: WriteMethod, resource?: Resource): VersionRecord {
+    const e = this.engine;
+    const lastUpdated = e.clock.next();
+    const json = resource ? stamp(resource, id, String(version), lastUpdated) : null;
+    const info = e.w.insertVersion.run(type, id, version, lastUpdated, method, resource ? 0 : 1, json);
+    const seq = Number(info.lastInsertRowid);
+    e.w.upsertResource.run(type, id, version, resource ? 0 : 1, lastUpdated, seq);
+    const record = toRecord({ seq, type, id, version, last_updated: lastUpdated, method, deleted: resource ? 0 : 1, json });
+    this.pending.push(record);
+    return record;
+  }
+
+  create(resource: Resource, opts: CreateOptions = {}): Promise<VersionRecord> {
+    return this.write(() => {
+      const id = resource.id ?? randomUUID();
+      if (this.engine.w.current.get(resource.resourceType, id)) {
+        throw new StoreError('version-conflict', `${resource.resourceType}/${id} already exists`);
+      }
+      return this.insertVersion(resource.resourceType, id, 1, opts.method ?? 'POST', resource);
+    });
+  }
+
+  update(resource: Resource & { id: string }, opts: UpdateOptions = {}): Promise<UpdateResult> {
+    return this.write(() => {
+      const cur = this.engine.w.current.get(resource.resourceType, resource.id);
+      if (opts.ifMatch !== undefined && (!cur || cur.deleted === 1 || String(cur.version) !== opts.ifMatch)) {
+        throw new StoreError('version-conflict',
+          `${resource.resourceType}/${resource.id} is at version ${cur && cur.deleted === 0 ? cur.version : 'none'}, not ${opts.ifMatch}`);
+      }
+      const record = this.insertVersion(resource.resourceType, resource.id, (cur?.version ?? 0) + 1, opts.method ?? 'PUT', resource);
+      return { record, created: !cur || cur.deleted === 1 };
+    });
+  }
+
+  delete(type: string, id: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+    return this.write((): DeleteResult => {
+      const cur = this.engine.w.current.get(type, id);
+      if (opts.ifMatch !== undefined && (!cur || cur.deleted === 1 || String(cur.version) !== opts.ifMatch)) {
+        throw new StoreError('version-conflict', `${type}/${id} is not at version ${opts.ifMatch}`);
+      }
+      if (!cur) return { status: 'missing' };
+      if (cur.deleted === 1) return { status: 'already-deleted', record: toRecord(cur) };
+      return { status: 'deleted', record: this.insertVersion(type, id, cur.version + 1, 'DELETE') };
+    });
+  }
+
+  // ---- reads --------------------------------------------------------------------------------
+
+  /** Statements for reading: inside a transaction, the writer (to see our own writes). */
+  private async stmts(): Promise<Engine['r']> {
+    return this.stmtsNow() ?? this.engine.lock.run(() => this.engine.r);
+  }
+
+  /** The statements to read with, or undefined when the read must wait for a transaction. */
+  private stmtsNow(): Engine['r'] | undefined {
+    this.assertOpen();
+    const e = this.engine;
+    if (this.inTx) return e.w;
+    // One in-memory connection is shared: wait until no transaction holds it half-written.
+    if (e.memory && e.lock.locked) return undefined;
+    return e.r;
+  }
+
+  async read(type: string, id: string): Promise<ReadResult> {
+    const key = `${type}/${id}`;
+    // Inside a transaction, read through the writer (own writes); outside, the cache first.
+    let record = this.inTx ? undefined : this.engine.cache.get(key);
+    if (!record) {
+      const row = (this.stmtsNow() ?? await this.stmts()).current.get(type, id);
+      if (!row) return { status: 'missing' };
+      record = toRecord(row);
+      if (!this.inTx) this.engine.cache.set(key, record);
+    }
+    return record.deleted ? { status: 'deleted', record } : { status: 'found', record };
+  }
+
+  async vread(type: string, id: string, versionId: string): Promise<VersionRecord | undefined> {
+    if (!/^[1-9][0-9]{0,15}$/.test(versionId)) return undefined;
+    const row = (await this.stmts()).vread.get(type, id, Number(versionId));
+    return row ? toRecord(row) : undefined;
+  }
+
+  async history(q: HistoryQuery): Promise<HistoryPage> {
+    const s = await this.stmts();
+    const upper = q.cursor !== undefined ? decodeCursor(q.cursor) - 1 : MAX_SEQ;
+    let lower = 0;
+    if (q.since) {
+      const first = s.firstSeqSince.get(q.since);
+      if (!first) return { records: [], ...(q.id ? { total: 0 } : {}) };
+      lower = first.seq;
+    }
+    let top = upper;
+    if (q.before) top = Math.min(top, s.lastSeqBefore.get(q.before)?.seq ?? 0);
+    const limit = q.count + 1;
+    let rows: VersionRow[];
+    let total: number | undefined;
+    if (q.type && q.id) {
+      rows = s.historyInstance.all(q.type, q.id, top, lower, limit);
+      if (q.cursor === undefined) total = s.countInstance.get(q.type, q.id, top, lower)?.n;
+    } else if (q.type) {
+      rows = s.historyType.all(q.type, top, lower, limit);
+    } else {
+      rows = s.historySystem.all(top, lower, limit);
+    }
+    const more = rows.length > q.count;
+    const page = (more ? rows.slice(0, q.count) : rows).map(toRecord);
+    const last = page[page.length - 1];
+    return {
+      records: page,
+      ...(more && last ? { next: encodeCursor(last.seq) } : {}),
+      ...(total !== undefined ? { total } : {}),
+    };
+  }
+
+  // ---- transactions -------------------------------------------------------------------------
+
+  async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    if (this.inTx) return fn(this);
+    const e = this.engine;
+    const release = await e.lock.acquire();
+    const tx = new SqliteStore(e, true);
+    try {
+      e.writer.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(tx);
+        e.writer.exec('COMMIT');
+        tx.settle(true);
+        return result;
+      } catch (err) {
+        if (e.writer.inTransaction) e.writer.exec('ROLLBACK');
+        tx.settle(false);
+        throw err;
+      }
+    } finally {
+      tx.closed = true;
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed || this.inTx) return;
+    this.closed = true;
+    await this.engine.lock.run(() => this.engine.close());
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError('unavailable', this.inTx ? 'transaction already finished' : 'store is closed');
+  }
+}
