@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfig, ConfigError } from '../src/config.js';
 import { loadDefinitions } from '../src/definitions/registry.js';
-import { openStore } from '../src/store/open.js';
+import { createEngine } from '../src/fhir/build.js';
 import { update } from '../src/fhir/interactions/write.js';
 import { FhirError } from '../src/fhir/errors.js';
 import type { FhirContext } from '../src/fhir/context.js';
@@ -21,8 +21,10 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const files = process.argv.slice(2).length ? process.argv.slice(2) : ['fixtures/clinic.json'];
   const defs = loadDefinitions(config.profilesDir);
-  const store = await openStore(config.database);
-  const ctx: FhirContext = { store, defs, baseUrl: config.baseUrl, paging: { defaultCount: 20, maxCount: 1000 } };
+  const ctx: FhirContext = await createEngine({
+    defs, baseUrl: config.baseUrl, database: config.database, paging: { defaultCount: 20, maxCount: 1000 },
+  });
+  const store = ctx.store;
   let n = 0;
   try {
     for (const file of files) {

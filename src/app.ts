@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { loadDefinitions, type Definitions } from './definitions/registry.js';
-import { openStore } from './store/open.js';
 import type { Store } from './store/port.js';
+import { createEngine } from './fhir/build.js';
+import type { Indexer } from './search/extract.js';
 import type { FhirContext } from './fhir/context.js';
 import { fhirPlugin } from './http/plugin.js';
 import { errorHandler, notFoundHandler } from './http/outcome.js';
@@ -15,7 +16,7 @@ import { createLogger } from './log.js';
 
 export interface BuildOptions {
   /** Use this store instead of opening config.database (tests). The app closes it on close. */
-  store?: Store;
+  store?: (indexer: Indexer) => Store | Promise<Store>;
   definitions?: Definitions;
 }
 
@@ -36,7 +37,15 @@ function packageVersion(): string {
 
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const defs = opts.definitions ?? loadDefinitions(config.profilesDir);
-  const store = opts.store ?? await openStore(config.database, { readCacheEntries: config.readCacheEntries });
+  const ctx: FhirContext = await createEngine({
+    defs,
+    baseUrl: config.baseUrl,
+    database: config.database,
+    paging: { defaultCount: config.defaultCount, maxCount: config.maxCount },
+    readCacheEntries: config.readCacheEntries,
+    ...(opts.store ? { store: opts.store } : {}),
+  });
+  const store = ctx.store;
   const log = createLogger(config.logLevel);
   const app = Fastify({
     loggerInstance: log.logger as FastifyBaseLogger,
@@ -80,12 +89,6 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
-  const ctx: FhirContext = {
-    store,
-    defs,
-    baseUrl: config.baseUrl,
-    paging: { defaultCount: config.defaultCount, maxCount: config.maxCount },
-  };
   await app.register(fhirPlugin, { prefix: '/fhir', ctx, software: { name: 'Flint', version: packageVersion() } });
   app.get('/', async (_req, reply) => reply.redirect('/fhir/metadata'));
   return app;

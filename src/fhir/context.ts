@@ -1,6 +1,9 @@
 // What every interaction receives: the store, the definitions and a few settings. No HTTP.
 import type { Definitions } from '../definitions/registry.js';
 import type { Store } from '../store/port.js';
+import type { SearchParser } from '../search/parse.js';
+import type { SearchParams } from '../search/params.js';
+import type { Subsetter } from './summary.js';
 
 export interface FhirContext {
   readonly store: Store;
@@ -8,4 +11,9 @@ export interface FhirContext {
   /** Public base URL of the FHIR endpoint, no trailing slash. */
   readonly baseUrl: string;
   readonly paging: { readonly defaultCount: number; readonly maxCount: number };
+  readonly search: {
+    readonly params: SearchParams;
+    readonly parser: SearchParser;
+    readonly subsetter: Subsetter;
+  };
 }

@@ -107,4 +107,14 @@ export function registerParsers(app: FastifyInstance): void {
       });
     },
   );
+  // Only POST _search takes form parameters; other routes refuse them (415).
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, new URLSearchParams(body as string));
+  });
+}
+
+/** JSON media types a resource body may come in. */
+export function isJsonBody(req: FastifyRequest): boolean {
+  const ct = contentTypeOf(req);
+  return ct === 'application/fhir+json' || ct === 'application/json' || ct === 'application/json+fhir';
 }

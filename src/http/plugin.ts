@@ -5,6 +5,7 @@ import type { SoftwareInfo } from '../fhir/interactions/capabilities.js';
 import { registerParsers, responseFormat } from './negotiation.js';
 import { resourceRoutes } from './routes/resource.js';
 import { historyRoutes } from './routes/history.js';
+import { searchRoutes } from './routes/search.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { trackMethods } from './routes/methods.js';
 
@@ -29,5 +30,6 @@ export const fhirPlugin: FastifyPluginAsync<FhirPluginOptions> = async (app: Fas
   metadataRoutes(app, ctx, opts.software);
   historyRoutes(app, ctx);
   resourceRoutes(app, ctx);
+  searchRoutes(app, ctx);
   methods.finish();
 };

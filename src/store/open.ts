@@ -1,5 +1,5 @@
 // Chooses the adapter from DATABASE_URL. The composition root calls this; nothing else does.
-import type { Store } from './port.js';
+import type { Store, StoreIndexer } from './port.js';
 import { SqliteStore } from './sqlite/store.js';
 
 export type DatabaseTarget =
@@ -9,6 +9,8 @@ export type DatabaseTarget =
 export interface OpenOptions {
   /** SQLite: current versions kept in memory for reads. */
   readCacheEntries?: number;
+  /** Search index extraction (src/search/extract.ts). */
+  indexer?: StoreIndexer;
 }
 
 export async function openStore(target: DatabaseTarget, opts: OpenOptions = {}): Promise<Store> {

@@ -1,6 +1,8 @@
 // The storage port: what the FHIR engine needs from a database, and nothing about how a
 // database does it. Adapters (sqlite/, mongo/) implement it and pass test/store/.
 import type { Resource } from 'fhir/r4.js';
+import type { IndexEntries } from '../search/extract.js';
+import type { SearchQuery } from '../search/ir.js';
 
 export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -73,6 +75,31 @@ export interface HistoryPage {
   readonly total?: number;
 }
 
+/** One page of search results. */
+export interface SearchPage {
+  readonly records: VersionRecord[];
+  /** Resources added by _include / _revinclude (not matches). */
+  readonly included: VersionRecord[];
+  /** Opaque cursors for the neighbouring pages. */
+  readonly next?: string;
+  readonly previous?: string;
+  readonly total?: number;
+  /** True when more resources were to be included than one page carries. */
+  readonly includesTruncated?: boolean;
+}
+
+/** What the adapters need from the search module to index resources as they are written. */
+export interface StoreIndexer {
+  extract(resource: Resource): IndexEntries;
+  /** Every (resource type, parameter) the extractor may emit, registered when the store opens. */
+  paramKeys(): Iterable<[string, string]>;
+}
+
+export interface ReindexProgress {
+  done: number;
+  total: number;
+}
+
 /** Thrown by adapters; the engine turns it into the right FHIR error. */
 export class StoreError extends Error {
   constructor(
@@ -94,6 +121,14 @@ export interface Store {
   update(resource: Resource & { id: string }, opts?: UpdateOptions): Promise<UpdateResult>;
   delete(type: string, id: string, opts?: DeleteOptions): Promise<DeleteResult>;
   history(query: HistoryQuery): Promise<HistoryPage>;
+  /** Runs a search (see src/search/ir.ts); the access policy arrives inside it as a compartment. */
+  search(query: SearchQuery): Promise<SearchPage>;
+  /**
+   * Rebuilds the search index of the current versions of `types` (all when undefined) with the
+   * store's indexer, in batches, without blocking other requests for long. Resolves with the
+   * number of resources reindexed.
+   */
+  reindex(types: readonly string[] | undefined, onProgress?: (p: ReindexProgress) => void): Promise<number>;
   /**
    * Runs `fn` as one all-or-nothing unit: every write through `tx` commits together or not at
    * all, and `tx` reads its own writes. Concurrent transactions are serialised.

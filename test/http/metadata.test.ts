@@ -22,10 +22,14 @@ t.test('the CapabilityStatement lists every R4 resource type with the implemente
   }
   const patient = cs.rest[0].resource.find((r: any) => r.type === 'Patient');
   t.same(patient.interaction.map((i: any) => i.code).sort(),
-    ['create', 'delete', 'history-instance', 'history-type', 'patch', 'read', 'update', 'vread']);
+    ['create', 'delete', 'history-instance', 'history-type', 'patch', 'read', 'search-type', 'update', 'vread']);
+  const names = patient.searchParam.map((p: any) => p.name);
+  for (const n of ['_id', '_lastUpdated', 'name', 'birthdate', 'identifier', 'general-practitioner']) t.ok(names.includes(n), `Patient search parameter ${n}`);
+  t.ok(patient.searchInclude.includes('Patient:general-practitioner'));
+  t.ok(patient.searchRevInclude.includes('Observation:subject'));
   t.equal(patient.versioning, 'versioned-update');
   t.equal(patient.updateCreate, true);
-  t.same(cs.rest[0].interaction, [{ code: 'history-system' }]);
+  t.same(cs.rest[0].interaction, [{ code: 'history-system' }, { code: 'search-system' }]);
 });
 
 t.test('what the CapabilityStatement claims, the server does', async (t) => {

@@ -1,6 +1,6 @@
 // The CapabilityStatement, generated from the definitions and from what the engine implements.
 // When a capability is added to the engine, it is added here in the same change.
-import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4.js';
+import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestResourceSearchParam } from 'fhir/r4.js';
 import type { FhirContext } from '../context.js';
 
 export interface SoftwareInfo {
@@ -8,11 +8,35 @@ export interface SoftwareInfo {
   version: string;
 }
 
-const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create'] as const;
+const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
 
 const cache = new WeakMap<FhirContext, CapabilityStatement>();
 
-function resourceEntry(type: string): CapabilityStatementRestResource {
+function searchParams(ctx: FhirContext, type: string): CapabilityStatementRestResourceSearchParam[] {
+  const out: CapabilityStatementRestResourceSearchParam[] = [
+    { name: '_id', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
+    { name: '_lastUpdated', type: 'date', definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated' },
+  ];
+  for (const p of ctx.search.params.forType(type).values()) {
+    if (p.code === '_id' || p.code === '_lastUpdated' || p.type === 'special') continue;
+    out.push({ name: p.code, type: p.type, ...(p.url ? { definition: p.url } : {}) });
+  }
+  return out;
+}
+
+/** Every `Source:param` whose references may point at `type` (for _revinclude). */
+function revIncludes(ctx: FhirContext, type: string): string[] {
+  const out: string[] = [];
+  for (const source of ctx.defs.resourceTypes) {
+    for (const p of ctx.search.params.forType(source).values()) {
+      if (p.type === 'reference' && (p.targets.length === 0 || p.targets.includes(type))) out.push(`${source}:${p.code}`);
+    }
+  }
+  return out;
+}
+
+function resourceEntry(ctx: FhirContext, type: string): CapabilityStatementRestResource {
+  const includes = [...ctx.search.params.forType(type).values()].filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`);
   return {
     type,
     profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
@@ -24,6 +48,9 @@ function resourceEntry(type: string): CapabilityStatementRestResource {
     conditionalRead: 'full-support',
     conditionalUpdate: false,
     conditionalDelete: 'not-supported',
+    searchInclude: ['*', ...includes],
+    searchRevInclude: revIncludes(ctx, type),
+    searchParam: searchParams(ctx, type),
   };
 }
 
@@ -43,8 +70,13 @@ export function capabilities(ctx: FhirContext, software: SoftwareInfo): Capabili
       patchFormat: ['application/json-patch+json'],
       rest: [{
         mode: 'server',
-        resource: ctx.defs.resourceTypes.map(resourceEntry),
-        interaction: [{ code: 'history-system' }],
+        resource: ctx.defs.resourceTypes.map((t) => resourceEntry(ctx, t)),
+        interaction: [{ code: 'history-system' }, { code: 'search-system' }],
+        searchParam: [
+          { name: '_id', type: 'token' }, { name: '_lastUpdated', type: 'date' }, { name: '_tag', type: 'token' },
+          { name: '_profile', type: 'uri' }, { name: '_security', type: 'token' }, { name: '_source', type: 'uri' },
+          { name: '_type', type: 'token' },
+        ],
       }],
     };
     cache.set(ctx, cs);

@@ -8,7 +8,7 @@ import { patch } from '../../fhir/interactions/patch.js';
 import { FhirError } from '../../fhir/errors.js';
 import { issue } from '../../validation/issue.js';
 import { httpDate, notModifiedSince, parseETag, parsePrefer } from '../headers.js';
-import { contentTypeOf, JSON_PATCH, sendJson } from '../negotiation.js';
+import { contentTypeOf, isJsonBody, JSON_PATCH, sendJson } from '../negotiation.js';
 import { sendOutcome } from '../outcome.js';
 
 type TypeParams = { type: string };
@@ -51,9 +51,11 @@ function sendRead(req: FastifyRequest, reply: FastifyReply, r: VersionRecord): F
 }
 
 function requireJsonBody(req: FastifyRequest, what: string): void {
-  const ct = contentTypeOf(req);
-  if (ct === JSON_PATCH) {
+  if (contentTypeOf(req) === JSON_PATCH) {
     throw new FhirError(415, `${what} takes a FHIR resource (application/fhir+json), not a JSON Patch; use PATCH for patches`, 'not-supported');
+  }
+  if (!isJsonBody(req)) {
+    throw new FhirError(415, `${what} takes a FHIR resource as application/fhir+json or application/json`, 'not-supported');
   }
 }
 

@@ -8,11 +8,15 @@ import Database from 'better-sqlite3';
 import type { Resource } from 'fhir/r4.js';
 import {
   StoreError, type CreateOptions, type DeleteOptions, type DeleteResult, type HistoryPage, type HistoryQuery,
-  type ReadResult, type Store, type UpdateOptions, type UpdateResult, type VersionRecord, type WriteMethod,
+  type ReadResult, type ReindexProgress, type SearchPage, type Store, type StoreIndexer, type UpdateOptions,
+  type UpdateResult, type VersionRecord, type WriteMethod,
 } from '../port.js';
 import { MonotonicClock, stamp } from '../stamp.js';
 import { Mutex } from '../mutex.js';
-import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { INDEX_SCHEMA, SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { IndexWriter, PidRegistry } from './index-writer.js';
+import { SqliteSearch } from './search.js';
+import type { SearchQuery } from '../../search/ir.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 
 export interface SqliteStoreOptions {
@@ -22,6 +26,8 @@ export interface SqliteStoreOptions {
   synchronous?: 'FULL' | 'NORMAL';
   /** How many current versions to keep in memory for reads (0 turns the cache off). */
   readCacheEntries?: number;
+  /** Extracts search index entries; without one, nothing is indexed (search finds nothing). */
+  indexer?: StoreIndexer;
 }
 
 interface VersionRow {
@@ -133,6 +139,12 @@ class Engine {
   readonly clock: MonotonicClock;
   readonly w: ReturnType<typeof prepare>;
   readonly r: ReturnType<typeof prepare>;
+  readonly indexer: StoreIndexer | undefined;
+  readonly pids: PidRegistry;
+  readonly index: IndexWriter;
+  /** Search on the writer (inside transactions) and on the reader (everything else). */
+  readonly searchW: SqliteSearch;
+  readonly searchR: SqliteSearch;
 
   constructor(opts: SqliteStoreOptions) {
     this.memory = opts.filename === ':memory:' || opts.filename === '';
@@ -147,14 +159,23 @@ class Engine {
       throw err;
     }
     this.writer.exec(SCHEMA);
+    this.writer.exec(INDEX_SCHEMA);
     const found = this.writer.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: string } | undefined;
     if (!found) this.writer.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', String(SCHEMA_VERSION));
     else if (Number(found.value) > SCHEMA_VERSION) {
       throw new StoreError('unavailable', `database schema ${found.value} is newer than this Flint (${SCHEMA_VERSION})`);
     }
+    this.indexer = opts.indexer;
+    this.pids = new PidRegistry(this.writer);
+    if (this.indexer) this.pids.ensure(this.indexer.paramKeys());
+    this.index = new IndexWriter(this.writer, this.pids);
+    // Planner statistics for the index tables (cheap when little has changed).
+    this.writer.pragma('optimize = 0x10002');
     this.reader = this.memory ? this.writer : openConnection(opts.filename, true, sync);
     this.w = prepare(this.writer);
     this.r = this.memory ? this.w : prepare(this.reader);
+    this.searchW = new SqliteSearch(this.writer, this.pids);
+    this.searchR = this.memory ? this.searchW : new SqliteSearch(this.reader, this.pids);
     const last = this.writer.prepare('SELECT max(last_updated) AS m FROM version').get() as { m: string | null };
     this.clock = new MonotonicClock(last.m ?? undefined);
   }
@@ -175,10 +196,11 @@ function prepare(db: Database.Database) {
       'SELECT seq, type, id, version, last_updated, method, deleted, json FROM version WHERE type = ? AND id = ? AND version = ?'),
     insertVersion: db.prepare<[string, string, number, string, string, number, string | null]>(
       `INSERT INTO version (type, id, version, last_updated, method, deleted, json) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-    upsertResource: db.prepare<[string, string, number, number, string, number]>(
+    upsertResource: db.prepare<[string, string, number, number, string, number], { rid: number }>(
       `INSERT INTO resource (type, id, version, deleted, last_updated, seq) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted,
-         last_updated = excluded.last_updated, seq = excluded.seq`),
+         last_updated = excluded.last_updated, seq = excluded.seq
+       RETURNING rid`),
     firstSeqSince: db.prepare<[string], { seq: number }>(
       'SELECT seq FROM version WHERE last_updated >= ? ORDER BY last_updated, seq LIMIT 1'),
     lastSeqBefore: db.prepare<[string], { seq: number }>(
@@ -291,7 +313,11 @@ export class SqliteStore implements Store {
     const json = resource ? stamp(resource, id, String(version), lastUpdated) : null;
     const info = e.w.insertVersion.run(type, id, version, lastUpdated, method, resource ? 0 : 1, json);
     const seq = Number(info.lastInsertRowid);
-    e.w.upsertResource.run(type, id, version, resource ? 0 : 1, lastUpdated, seq);
+    const rid = e.w.upsertResource.get(type, id, version, resource ? 0 : 1, lastUpdated, seq)?.rid;
+    if (rid === undefined) throw new Error('upsert returned no row');
+    // The index holds current, live versions only: replace on update, drop on delete.
+    if (version > 1) e.index.remove(rid);
+    if (resource && e.indexer) e.index.write(rid, type, e.indexer.extract(resource));
     const record = toRecord({ seq, type, id, version, last_updated: lastUpdated, method, deleted: resource ? 0 : 1, json });
     this.pending.push(record);
     return record;
@@ -397,6 +423,44 @@ export class SqliteStore implements Store {
       ...(more && last ? { next: encodeCursor(last.seq) } : {}),
       ...(total !== undefined ? { total } : {}),
     };
+  }
+
+  async search(query: SearchQuery): Promise<SearchPage> {
+    this.stmtsNow() ?? await this.stmts();
+    return (this.inTx ? this.engine.searchW : this.engine.searchR).run(query);
+  }
+
+  async reindex(types: readonly string[] | undefined, onProgress?: (p: ReindexProgress) => void): Promise<number> {
+    this.assertOpen();
+    const e = this.engine;
+    const indexer = e.indexer;
+    if (!indexer) return 0;
+    e.pids.ensure(indexer.paramKeys());
+    const filter = types ? `AND r.type IN (${types.map(() => '?').join(',')})` : '';
+    const typeParams = types ? [...types] : [];
+    const total = (e.reader.prepare(`SELECT count(*) AS n FROM resource r WHERE r.deleted = 0 ${filter}`).get(...typeParams) as { n: number }).n;
+    const page = e.writer.prepare(`SELECT r.rid, r.type, v.json FROM resource r JOIN version v ON v.seq = r.seq
+      WHERE r.deleted = 0 AND r.rid > ? ${filter} ORDER BY r.rid LIMIT 500`);
+    let after = 0;
+    let done = 0;
+    onProgress?.({ done, total });
+    for (;;) {
+      // One batch per lock: writes from requests interleave between batches.
+      const batch = await e.lock.run(() => e.writer.transaction(() => {
+        const rows = page.all(after, ...typeParams) as { rid: number; type: string; json: string }[];
+        for (const row of rows) {
+          e.index.remove(row.rid);
+          e.index.write(row.rid, row.type, indexer.extract(JSON.parse(row.json) as Resource));
+        }
+        return rows;
+      }).immediate());
+      if (batch.length === 0) break;
+      after = batch[batch.length - 1]?.rid ?? after;
+      done += batch.length;
+      onProgress?.({ done, total: Math.max(total, done) });
+      await new Promise((r) => setImmediate(r));
+    }
+    return done;
   }
 
   // ---- transactions -------------------------------------------------------------------------

@@ -1,0 +1,37 @@
+// Assembles the engine's context: definitions, the search machinery and the store, wired in
+// the one order that works (the store indexes with the search module's extractor).
+import type { Definitions } from '../definitions/registry.js';
+import type { Store } from '../store/port.js';
+import { openStore, type DatabaseTarget } from '../store/open.js';
+import { SearchParams } from '../search/params.js';
+import { SearchParser } from '../search/parse.js';
+import { Indexer } from '../search/extract.js';
+import { Subsetter } from './summary.js';
+import type { FhirContext } from './context.js';
+
+export interface EngineOptions {
+  defs: Definitions;
+  baseUrl: string;
+  database: DatabaseTarget;
+  paging: { defaultCount: number; maxCount: number };
+  readCacheEntries?: number;
+  /** A store to use instead of opening `database` (it must index with `indexerFor`). */
+  store?: (indexer: Indexer) => Store | Promise<Store>;
+}
+
+export async function createEngine(opts: EngineOptions): Promise<FhirContext> {
+  const params = new SearchParams(opts.defs);
+  const indexer = new Indexer(opts.defs, opts.baseUrl, params);
+  const parser = new SearchParser(opts.defs, params);
+  parser.setBaseUrl(opts.baseUrl);
+  const store = opts.store
+    ? await opts.store(indexer)
+    : await openStore(opts.database, { indexer, ...(opts.readCacheEntries !== undefined ? { readCacheEntries: opts.readCacheEntries } : {}) });
+  return {
+    store,
+    defs: opts.defs,
+    baseUrl: opts.baseUrl,
+    paging: opts.paging,
+    search: { params, parser, subsetter: new Subsetter(opts.defs) },
+  };
+}

@@ -1,0 +1,85 @@
+// search at type, system and compartment level (R4 http.html#search, search.html).
+import type { BundleLink } from 'fhir/r4.js';
+import type { FhirContext } from '../context.js';
+import type { RawBundle, RawEntry } from '../bundle.js';
+import { SearchParseError } from '../../search/parse.js';
+import { badRequest, FhirError } from '../errors.js';
+import { assertId, assertType } from '../resource.js';
+import { storeCall } from '../store-errors.js';
+import { MAX_INCLUDES } from '../../search/ir.js';
+
+export interface SearchInput {
+  /** The type searched; undefined for a system search (`GET /fhir?…`). */
+  type?: string;
+  /** Query parameters in request order (repeats kept). */
+  params: [string, string][];
+  handling: 'strict' | 'lenient';
+  /** Compartment search: `/Patient/123/Observation`. */
+  compartment?: { type: string; id: string };
+}
+
+function pathOf(input: SearchInput): string {
+  if (input.compartment) return `${input.compartment.type}/${input.compartment.id}/${input.type ?? ''}`;
+  return input.type ?? '';
+}
+
+export async function search(ctx: FhirContext, input: SearchInput): Promise<RawBundle> {
+  if (input.type !== undefined) assertType(ctx, input.type);
+  if (input.compartment) {
+    if (input.compartment.type !== 'Patient') {
+      throw new FhirError(400, `Only the Patient compartment is supported, not ${input.compartment.type.slice(0, 40)}`, 'not-supported');
+    }
+    assertId(input.compartment.id);
+  }
+  let parsed;
+  try {
+    parsed = ctx.search.parser.parse({
+      types: input.type ? [input.type] : [...ctx.defs.resourceTypes],
+      params: input.params,
+      handling: input.handling,
+      defaultCount: ctx.paging.defaultCount,
+      maxCount: ctx.paging.maxCount,
+      ...(input.compartment ? { compartment: { type: 'Patient' as const, id: input.compartment.id } } : {}),
+    });
+  } catch (err) {
+    if (err instanceof SearchParseError) throw badRequest(err.message, err.code);
+    throw err;
+  }
+  const page = await storeCall(() => ctx.store.search(parsed.query));
+  const base = `${ctx.baseUrl}/${pathOf(input)}`.replace(/\/$/, '');
+  const link = (cursor?: string): string => {
+    const q = new URLSearchParams(parsed.used);
+    if (cursor) q.set('_cursor', cursor);
+    const qs = q.toString();
+    return qs ? `${base}?${qs}` : base;
+  };
+  const links: BundleLink[] = [{ relation: 'self', url: link(parsed.query.cursor) }];
+  if (parsed.query.cursor) links.push({ relation: 'first', url: link() });
+  if (page.previous) links.push({ relation: 'previous', url: link(page.previous) });
+  if (page.next) links.push({ relation: 'next', url: link(page.next) });
+  const sub = ctx.search.subsetter;
+  const entry = (mode: 'match' | 'include') => (r: { type: string; id: string; json?: string }): RawEntry => ({
+    fullUrl: `${ctx.baseUrl}/${r.type}/${r.id}`,
+    ...(r.json !== undefined ? { resourceJson: sub.apply(r.json, parsed.summary, parsed.elements) } : {}),
+    search: { mode },
+  });
+  const entries: RawEntry[] = [...page.records.map(entry('match')), ...page.included.map(entry('include'))];
+  const warnings: string[] = [];
+  if (parsed.unknown.length) warnings.push(`Ignored unknown parameters: ${parsed.unknown.join(', ').slice(0, 300)}`);
+  if (page.includesTruncated) warnings.push(`Only the first ${MAX_INCLUDES} included resources are returned for this page`);
+  if (warnings.length) {
+    entries.push({
+      resourceJson: JSON.stringify({
+        resourceType: 'OperationOutcome',
+        issue: warnings.map((w) => ({ severity: 'warning', code: 'informational', diagnostics: w })),
+      }),
+      search: { mode: 'outcome' },
+    });
+  }
+  return {
+    type: 'searchset',
+    ...(page.total !== undefined ? { total: page.total } : {}),
+    link: links,
+    entries,
+  };
+}

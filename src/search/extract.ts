@@ -1,0 +1,361 @@
+// Resource → index entries: for every search parameter of the resource's type, the typed
+// values both store adapters index and query (ARCHITECTURE.md: search owns the index).
+import type { Resource } from 'fhir/r4.js';
+import type { Definitions } from '../definitions/registry.js';
+import { referenceType, type Typed } from './path.js';
+import { RESOURCE_COLUMNS, SearchParams, type ParamType, type SearchParamInfo } from './params.js';
+import { dateRange, fold, MAX_TIME, MIN_TIME } from './values.js';
+
+/** Longest string kept in a string index (longer values are indexed by their prefix). */
+const MAX_STRING = 512;
+
+export interface TokenEntry { param: string; system: string | null; code: string | null }
+export interface TextEntry { param: string; text: string }
+export interface StringEntry { param: string; norm: string; exact: string }
+export interface DateEntry { param: string; start: number; end: number }
+export interface NumberEntry { param: string; value: number }
+export interface QuantityEntry { param: string; low: number; high: number; system: string | null; code: string | null }
+export interface ReferenceEntry { param: string; type: string | null; id: string | null; url: string | null }
+export interface UriEntry { param: string; uri: string }
+/** One composite match: a value per component, in component order. */
+export interface CompositeEntry { param: string; parts: CompositePart[] }
+export interface CompositePart { sys: string | null; code: string | null; lo: number | null; hi: number | null; str: string | null }
+/** Per-parameter sort keys: the lowest and highest value (R4 search.html#sort). */
+export interface SortEntry { param: string; lo: string | number; hi: string | number }
+
+export interface IndexEntries {
+  token: TokenEntry[];
+  text: TextEntry[];
+  string: StringEntry[];
+  date: DateEntry[];
+  number: NumberEntry[];
+  quantity: QuantityEntry[];
+  reference: ReferenceEntry[];
+  uri: UriEntry[];
+  composite: CompositeEntry[];
+  sort: SortEntry[];
+}
+
+export function emptyEntries(): IndexEntries {
+  return { token: [], text: [], string: [], date: [], number: [], quantity: [], reference: [], uri: [], composite: [], sort: [] };
+}
+
+type Json = Record<string, unknown>;
+const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+
+/** Guesses the FHIR type of a value found by full FHIRPath (which reports none). */
+function inferType(v: unknown, paramType: ParamType): string | undefined {
+  if (typeof v === 'string') return paramType === 'date' ? 'dateTime' : paramType === 'uri' ? 'uri' : paramType === 'reference' ? 'canonical' : 'string';
+  if (typeof v === 'number') return 'decimal';
+  if (typeof v === 'boolean') return 'boolean';
+  if (!isObj(v)) return undefined;
+  if ('coding' in v || (paramType === 'token' && 'text' in v && !('value' in v))) return 'CodeableConcept';
+  if ('reference' in v || ('identifier' in v && paramType === 'reference')) return 'Reference';
+  if ('family' in v || 'given' in v) return 'HumanName';
+  if ('line' in v || 'city' in v || 'postalCode' in v) return 'Address';
+  if ('start' in v || 'end' in v) return 'Period';
+  if ('low' in v || 'high' in v) return 'Range';
+  if ('currency' in v) return 'Money';
+  if ('value' in v && ('unit' in v || 'comparator' in v || (paramType === 'quantity'))) return 'Quantity';
+  if ('code' in v) return 'Coding';
+  if ('value' in v) return paramType === 'token' && ['phone', 'fax', 'email', 'pager', 'url', 'sms', 'other'].includes(String(v.system)) ? 'ContactPoint' : 'Identifier';
+  return undefined;
+}
+
+export class Indexer {
+  readonly params: SearchParams;
+  /** Implicit code systems of `code` elements with a required binding to one code system. */
+  private readonly codeSystemOf = new Map<string, string | null>();
+
+  constructor(private readonly defs: Definitions, private readonly baseUrl: string, params?: SearchParams) {
+    this.params = params ?? new SearchParams(defs);
+  }
+
+  /** Every (type, code) `extract` can emit, with the :of-type and :identifier variants. */
+  *paramKeys(): Iterable<[string, string]> {
+    for (const type of this.defs.resourceTypes) {
+      for (const p of this.params.forType(type).values()) {
+        if (RESOURCE_COLUMNS.has(p.code)) continue;
+        yield [type, p.code];
+        if (p.type === 'token') yield [type, `${p.code}:of-type`];
+        if (p.type === 'reference') yield [type, `${p.code}:identifier`];
+      }
+    }
+  }
+
+  extract(resource: Resource): IndexEntries {
+    const out = emptyEntries();
+    const root: Typed = { value: resource, type: resource.resourceType };
+    for (const p of this.params.forType(resource.resourceType).values()) {
+      if (RESOURCE_COLUMNS.has(p.code)) continue;
+      if (p.type === 'composite') {
+        this.composite(p, root, out);
+        continue;
+      }
+      const values: Typed[] = [];
+      for (const path of p.paths) values.push(...path.evaluate(root));
+      if (values.length === 0) continue;
+      const before = sortMark(out, p.type);
+      for (const v of values) this.add(p, v, out);
+      this.sortKey(p, out, before);
+    }
+    return out;
+  }
+
+  private add(p: SearchParamInfo, v: Typed, out: IndexEntries): void {
+    const type = v.type ?? inferType(v.value, p.type);
+    const value = v.value;
+    switch (p.type) {
+      case 'token': return this.token(p.code, type, value, out, v);
+      case 'string': return this.string(p.code, type, value, out);
+      case 'date': return this.date(p.code, type, value, out);
+      case 'number':
+        if (typeof value === 'number') out.number.push({ param: p.code, value });
+        return;
+      case 'quantity': return this.quantity(p.code, type, value, out);
+      case 'reference': return this.reference(p.code, type, value, out);
+      case 'uri': {
+        const u = str(value);
+        if (u) out.uri.push({ param: p.code, uri: u });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private token(param: string, type: string | undefined, value: unknown, out: IndexEntries, v: Typed): void {
+    const text = (t: unknown): void => {
+      if (typeof t === 'string' && t !== '') out.text.push({ param, text: fold(t).slice(0, MAX_STRING) });
+    };
+    const coding = (c: unknown): void => {
+      if (!isObj(c)) return;
+      const code = str(c.code);
+      const system = str(c.system);
+      if (code || system) out.token.push({ param, system, code });
+      text(c.display);
+    };
+    switch (type) {
+      case 'CodeableConcept':
+        if (!isObj(value)) return;
+        if (Array.isArray(value.coding)) value.coding.forEach(coding);
+        text(value.text);
+        return;
+      case 'Coding':
+        return coding(value);
+      case 'Identifier': {
+        if (!isObj(value)) return;
+        const code = str(value.value);
+        const system = str(value.system);
+        if (code || system) out.token.push({ param, system, code });
+        // :of-type matches type-system|type-code|value (R4 search.html#token).
+        const idType = isObj(value.type) ? value.type : undefined;
+        if (idType && code) {
+          for (const c of Array.isArray(idType.coding) ? idType.coding : []) {
+            if (isObj(c) && str(c.code)) out.token.push({ param: `${param}:of-type`, system: `${str(c.system) ?? ''}|${str(c.code)}`, code });
+          }
+          text(idType.text);
+        }
+        return;
+      }
+      case 'ContactPoint': {
+        if (!isObj(value)) return;
+        const code = str(value.value);
+        if (code) out.token.push({ param, system: str(value.system), code });
+        return;
+      }
+      case 'boolean':
+        if (typeof value === 'boolean') out.token.push({ param, system: null, code: String(value) });
+        return;
+      case 'Reference':
+        // Token parameters on references (rare) index the literal reference as the code.
+        if (isObj(value) && str(value.reference)) out.token.push({ param, system: null, code: str(value.reference) });
+        return;
+      default:
+        if (typeof value === 'string' && value !== '') {
+          out.token.push({ param, system: this.implicitSystem(v), code: value });
+        } else if (typeof value === 'number') {
+          out.token.push({ param, system: null, code: String(value) });
+        }
+    }
+  }
+
+  /** `code` elements bound (required) to a value set drawn from one code system carry that system. */
+  private implicitSystem(v: Typed): string | null {
+    const binding = v.binding;
+    if (v.type !== 'code' || !binding) return null;
+    let system = this.codeSystemOf.get(binding);
+    if (system === undefined) {
+      const includes = this.defs.valueSet(binding)?.compose?.include ?? [];
+      const systems = [...new Set(includes.map((i) => i.system).filter((s): s is string => !!s))];
+      system = systems.length === 1 ? systems[0] ?? null : null;
+      this.codeSystemOf.set(binding, system);
+    }
+    return system;
+  }
+
+  private string(param: string, type: string | undefined, value: unknown, out: IndexEntries): void {
+    const push = (s: unknown): void => {
+      if (typeof s !== 'string' || s === '') return;
+      const exact = s.slice(0, MAX_STRING);
+      out.string.push({ param, norm: fold(exact), exact });
+    };
+    if (typeof value === 'string') return push(value);
+    if (!isObj(value)) return;
+    const many = (v: unknown): void => (Array.isArray(v) ? v.forEach(push) : push(v));
+    if (type === 'HumanName') {
+      many(value.family);
+      many(value.given);
+      many(value.prefix);
+      many(value.suffix);
+      push(value.text);
+    } else if (type === 'Address') {
+      many(value.line);
+      for (const k of ['city', 'district', 'state', 'postalCode', 'country', 'text']) push(value[k]);
+    } else if (type === 'CodeableConcept') {
+      push(value.text);
+    } else {
+      for (const v of Object.values(value)) if (typeof v === 'string') push(v);
+    }
+  }
+
+  private date(param: string, type: string | undefined, value: unknown, out: IndexEntries): void {
+    const push = (s: unknown): void => {
+      if (typeof s !== 'string') return;
+      const r = dateRange(s);
+      if (r) out.date.push({ param, start: r[0], end: r[1] });
+    };
+    if (typeof value === 'string') return push(value);
+    if (!isObj(value)) return;
+    if (type === 'Period' || 'start' in value || 'end' in value) {
+      // An open end is ongoing, an open start unbounded (R4 search.html#date).
+      const s = typeof value.start === 'string' ? dateRange(value.start) : undefined;
+      const e = typeof value.end === 'string' ? dateRange(value.end) : undefined;
+      if (s || e) out.date.push({ param, start: s ? s[0] : MIN_TIME, end: e ? e[1] : MAX_TIME });
+      return;
+    }
+    if (type === 'Timing') {
+      if (Array.isArray(value.event)) value.event.forEach(push);
+      const repeat = isObj(value.repeat) ? value.repeat : undefined;
+      if (repeat && isObj(repeat.boundsPeriod)) this.date(param, 'Period', repeat.boundsPeriod, out);
+    }
+  }
+
+  private quantity(param: string, type: string | undefined, value: unknown, out: IndexEntries): void {
+    if (!isObj(value)) return;
+    if (type === 'Range') {
+      const low = isObj(value.low) && typeof value.low.value === 'number' ? value.low : undefined;
+      const high = isObj(value.high) && typeof value.high.value === 'number' ? value.high : undefined;
+      const unit = low ?? high;
+      if (!unit) return;
+      out.quantity.push({
+        param, low: (low?.value as number | undefined) ?? -Infinity, high: (high?.value as number | undefined) ?? Infinity,
+        system: str(unit.system), code: str(unit.code) ?? str(unit.unit),
+      });
+      return;
+    }
+    if (typeof value.value !== 'number') return;
+    if (type === 'Money' || 'currency' in value) {
+      out.quantity.push({ param, low: value.value, high: value.value, system: 'urn:iso:std:iso:4217', code: str(value.currency) });
+      return;
+    }
+    out.quantity.push({ param, low: value.value, high: value.value, system: str(value.system), code: str(value.code) ?? str(value.unit) });
+  }
+
+  private reference(param: string, type: string | undefined, value: unknown, out: IndexEntries): void {
+    if (typeof value === 'string') {
+      // canonical / uri targets: matched by URL (with |version split off for the plain match).
+      out.reference.push({ param, type: null, id: null, url: value });
+      return;
+    }
+    if (!isObj(value)) return;
+    const ref = str(value.reference);
+    if (ref) out.reference.push(this.parseReference(param, ref));
+    // :identifier matches Reference.identifier (R4 search.html#reference).
+    const ident = isObj(value.identifier) ? value.identifier : undefined;
+    if (ident && (str(ident.value) || str(ident.system))) {
+      out.token.push({ param: `${param}:identifier`, system: str(ident.system), code: str(ident.value) });
+    }
+  }
+
+  /** Local references become type + id; absolute ones to this server's base too; others keep their URL. */
+  parseReference(param: string, ref: string): ReferenceEntry {
+    if (ref.startsWith('#')) return { param, type: null, id: null, url: ref };
+    let local = ref;
+    if (ref.startsWith(`${this.baseUrl}/`)) local = ref.slice(this.baseUrl.length + 1);
+    const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(local);
+    if (m && this.defs.isResourceType(m[1] ?? '')) return { param, type: m[1] ?? null, id: m[2] ?? null, url: null };
+    const t = referenceType(ref);
+    const id = /\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(ref)?.[1] ?? null;
+    return { param, type: t ?? null, id: t ? id : null, url: ref };
+  }
+
+  private composite(p: SearchParamInfo, root: Typed, out: IndexEntries): void {
+    const elements: Typed[] = [];
+    for (const path of p.paths) elements.push(...path.evaluate(root));
+    for (const el of elements) {
+      const perComponent: CompositePart[][] = p.components.map((c) => {
+        const parts: CompositePart[] = [];
+        for (const path of c.paths) {
+          for (const v of path.evaluate(el)) parts.push(...this.componentParts(c.param, v));
+        }
+        return parts;
+      });
+      if (perComponent.some((parts) => parts.length === 0)) continue;
+      // Every combination within the same element is a match (R4 search.html#composite).
+      let combos: CompositePart[][] = [[]];
+      for (const parts of perComponent) combos = combos.flatMap((c) => parts.map((x) => [...c, x]));
+      for (const parts of combos.slice(0, 64)) out.composite.push({ param: p.code, parts });
+    }
+  }
+
+  private componentParts(param: SearchParamInfo, v: Typed): CompositePart[] {
+    const tmp = emptyEntries();
+    this.add(param, v, tmp);
+    const none = { sys: null, code: null, lo: null, hi: null, str: null };
+    switch (param.type) {
+      case 'token': return tmp.token.filter((t) => t.param === param.code).map((t) => ({ ...none, sys: t.system, code: t.code }));
+      case 'string': return tmp.string.map((s) => ({ ...none, str: s.norm }));
+      case 'date': return tmp.date.map((d) => ({ ...none, lo: d.start, hi: d.end }));
+      case 'number': return tmp.number.map((n) => ({ ...none, lo: n.value, hi: n.value }));
+      case 'quantity': return tmp.quantity.map((q) => ({ ...none, lo: q.low, hi: q.high, sys: q.system, code: q.code }));
+      case 'reference': return tmp.reference.map((r) => ({ ...none, sys: r.type, code: r.id, str: r.url }));
+      case 'uri': return tmp.uri.map((u) => ({ ...none, str: u.uri }));
+      default: return [];
+    }
+  }
+
+  private sortKey(p: SearchParamInfo, out: IndexEntries, before: number): void {
+    let lo: string | number | undefined;
+    let hi: string | number | undefined;
+    const see = (a: string | number, b: string | number): void => {
+      if (lo === undefined || a < lo) lo = a;
+      if (hi === undefined || b > hi) hi = b;
+    };
+    switch (p.type) {
+      case 'date': for (const d of out.date.slice(before)) see(d.start, d.end); break;
+      case 'string': for (const s of out.string.slice(before)) see(s.norm, s.norm); break;
+      case 'number': for (const n of out.number.slice(before)) see(n.value, n.value); break;
+      case 'quantity': for (const q of out.quantity.slice(before)) see(q.low, q.high); break;
+      case 'token': for (const t of out.token.slice(before)) if (t.param === p.code && t.code) see(t.code, t.code); break;
+      case 'uri': for (const u of out.uri.slice(before)) see(u.uri, u.uri); break;
+      case 'reference': for (const r of out.reference.slice(before)) { const k = r.type ? `${r.type}/${r.id}` : r.url ?? ''; see(k, k); } break;
+      default: break;
+    }
+    if (lo !== undefined && hi !== undefined) out.sort.push({ param: p.code, lo, hi });
+  }
+}
+
+function sortMark(out: IndexEntries, type: ParamType): number {
+  switch (type) {
+    case 'date': return out.date.length;
+    case 'string': return out.string.length;
+    case 'number': return out.number.length;
+    case 'quantity': return out.quantity.length;
+    case 'token': return out.token.length;
+    case 'uri': return out.uri.length;
+    case 'reference': return out.reference.length;
+    default: return 0;
+  }
+}

@@ -1,0 +1,83 @@
+// The search IR: what a search means, as plain JSON-serialisable data. The parser produces it
+// from a query string; each store adapter compiles it into its own query language.
+
+export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
+
+/** A condition on one search parameter of the resource being filtered. */
+export type Condition =
+  | { kind: 'token'; param: string; system?: string | null; code?: string; /** :of-type / :identifier tables */ variant?: 'of-type' | 'identifier'; codes?: { system: string | null; code: string }[] }
+  | { kind: 'token-text'; param: string; text: string }
+  | { kind: 'string'; param: string; match: 'starts' | 'exact' | 'contains'; value: string }
+  | { kind: 'date'; param: string; prefix: Prefix; start: number; end: number }
+  | { kind: 'number'; param: string; prefix: Prefix; value: number; low: number; high: number }
+  | { kind: 'quantity'; param: string; prefix: Prefix; value: number; low: number; high: number; system?: string; code?: string }
+  | { kind: 'reference'; param: string; type?: string; id?: string; url?: string; /** type must be one of (param targets or :Type) */ types?: string[] }
+  | { kind: 'uri'; param: string; match: 'eq' | 'below' | 'above'; value: string }
+  | { kind: 'missing'; param: string; table: IndexTable; missing: boolean }
+  | { kind: 'id'; ids: string[] }
+  | { kind: 'lastUpdated'; prefix: Prefix; start: number; end: number }
+  | { kind: 'composite'; param: string; parts: CompositeMatch[] }
+  /** Chaining: resources whose `param` references a `targetType` resource matching `where`. */
+  | { kind: 'chain'; param: string; targetTypes: string[]; where: Expr }
+  /** Reverse chaining (_has): resources referenced through `param` by a `sourceType` matching `where`. */
+  | { kind: 'has'; sourceType: string; param: string; where: Expr };
+
+export type CompositeMatch =
+  | { kind: 'token'; system?: string | null; code: string }
+  | { kind: 'range'; prefix: Prefix; low: number; high: number; value: number; system?: string; code?: string }
+  | { kind: 'string'; value: string }
+  | { kind: 'reference'; type?: string; id: string };
+
+export type IndexTable = 'token' | 'text' | 'string' | 'date' | 'number' | 'quantity' | 'reference' | 'uri' | 'composite';
+
+export type Expr =
+  | { and: Expr[] }
+  | { or: Expr[] }
+  | { not: Expr }
+  | { cond: Condition };
+
+export interface SortKey {
+  /** A parameter code, or `_id` / `_lastUpdated`. */
+  param: string;
+  descending: boolean;
+}
+
+export interface IncludeSpec {
+  /** Resource type that holds the reference (`Observation` in `Observation:subject`). */
+  sourceType: string;
+  /** Reference parameter, or `*` for all of them. */
+  param: string;
+  targetType?: string;
+  iterate: boolean;
+}
+
+/** Restricts results to one compartment (compartment search, or a patient-scoped token). */
+export interface CompartmentConstraint {
+  type: 'Patient';
+  id: string;
+  /**
+   * For each resource type in the compartment, the reference parameters that put a resource
+   * in it (from the CompartmentDefinition). Types absent here are outside the compartment.
+   */
+  params: Record<string, string[]>;
+}
+
+export interface SearchQuery {
+  /** The types searched: one for a type search, several (or all) for a system search. */
+  types: string[];
+  where: Expr;
+  sort: SortKey[];
+  /** Page size; 0 asks only for the total. */
+  count: number;
+  /** Opaque cursor of the page to fetch (from a previous page's links). */
+  cursor?: string;
+  total: 'none' | 'estimate' | 'accurate';
+  include: IncludeSpec[];
+  revinclude: IncludeSpec[];
+  compartment?: CompartmentConstraint;
+}
+
+export const MATCH_ALL: Expr = { and: [] };
+
+/** How many resources _include / _revinclude may add to one page (a warning says when cut). */
+export const MAX_INCLUDES = 1000;

@@ -1,0 +1,506 @@
+// Search IR → SQL over the typed index tables, with keyset paging on any sort.
+import type Database from 'better-sqlite3';
+import { MAX_INCLUDES, type CompositeMatch, type Condition, type Expr, type IncludeSpec, type Prefix, type SearchQuery, type SortKey } from '../../search/ir.js';
+import { StoreError, type SearchPage, type VersionRecord, type WriteMethod } from '../port.js';
+import type { PidRegistry } from './index-writer.js';
+
+type Param = string | number | null | Buffer;
+
+interface Sql {
+  text: string;
+  params: Param[];
+}
+
+const FALSE: Sql = { text: '0', params: [] };
+const TRUE: Sql = { text: '1', params: [] };
+/** Sorts after every number and string: resources without the sort value come last (ascending). */
+const LAST = Buffer.from([0xff]);
+const MAX_ITERATE = 4;
+const ESTIMATE_CAP = 10_000;
+
+const ISO = (ms: number): string => new Date(ms).toISOString();
+
+/** Upper bound for a prefix range: the smallest string greater than every string starting with `s`. */
+function prefixEnd(s: string): string {
+  return `${s}\u{10ffff}`;
+}
+
+interface Row {
+  rid: number;
+  type: string;
+  id: string;
+  seq: number;
+  version: number;
+  last_updated: string;
+  method: string;
+  deleted: number;
+  json: string | null;
+  [k: `k${number}`]: Param;
+}
+
+function toRecord(row: Row): VersionRecord {
+  return {
+    type: row.type, id: row.id, versionId: String(row.version), lastUpdated: row.last_updated,
+    deleted: row.deleted === 1, method: row.method as WriteMethod, seq: row.seq,
+    ...(row.json !== null ? { json: row.json } : {}),
+  };
+}
+
+interface CursorData {
+  /** Sort key values of the boundary row (buffers as hex). */
+  k: (string | number | null | { b: string })[];
+  rid: number;
+  /** n: rows after the boundary; p: rows before it. */
+  d: 'n' | 'p';
+}
+
+function encodeCursor(c: CursorData): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+
+function decodeCursor(raw: string, keys: number): CursorData {
+  try {
+    const c = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as CursorData;
+    if (!Array.isArray(c.k) || c.k.length !== keys || typeof c.rid !== 'number' || (c.d !== 'n' && c.d !== 'p')) throw new Error('shape');
+    return c;
+  } catch {
+    throw new StoreError('invalid-cursor', 'the paging cursor is not valid for this search');
+  }
+}
+
+const keyToParam = (v: CursorData['k'][number]): Param => (v !== null && typeof v === 'object' ? Buffer.from(v.b, 'hex') : v);
+const paramToKey = (v: Param): CursorData['k'][number] => (Buffer.isBuffer(v) ? { b: v.toString('hex') } : v);
+
+export class SqliteSearch {
+  /** Prepared statements by SQL text: a search shape is compiled by SQLite once. */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database, private readonly pids: PidRegistry) {}
+
+  private prepare(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      if (this.statements.size >= 500) this.statements.delete(this.statements.keys().next().value as string);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  private pidList(types: readonly string[], code: string): number[] {
+    const out: number[] = [];
+    for (const t of types) {
+      const p = this.pids.get(t, code);
+      if (p !== undefined) out.push(p);
+    }
+    return out;
+  }
+
+  private inPids(types: readonly string[], code: string): Sql | undefined {
+    const list = this.pidList(types, code);
+    if (list.length === 0) return undefined;
+    return list.length === 1 ? { text: 'pid = ?', params: list } : { text: `pid IN (${list.map(() => '?').join(',')})`, params: list };
+  }
+
+  /** `alias.rid IN (SELECT rid FROM table WHERE pid … AND cond)` */
+  private indexed(alias: string, table: string, types: readonly string[], code: string, cond: Sql): Sql {
+    const pid = this.inPids(types, code);
+    if (!pid) return FALSE;
+    return { text: `${alias}.rid IN (SELECT rid FROM ${table} WHERE ${pid.text} AND ${cond.text})`, params: [...pid.params, ...cond.params] };
+  }
+
+  compile(expr: Expr, alias: string, types: readonly string[]): Sql {
+    if ('and' in expr) {
+      if (expr.and.length === 0) return TRUE;
+      const parts = expr.and.map((e) => this.compile(e, alias, types));
+      return { text: `(${parts.map((p) => p.text).join(' AND ')})`, params: parts.flatMap((p) => p.params) };
+    }
+    if ('or' in expr) {
+      if (expr.or.length === 0) return FALSE;
+      const parts = expr.or.map((e) => this.compile(e, alias, types));
+      return { text: `(${parts.map((p) => p.text).join(' OR ')})`, params: parts.flatMap((p) => p.params) };
+    }
+    if ('not' in expr) {
+      const inner = this.compile(expr.not, alias, types);
+      return { text: `NOT ${inner.text}`, params: inner.params };
+    }
+    return this.condition(expr.cond, alias, types);
+  }
+
+  private condition(c: Condition, a: string, types: readonly string[]): Sql {
+    switch (c.kind) {
+      case 'token': {
+        const param = c.variant ? `${c.param}:${c.variant}` : c.param;
+        if (c.codes) {
+          if (c.codes.length === 0) return FALSE;
+          const ors = c.codes.map((x) => (x.system === null ? '(code = ?)' : '(code = ? AND system = ?)'));
+          return this.indexed(a, 'sp_token', types, param, { text: `(${ors.join(' OR ')})`, params: c.codes.flatMap((x) => (x.system === null ? [x.code] : [x.code, x.system])) });
+        }
+        const parts: string[] = [];
+        const params: Param[] = [];
+        if (c.code !== undefined) { parts.push('code = ?'); params.push(c.code); }
+        if (c.system === null) parts.push('system IS NULL');
+        else if (c.system !== undefined) { parts.push('system = ?'); params.push(c.system); }
+        return this.indexed(a, 'sp_token', types, param, { text: parts.join(' AND ') || '1', params });
+      }
+      case 'token-text':
+        return this.indexed(a, 'sp_text', types, c.param, { text: 'text >= ? AND text < ?', params: [c.text, prefixEnd(c.text)] });
+      case 'string':
+        switch (c.match) {
+          case 'exact': return this.indexed(a, 'sp_string', types, c.param, { text: 'exact = ?', params: [c.value] });
+          case 'contains': return this.indexed(a, 'sp_string', types, c.param, { text: 'instr(norm, ?) > 0', params: [c.value] });
+          default: return this.indexed(a, 'sp_string', types, c.param, { text: 'norm >= ? AND norm < ?', params: [c.value, prefixEnd(c.value)] });
+        }
+      case 'date':
+        return this.indexed(a, 'sp_date', types, c.param, rangeCompare(c.prefix, 'start', 'end', c.start, c.end, Date.now()));
+      case 'lastUpdated': {
+        const r = rangeCompare(c.prefix, `${a}.last_updated`, `${a}.last_updated`, c.start, c.end, Date.now());
+        return { text: r.text, params: r.params.map((p) => (typeof p === 'number' ? ISO(p) : p)) };
+      }
+      case 'number':
+        return this.indexed(a, 'sp_number', types, c.param, numberCompare(c.prefix, 'value', 'value', c.value, c.low, c.high));
+      case 'quantity': {
+        const cmp = numberCompare(c.prefix, 'low', 'high', c.value, c.low, c.high);
+        const unit: Sql = c.system && c.code ? { text: ' AND system = ? AND code = ?', params: [c.system, c.code] }
+          : c.code ? { text: ' AND code = ?', params: [c.code] } : c.system ? { text: ' AND system = ?', params: [c.system] } : { text: '', params: [] };
+        return this.indexed(a, 'sp_quantity', types, c.param, { text: cmp.text + unit.text, params: [...cmp.params, ...unit.params] });
+      }
+      case 'reference': {
+        if (c.url !== undefined) {
+          // A canonical without a version matches every version of it (R4 search.html#versions).
+          const plain = !c.url.includes('|');
+          return this.indexed(a, 'sp_reference', types, c.param, plain
+            ? { text: '(url = ? OR (url >= ? AND url < ?))', params: [c.url, `${c.url}|`, prefixEnd(`${c.url}|`)] }
+            : { text: 'url = ?', params: [c.url] });
+        }
+        if (c.type !== undefined) return this.indexed(a, 'sp_reference', types, c.param, { text: 'ref_id = ? AND ref_type = ?', params: [c.id ?? '', c.type] });
+        const allowed = c.types ?? [];
+        return this.indexed(a, 'sp_reference', types, c.param, allowed.length
+          ? { text: `ref_id = ? AND ref_type IN (${allowed.map(() => '?').join(',')})`, params: [c.id ?? '', ...allowed] }
+          : { text: 'ref_id = ?', params: [c.id ?? ''] });
+      }
+      case 'uri':
+        switch (c.match) {
+          case 'below': return this.indexed(a, 'sp_uri', types, c.param, { text: 'uri >= ? AND uri < ?', params: [c.value, prefixEnd(c.value)] });
+          case 'above': {
+            const prefixes = uriPrefixes(c.value);
+            return this.indexed(a, 'sp_uri', types, c.param, { text: `uri IN (${prefixes.map(() => '?').join(',')})`, params: prefixes });
+          }
+          default: return this.indexed(a, 'sp_uri', types, c.param, { text: 'uri = ?', params: [c.value] });
+        }
+      case 'missing': {
+        const table = `sp_${c.table}`;
+        const pid = this.inPids(types, c.param);
+        if (!pid) return c.missing ? TRUE : FALSE;
+        const sub = `${a}.rid IN (SELECT rid FROM ${table} WHERE ${pid.text})`;
+        return { text: c.missing ? `NOT ${sub}` : sub, params: pid.params };
+      }
+      case 'id':
+        if (c.ids.length === 0) return FALSE;
+        return { text: `${a}.id IN (${c.ids.map(() => '?').join(',')})`, params: c.ids };
+      case 'composite': {
+        const conds = c.parts.map((p, i) => compositePart(p, i + 1));
+        return this.indexed(a, 'sp_composite', types, c.param, { text: conds.map((x) => x.text).join(' AND '), params: conds.flatMap((x) => x.params) });
+      }
+      case 'chain': {
+        const pid = this.inPids(types, c.param);
+        if (!pid) return FALSE;
+        const t = `t${aliasCounter++}`;
+        const branches = c.targetTypes.map((target) => {
+          const inner = this.compile(c.where, t, [target]);
+          return {
+            text: `(ref_type = ? AND ref_id IN (SELECT ${t}.id FROM resource ${t} WHERE ${t}.type = ? AND ${t}.deleted = 0 AND ${inner.text}))`,
+            params: [target, target, ...inner.params],
+          };
+        });
+        return {
+          text: `${a}.rid IN (SELECT rid FROM sp_reference WHERE ${pid.text} AND (${branches.map((b) => b.text).join(' OR ')}))`,
+          params: [...pid.params, ...branches.flatMap((b) => b.params)],
+        };
+      }
+      case 'has': {
+        const pid = this.inPids([c.sourceType], c.param);
+        if (!pid) return FALSE;
+        const s = `s${aliasCounter++}`;
+        const inner = this.compile(c.where, s, [c.sourceType]);
+        return {
+          text: `${a}.id IN (SELECT x.ref_id FROM sp_reference x JOIN resource ${s} ON ${s}.rid = x.rid WHERE x.${pid.text} AND x.ref_type = ${a}.type AND ${s}.deleted = 0 AND ${inner.text})`,
+          params: [...pid.params, ...inner.params],
+        };
+      }
+    }
+  }
+
+  /** The compartment constraint, for whatever types the rows may have. */
+  private compartment(q: SearchQuery, a: string, types: readonly string[]): Sql {
+    const c = q.compartment;
+    if (!c) return TRUE;
+    const branches: Sql[] = [];
+    for (const t of types) {
+      if (t === c.type) {
+        branches.push({ text: `(${a}.type = ? AND ${a}.id = ?)`, params: [t, c.id] });
+        continue;
+      }
+      const params = c.params[t];
+      if (!params?.length) continue;
+      const pids = params.flatMap((p) => this.pidList([t], p));
+      if (!pids.length) continue;
+      branches.push({
+        text: `(${a}.type = ? AND ${a}.rid IN (SELECT rid FROM sp_reference WHERE pid IN (${pids.map(() => '?').join(',')}) AND ref_id = ? AND ref_type = ?))`,
+        params: [t, ...pids, c.id, c.type],
+      });
+    }
+    if (branches.length === 0) return FALSE;
+    return { text: `(${branches.map((b) => b.text).join(' OR ')})`, params: branches.flatMap((b) => b.params) };
+  }
+
+  private sortColumns(sort: SortKey[], types: readonly string[]): { joins: Sql; keys: { expr: string; desc: boolean }[] } {
+    const joins: string[] = [];
+    const params: Param[] = [];
+    const keys: { expr: string; desc: boolean }[] = [];
+    sort.forEach((s, i) => {
+      if (s.param === '_id') keys.push({ expr: 'r.id', desc: s.descending });
+      else if (s.param === '_lastUpdated') keys.push({ expr: 'r.last_updated', desc: s.descending });
+      else {
+        const pids = this.pidList(types, s.param);
+        if (pids.length === 0) return;
+        joins.push(`LEFT JOIN sp_sort o${i} ON o${i}.rid = r.rid AND o${i}.pid IN (${pids.map(() => '?').join(',')})`);
+        params.push(...pids);
+        // Ascending by the lowest value, descending by the highest; absent values last either way.
+        keys.push(s.descending ? { expr: `o${i}.hi`, desc: true } : { expr: `coalesce(o${i}.lo, x'ff')`, desc: false });
+      }
+    });
+    return { joins: { text: joins.join(' '), params }, keys };
+  }
+
+  run(q: SearchQuery): SearchPage {
+    aliasCounter = 0;
+    const types = q.types;
+    if (types.length === 0) return { records: [], included: [] };
+    const where = this.compile(q.where, 'r', types);
+    const comp = this.compartment(q, 'r', types);
+    const typeSql: Sql = { text: `r.type IN (${types.map(() => '?').join(',')})`, params: [...types] };
+    const { joins, keys } = this.sortColumns(q.sort, types);
+    const base: Sql = {
+      text: `FROM resource r ${joins.text} WHERE ${typeSql.text} AND r.deleted = 0 AND ${where.text} AND ${comp.text}`,
+      params: [...joins.params, ...typeSql.params, ...where.params, ...comp.params],
+    };
+
+    let total: number | undefined;
+    if (q.total === 'accurate' || q.count === 0) {
+      total = (this.prepare(`SELECT count(*) AS n ${base.text}`).get(...base.params) as { n: number }).n;
+    }
+    if (q.count === 0) return { records: [], included: [], ...(total !== undefined ? { total } : {}) };
+
+    const allKeys = [...keys, { expr: 'r.rid', desc: false }];
+    const cursor = q.cursor !== undefined ? decodeCursor(q.cursor, allKeys.length - 1) : undefined;
+    const backwards = cursor?.d === 'p';
+    let keyset: Sql = TRUE;
+    if (cursor) {
+      const values: Param[] = [...cursor.k.map(keyToParam), cursor.rid];
+      keyset = keysetCondition(allKeys, values, backwards);
+    }
+    const order = allKeys.map((k) => `${k.expr} ${k.desc !== backwards ? 'DESC' : 'ASC'}`).join(', ');
+    const select = `SELECT r.rid, r.type, r.id, v.seq, v.version, v.last_updated, v.method, v.deleted, v.json,
+      ${keys.map((k, i) => `${k.expr} AS k${i}`).concat(['0 AS _z']).join(', ')}
+      ${base.text} AND ${keyset.text} ORDER BY ${order} LIMIT ?`;
+    const sql = select.replace('FROM resource r', 'FROM resource r JOIN version v ON v.seq = r.seq');
+    let rows = this.prepare(sql).all(...base.params, ...keyset.params, q.count + 1) as Row[];
+    const more = rows.length > q.count;
+    if (more) rows = rows.slice(0, q.count);
+    if (backwards) rows.reverse();
+
+    const boundary = (row: Row, d: 'n' | 'p'): string => encodeCursor({
+      k: keys.map((_, i) => paramToKey(row[`k${i}`] ?? null)), rid: row.rid, d,
+    });
+    const first = rows[0];
+    const last = rows[rows.length - 1];
+    const next = backwards ? (last && cursor ? boundary(last, 'n') : undefined) : (more && last ? boundary(last, 'n') : undefined);
+    const previous = backwards ? (more && first ? boundary(first, 'p') : undefined) : (cursor && first ? boundary(first, 'p') : undefined);
+
+    if (total === undefined && q.total === 'estimate' && !cursor) {
+      if (!more) total = rows.length;
+      else {
+        const n = (this.prepare(`SELECT count(*) AS n FROM (SELECT 1 ${base.text} LIMIT ${ESTIMATE_CAP})`).get(...base.params) as { n: number }).n;
+        if (n < ESTIMATE_CAP) total = n;
+      }
+    }
+    const records = rows.map(toRecord);
+    const { included, truncated } = this.includes(q, rows);
+    return {
+      records, included,
+      ...(next ? { next } : {}), ...(previous ? { previous } : {}),
+      ...(total !== undefined ? { total } : {}),
+      ...(truncated ? { includesTruncated: true } : {}),
+    };
+  }
+
+  private fetch(where: Sql, limit: number): Row[] {
+    return this.prepare(`SELECT r.rid, r.type, r.id, v.seq, v.version, v.last_updated, v.method, v.deleted, v.json
+      FROM resource r JOIN version v ON v.seq = r.seq WHERE r.deleted = 0 AND ${where.text} LIMIT ?`).all(...where.params, limit) as Row[];
+  }
+
+  private includes(q: SearchQuery, matches: Row[]): { included: VersionRecord[]; truncated: boolean } {
+    if ((q.include.length === 0 && q.revinclude.length === 0) || matches.length === 0) return { included: [], truncated: false };
+    const seen = new Set(matches.map((r) => r.rid));
+    const included: Row[] = [];
+    let frontier = matches;
+    let truncated = false;
+    for (let round = 0; round <= MAX_ITERATE && frontier.length > 0; round++) {
+      const found: Row[] = [];
+      for (const spec of q.include) {
+        if (round > 0 && !spec.iterate) continue;
+        found.push(...this.forward(spec, frontier, q));
+      }
+      for (const spec of q.revinclude) {
+        if (round > 0 && !spec.iterate) continue;
+        found.push(...this.reverse(spec, frontier, q));
+      }
+      frontier = [];
+      for (const row of found) {
+        if (seen.has(row.rid)) continue;
+        seen.add(row.rid);
+        if (included.length >= MAX_INCLUDES) {
+          truncated = true;
+          break;
+        }
+        included.push(row);
+        frontier.push(row);
+      }
+      if (truncated) break;
+    }
+    return { included: included.map(toRecord), truncated };
+  }
+
+  /** _include: the resources that `frontier` rows of spec.sourceType reference. */
+  private forward(spec: IncludeSpec, frontier: Row[], q: SearchQuery): Row[] {
+    const sources = frontier.filter((r) => r.type === spec.sourceType).map((r) => r.rid);
+    if (sources.length === 0) return [];
+    const pids = this.pidList([spec.sourceType], spec.param);
+    if (pids.length === 0) return [];
+    const targets = this.prepare(`SELECT DISTINCT ref_type, ref_id FROM sp_reference WHERE rid IN (${sources.map(() => '?').join(',')})
+      AND pid IN (${pids.map(() => '?').join(',')}) AND ref_type IS NOT NULL ${spec.targetType ? 'AND ref_type = ?' : ''}`)
+      .all(...sources, ...pids, ...(spec.targetType ? [spec.targetType] : [])) as { ref_type: string; ref_id: string }[];
+    if (targets.length === 0) return [];
+    const out: Row[] = [];
+    const byType = new Map<string, string[]>();
+    for (const t of targets) byType.set(t.ref_type, [...(byType.get(t.ref_type) ?? []), t.ref_id]);
+    for (const [type, ids] of byType) {
+      const comp = this.compartment(q, 'r', [type]);
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        out.push(...this.fetch({ text: `r.type = ? AND r.id IN (${chunk.map(() => '?').join(',')}) AND ${comp.text}`, params: [type, ...chunk, ...comp.params] }, MAX_INCLUDES + 1));
+      }
+    }
+    return out;
+  }
+
+  /** _revinclude: spec.sourceType resources that reference any `frontier` row. */
+  private reverse(spec: IncludeSpec, frontier: Row[], q: SearchQuery): Row[] {
+    const pids = this.pidList([spec.sourceType], spec.param);
+    if (pids.length === 0) return [];
+    const out: Row[] = [];
+    const comp = this.compartment(q, 'r', [spec.sourceType]);
+    const byType = new Map<string, string[]>();
+    for (const r of frontier) byType.set(r.type, [...(byType.get(r.type) ?? []), r.id]);
+    for (const [type, ids] of byType) {
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        out.push(...this.fetch({
+          text: `r.type = ? AND r.rid IN (SELECT rid FROM sp_reference WHERE ref_id IN (${chunk.map(() => '?').join(',')}) AND ref_type = ? AND pid IN (${pids.map(() => '?').join(',')})) AND ${comp.text}`,
+          params: [spec.sourceType, ...chunk, type, ...pids, ...comp.params],
+        }, MAX_INCLUDES + 1));
+      }
+    }
+    return out;
+  }
+}
+
+let aliasCounter = 0;
+
+/**
+ * Prefix semantics over a target range [lo, hi] and a search range [start, end] (R4
+ * search.html#prefix): eq = target within search; gt/lt = target extends above/below it;
+ * ge/le = that, or within; sa/eb = entirely after/before; ap = overlaps a range widened by
+ * 10% of the distance from now.
+ */
+function rangeCompare(prefix: Prefix, lo: string, hi: string, start: number, end: number, now: number): Sql {
+  switch (prefix) {
+    case 'eq': return { text: `(${lo} >= ? AND ${hi} <= ?)`, params: [start, end] };
+    case 'ne': return { text: `NOT (${lo} >= ? AND ${hi} <= ?)`, params: [start, end] };
+    case 'gt': return { text: `${hi} > ?`, params: [end] };
+    case 'lt': return { text: `${lo} < ?`, params: [start] };
+    case 'ge': return { text: `(${hi} > ? OR (${lo} >= ? AND ${hi} <= ?))`, params: [end, start, end] };
+    case 'le': return { text: `(${lo} < ? OR (${lo} >= ? AND ${hi} <= ?))`, params: [start, start, end] };
+    case 'sa': return { text: `${lo} > ?`, params: [end] };
+    case 'eb': return { text: `${hi} < ?`, params: [start] };
+    case 'ap': {
+      const widen = Math.max(Math.abs(now - start) * 0.1, end - start);
+      return { text: `(${lo} <= ? AND ${hi} >= ?)`, params: [end + widen, start - widen] };
+    }
+  }
+}
+
+/** Numbers: eq/ne use the precision range of the search value; the others its exact value. */
+function numberCompare(prefix: Prefix, lo: string, hi: string, value: number, low: number, high: number): Sql {
+  switch (prefix) {
+    case 'eq': return { text: `(${lo} >= ? AND ${hi} < ?)`, params: [low, high] };
+    case 'ne': return { text: `NOT (${lo} >= ? AND ${hi} < ?)`, params: [low, high] };
+    case 'gt': case 'sa': return { text: `${hi} > ?`, params: [value] };
+    case 'lt': case 'eb': return { text: `${lo} < ?`, params: [value] };
+    case 'ge': return { text: `${hi} >= ?`, params: [value] };
+    case 'le': return { text: `${lo} <= ?`, params: [value] };
+    case 'ap': {
+      const d = Math.abs(value) * 0.1;
+      return { text: `(${lo} <= ? AND ${hi} >= ?)`, params: [value + d, value - d] };
+    }
+  }
+}
+
+function compositePart(p: CompositeMatch, i: number): Sql {
+  const c = `c${i}_`;
+  switch (p.kind) {
+    case 'token':
+      if (p.system === undefined) return { text: `${c}code = ?`, params: [p.code] };
+      if (p.system === null) return { text: `${c}code = ? AND ${c}sys IS NULL`, params: [p.code] };
+      return { text: `${c}code = ? AND ${c}sys = ?`, params: [p.code, p.system] };
+    case 'string': return { text: `${c}str >= ? AND ${c}str < ?`, params: [p.value, prefixEnd(p.value)] };
+    case 'reference': return p.type ? { text: `${c}code = ? AND ${c}sys = ?`, params: [p.id, p.type] } : { text: `${c}code = ?`, params: [p.id] };
+    case 'range': {
+      const cmp = numberCompare(p.prefix, `${c}lo`, `${c}hi`, p.value, p.low, p.high);
+      const unit = p.code ? { text: ` AND ${c}code = ?`, params: [p.code] } : { text: '', params: [] };
+      return { text: cmp.text + unit.text, params: [...cmp.params, ...unit.params] };
+    }
+  }
+}
+
+/** Keyset condition: rows strictly after (or before) the boundary in the sort order. */
+function keysetCondition(keys: { expr: string; desc: boolean }[], values: Param[], backwards: boolean): Sql {
+  const ors: Sql[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const eq: Sql[] = keys.slice(0, i).map((k, j) => ({ text: `${k.expr} IS ?`, params: [values[j] ?? null] }));
+    const k = keys[i];
+    if (!k) continue;
+    const v = values[i] ?? null;
+    const forward = k.desc === backwards; // moving towards larger values
+    let step: Sql;
+    if (forward) step = v === null ? { text: `${k.expr} IS NOT NULL`, params: [] } : { text: `${k.expr} > ?`, params: [v] };
+    // Descending keys hold NULL for absent values, which sort last (SQLite: NULL is smallest).
+    else step = v === null ? FALSE : { text: `(${k.expr} < ? OR ${k.expr} IS NULL)`, params: [v] };
+    const all = [...eq, step];
+    ors.push({ text: `(${all.map((x) => x.text).join(' AND ')})`, params: all.flatMap((x) => x.params) });
+  }
+  return { text: `(${ors.map((o) => o.text).join(' OR ')})`, params: ors.flatMap((o) => o.params) };
+}
+
+function uriPrefixes(uri: string): string[] {
+  const out: string[] = [];
+  let cur = uri;
+  while (cur.length > 0) {
+    out.push(cur);
+    const cut = cur.lastIndexOf('/');
+    if (cut <= 0 || cur.slice(0, cut).endsWith('/')) break;
+    cur = cur.slice(0, cut);
+  }
+  return out;
+}
