@@ -1,4 +1,5 @@
 // Builds a Flint app for a test: in-memory SQLite, silent logs, closed when the test ends.
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/app.js';
@@ -27,4 +28,29 @@ export async function post(app: FastifyInstance, url: string, payload: unknown, 
 
 export async function put(app: FastifyInstance, url: string, payload: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
   return app.inject({ method: 'PUT', url, payload: JSON.stringify(payload), headers: { 'content-type': FHIR, ...headers } });
+}
+
+/** Stores resources with their own ids (PUT), failing loudly on any refusal. */
+export async function load(app: FastifyInstance, resources: { resourceType: string; id?: string }[]): Promise<void> {
+  for (const r of resources) {
+    const res = r.id ? await put(app, `/fhir/${r.resourceType}/${r.id}`, r) : await post(app, `/fhir/${r.resourceType}`, r);
+    if (res.statusCode >= 300) throw new Error(`${r.resourceType}/${r.id}: ${res.statusCode} ${res.body.slice(0, 300)}`);
+  }
+}
+
+/**
+ * GET a search and return the matched ids in order (`Type/id`). Strict handling: a parameter
+ * the server does not understand fails the test instead of being silently ignored.
+ */
+export async function ids(app: FastifyInstance, url: string): Promise<string[]> {
+  const res = await app.inject({ url, headers: { prefer: 'handling=strict' } });
+  if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${res.body.slice(0, 300)}`);
+  const b = JSON.parse(res.body) as { entry?: { resource: { resourceType: string; id: string }; search?: { mode: string } }[] };
+  return (b.entry ?? []).filter((e) => e.search?.mode === 'match').map((e) => `${e.resource.resourceType}/${e.resource.id}`);
+}
+
+/** The clinic fixtures (fixtures/clinic.json) as resources. */
+export function clinic(): { resourceType: string; id: string }[] {
+  const b = JSON.parse(readFileSync(new URL('../../fixtures/clinic.json', import.meta.url), 'utf8')) as { entry: { resource: { resourceType: string; id: string } }[] };
+  return b.entry.map((e) => e.resource);
 }
