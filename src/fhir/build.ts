@@ -8,6 +8,8 @@ import { SearchParser } from '../search/parse.js';
 import { Indexer } from '../search/extract.js';
 import { Subsetter } from './summary.js';
 import type { FhirContext } from './context.js';
+import { ReindexJobs } from './reindex.js';
+import { loadStoredSearchParameters } from './custom-params.js';
 
 export interface EngineOptions {
   defs: Definitions;
@@ -27,11 +29,14 @@ export async function createEngine(opts: EngineOptions): Promise<FhirContext> {
   const store = opts.store
     ? await opts.store(indexer)
     : await openStore(opts.database, { indexer, ...(opts.readCacheEntries !== undefined ? { readCacheEntries: opts.readCacheEntries } : {}) });
-  return {
+  const ctx: FhirContext = {
     store,
     defs: opts.defs,
     baseUrl: opts.baseUrl,
     paging: opts.paging,
     search: { params, parser, subsetter: new Subsetter(opts.defs) },
+    jobs: new ReindexJobs(() => store),
   };
+  await loadStoredSearchParameters(ctx);
+  return ctx;
 }

@@ -4,6 +4,7 @@ import type { Store } from '../store/port.js';
 import type { SearchParser } from '../search/parse.js';
 import type { SearchParams } from '../search/params.js';
 import type { Subsetter } from './summary.js';
+import type { ReindexJobs } from './reindex.js';
 
 export interface FhirContext {
   readonly store: Store;
@@ -16,4 +17,6 @@ export interface FhirContext {
     readonly parser: SearchParser;
     readonly subsetter: Subsetter;
   };
+  /** Background reindex jobs (after SearchParameter changes). */
+  readonly jobs: ReindexJobs;
 }

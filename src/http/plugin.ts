@@ -6,6 +6,7 @@ import { registerParsers, responseFormat } from './negotiation.js';
 import { resourceRoutes } from './routes/resource.js';
 import { historyRoutes } from './routes/history.js';
 import { searchRoutes } from './routes/search.js';
+import { reindexRoutes } from './routes/reindex.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { trackMethods } from './routes/methods.js';
 
@@ -31,5 +32,6 @@ export const fhirPlugin: FastifyPluginAsync<FhirPluginOptions> = async (app: Fas
   historyRoutes(app, ctx);
   resourceRoutes(app, ctx);
   searchRoutes(app, ctx);
+  reindexRoutes(app, ctx);
   methods.finish();
 };

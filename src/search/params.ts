@@ -34,24 +34,75 @@ const UNINDEXED = new Set(['_text', '_content', '_query', '_list', '_has', '_typ
 export class SearchParams {
   private readonly byType = new Map<string, Map<string, SearchParamInfo>>();
   private readonly byUrl = new Map<string, SearchParameter>();
+  /** SearchParameters added at runtime (stored as resources), by url. Per engine, not global. */
+  private readonly custom = new Map<string, SearchParameter>();
 
   constructor(private readonly defs: Definitions) {}
+
+  private definitionsFor(type: string): SearchParameter[] {
+    const list = [...this.defs.searchParameters(type)];
+    for (const sp of this.custom.values()) {
+      if (!(sp.base ?? []).includes(type)) continue;
+      const at = list.findIndex((p) => p.code === sp.code);
+      if (at >= 0) list[at] = sp;
+      else list.push(sp);
+    }
+    return list;
+  }
 
   /** All compiled parameters of a type, by code. */
   forType(type: string): Map<string, SearchParamInfo> {
     let map = this.byType.get(type);
     if (!map) {
       map = new Map();
-      for (const sp of this.defs.searchParameters(type)) {
+      const defs = this.definitionsFor(type);
+      for (const sp of defs) {
         if (sp.url) this.byUrl.set(sp.url, sp);
       }
-      for (const sp of this.defs.searchParameters(type)) {
+      for (const sp of defs) {
         const info = this.compile(sp, type);
         if (info) map.set(info.code, info);
       }
       this.byType.set(type, map);
     }
     return map;
+  }
+
+  /**
+   * Adds (or replaces) a runtime SearchParameter; returns the types whose parameters changed.
+   * Throws when its expression does not compile.
+   */
+  addCustom(sp: SearchParameter): string[] {
+    const key = sp.url ?? `${(sp.base ?? []).join(',')}#${sp.code}`;
+    const types = this.check(sp);
+    const previous = this.custom.get(key);
+    this.custom.set(key, sp);
+    const affected = [...new Set([...types, ...(previous?.base ?? [])])];
+    this.invalidate(affected);
+    return affected;
+  }
+
+  /** Compiles a SearchParameter's expression for each base type; throws if it does not compile. */
+  check(sp: SearchParameter): string[] {
+    const types = (sp.base ?? []).filter((t) => this.defs.isResourceType(t));
+    for (const t of types) {
+      for (const part of splitUnion(sp.expression ?? '')) compilePath(this.defs, part, t);
+    }
+    return types;
+  }
+
+  removeCustom(url: string): string[] {
+    const previous = this.custom.get(url);
+    if (!previous) return [];
+    this.custom.delete(url);
+    const affected = previous.base ?? [];
+    this.invalidate(affected);
+    return affected;
+  }
+
+  isCustom(type: string, code: string): boolean {
+    for (const sp of this.custom.values()) if (sp.code === code && (sp.base ?? []).includes(type)) return true;
+    return false;
   }
 
   get(type: string, code: string): SearchParamInfo | undefined {

@@ -72,6 +72,7 @@ export function capabilities(ctx: FhirContext, software: SoftwareInfo): Capabili
         mode: 'server',
         resource: ctx.defs.resourceTypes.map((t) => resourceEntry(ctx, t)),
         interaction: [{ code: 'history-system' }, { code: 'search-system' }],
+        operation: [{ name: 'reindex', definition: 'urn:flint:operation:reindex', documentation: 'POST starts a background reindex (optionally ?_type=A,B); GET lists jobs and their progress (?job=id for one). Creating, changing or deleting a SearchParameter starts one by itself.' }],
         searchParam: [
           { name: '_id', type: 'token' }, { name: '_lastUpdated', type: 'date' }, { name: '_tag', type: 'token' },
           { name: '_profile', type: 'uri' }, { name: '_security', type: 'token' }, { name: '_source', type: 'uri' },

@@ -8,6 +8,8 @@ import { checkResourceBody, isObject } from '../resource.js';
 import { badRequest, FhirError } from '../errors.js';
 import { storeCall } from '../store-errors.js';
 import { read } from './read.js';
+import { afterWrite } from './write.js';
+import { checkSearchParameter } from '../custom-params.js';
 
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 
@@ -56,10 +58,12 @@ export async function patch(ctx: FhirContext, input: PatchInput): Promise<Versio
     if (err instanceof FhirError && err.status === 400) throw new FhirError(422, err.issues);
     throw err;
   }
+  checkSearchParameter(ctx, resource);
   // Apply to the version we read: a concurrent write in between is a conflict, not a lost update.
   const { record } = await storeCall(
     () => ctx.store.update({ ...resource, id: input.id }, { ifMatch: current.versionId, method: 'PATCH' }),
     input.ifMatch !== undefined,
   );
+  afterWrite(ctx, record);
   return record;
 }

@@ -4,11 +4,24 @@ import type { FhirContext } from '../context.js';
 import { assertId, assertType, checkResourceBody } from '../resource.js';
 import { badRequest } from '../errors.js';
 import { storeCall } from '../store-errors.js';
+import { applySearchParameter, checkSearchParameter } from '../custom-params.js';
+import type { Resource } from 'fhir/r4.js';
 
 export async function create(ctx: FhirContext, type: string, body: unknown): Promise<VersionRecord> {
   assertType(ctx, type);
   const resource = checkResourceBody(ctx, body, type, 'create');
-  return storeCall(() => ctx.store.create(resource, { method: 'POST' }));
+  checkSearchParameter(ctx, resource);
+  const record = await storeCall(() => ctx.store.create(resource, { method: 'POST' }));
+  afterWrite(ctx, record);
+  return record;
+}
+
+/** Side effects of a committed write (runtime SearchParameters). */
+export function afterWrite(ctx: FhirContext, record: VersionRecord, previousUrl?: string): void {
+  if (record.type !== 'SearchParameter') return;
+  const resource = record.json !== undefined ? JSON.parse(record.json) as Resource : undefined;
+  const url = (resource as { url?: string } | undefined)?.url ?? previousUrl;
+  applySearchParameter(ctx, resource, url);
 }
 
 export interface UpdateInput {
@@ -28,14 +41,24 @@ export async function update(ctx: FhirContext, input: UpdateInput): Promise<{ re
   if (resource.id === undefined) throw badRequest('The resource has no id; an update needs the id of the URL in the body', 'required');
   if (resource.id !== id) throw badRequest(`The id "${resource.id}" in the body does not match "${id}" in the URL`);
   const withId = { ...resource, id };
-  return storeCall(
+  checkSearchParameter(ctx, withId);
+  const result = await storeCall(
     () => ctx.store.update(withId, { method: 'PUT', ...(input.ifMatch !== undefined ? { ifMatch: input.ifMatch } : {}) }),
     input.ifMatch !== undefined,
   );
+  afterWrite(ctx, result.record);
+  return result;
 }
 
 export async function remove(ctx: FhirContext, type: string, id: string, ifMatch?: string): Promise<DeleteResult> {
   assertType(ctx, type);
   assertId(id);
-  return storeCall(() => ctx.store.delete(type, id, ifMatch !== undefined ? { ifMatch } : {}), ifMatch !== undefined);
+  let url: string | undefined;
+  if (type === 'SearchParameter') {
+    const cur = await ctx.store.read(type, id);
+    if (cur.status === 'found') url = (JSON.parse(cur.record.json ?? '{}') as { url?: string }).url;
+  }
+  const result = await storeCall(() => ctx.store.delete(type, id, ifMatch !== undefined ? { ifMatch } : {}), ifMatch !== undefined);
+  if (result.status === 'deleted' && result.record) afterWrite(ctx, result.record, url);
+  return result;
 }
