@@ -49,39 +49,39 @@ CREATE TABLE IF NOT EXISTS sp_param (
 CREATE TABLE IF NOT EXISTS sp_token (rid INTEGER NOT NULL, pid INTEGER NOT NULL, system TEXT, code TEXT) STRICT;
 CREATE INDEX IF NOT EXISTS sp_token_code ON sp_token (pid, code, system, rid);
 CREATE INDEX IF NOT EXISTS sp_token_system ON sp_token (pid, system, rid);
-CREATE INDEX IF NOT EXISTS sp_token_rid ON sp_token (rid);
+CREATE INDEX IF NOT EXISTS sp_token_rid_pid ON sp_token (rid, pid);
 
 CREATE TABLE IF NOT EXISTS sp_text (rid INTEGER NOT NULL, pid INTEGER NOT NULL, text TEXT NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS sp_text_text ON sp_text (pid, text, rid);
-CREATE INDEX IF NOT EXISTS sp_text_rid ON sp_text (rid);
+CREATE INDEX IF NOT EXISTS sp_text_rid_pid ON sp_text (rid, pid);
 
 CREATE TABLE IF NOT EXISTS sp_string (rid INTEGER NOT NULL, pid INTEGER NOT NULL, norm TEXT NOT NULL, exact TEXT NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS sp_string_norm ON sp_string (pid, norm, rid);
-CREATE INDEX IF NOT EXISTS sp_string_rid ON sp_string (rid);
+CREATE INDEX IF NOT EXISTS sp_string_rid_pid ON sp_string (rid, pid);
 
 CREATE TABLE IF NOT EXISTS sp_date (rid INTEGER NOT NULL, pid INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS sp_date_start ON sp_date (pid, start, end, rid);
 CREATE INDEX IF NOT EXISTS sp_date_end ON sp_date (pid, end, rid);
-CREATE INDEX IF NOT EXISTS sp_date_rid ON sp_date (rid);
+CREATE INDEX IF NOT EXISTS sp_date_rid_pid ON sp_date (rid, pid);
 
 CREATE TABLE IF NOT EXISTS sp_number (rid INTEGER NOT NULL, pid INTEGER NOT NULL, value REAL NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS sp_number_value ON sp_number (pid, value, rid);
-CREATE INDEX IF NOT EXISTS sp_number_rid ON sp_number (rid);
+CREATE INDEX IF NOT EXISTS sp_number_rid_pid ON sp_number (rid, pid);
 
 CREATE TABLE IF NOT EXISTS sp_quantity (rid INTEGER NOT NULL, pid INTEGER NOT NULL, low REAL NOT NULL, high REAL NOT NULL, system TEXT, code TEXT) STRICT;
 CREATE INDEX IF NOT EXISTS sp_quantity_code ON sp_quantity (pid, code, low, rid);
 CREATE INDEX IF NOT EXISTS sp_quantity_low ON sp_quantity (pid, low, rid);
-CREATE INDEX IF NOT EXISTS sp_quantity_rid ON sp_quantity (rid);
+CREATE INDEX IF NOT EXISTS sp_quantity_rid_pid ON sp_quantity (rid, pid);
 
 CREATE TABLE IF NOT EXISTS sp_reference (rid INTEGER NOT NULL, pid INTEGER NOT NULL, ref_type TEXT, ref_id TEXT, url TEXT) STRICT;
 CREATE INDEX IF NOT EXISTS sp_reference_target ON sp_reference (pid, ref_id, ref_type, rid);
 CREATE INDEX IF NOT EXISTS sp_reference_back ON sp_reference (ref_id, ref_type, pid, rid);
 CREATE INDEX IF NOT EXISTS sp_reference_url ON sp_reference (pid, url, rid);
-CREATE INDEX IF NOT EXISTS sp_reference_rid ON sp_reference (rid);
+CREATE INDEX IF NOT EXISTS sp_reference_rid_pid ON sp_reference (rid, pid);
 
 CREATE TABLE IF NOT EXISTS sp_uri (rid INTEGER NOT NULL, pid INTEGER NOT NULL, uri TEXT NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS sp_uri_uri ON sp_uri (pid, uri, rid);
-CREATE INDEX IF NOT EXISTS sp_uri_rid ON sp_uri (rid);
+CREATE INDEX IF NOT EXISTS sp_uri_rid_pid ON sp_uri (rid, pid);
 
 CREATE TABLE IF NOT EXISTS sp_composite (
   rid INTEGER NOT NULL, pid INTEGER NOT NULL,
@@ -90,13 +90,13 @@ CREATE TABLE IF NOT EXISTS sp_composite (
   c3_sys TEXT, c3_code TEXT, c3_lo REAL, c3_hi REAL, c3_str TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS sp_composite_c1 ON sp_composite (pid, c1_code, rid);
-CREATE INDEX IF NOT EXISTS sp_composite_rid ON sp_composite (rid);
+CREATE INDEX IF NOT EXISTS sp_composite_rid_pid ON sp_composite (rid, pid);
 
 -- Sort keys: the lowest and highest value of a parameter per resource (R4 search.html#sort).
 CREATE TABLE IF NOT EXISTS sp_sort (rid INTEGER NOT NULL, pid INTEGER NOT NULL, lo ANY, hi ANY, PRIMARY KEY (pid, rid)) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sp_sort_lo ON sp_sort (pid, lo, rid);
 CREATE INDEX IF NOT EXISTS sp_sort_hi ON sp_sort (pid, hi, rid);
-CREATE INDEX IF NOT EXISTS sp_sort_rid ON sp_sort (rid);
+CREATE INDEX IF NOT EXISTS sp_sort_rid_pid ON sp_sort (rid, pid);
 `;
 
 export const INDEX_TABLES = ['sp_token', 'sp_text', 'sp_string', 'sp_date', 'sp_number', 'sp_quantity', 'sp_reference', 'sp_uri', 'sp_composite', 'sp_sort'] as const;

@@ -16,7 +16,8 @@ const TRUE: Sql = { text: '1', params: [] };
 /** Sorts after every number and string: resources without the sort value come last (ascending). */
 const LAST = Buffer.from([0xff]);
 const MAX_ITERATE = 4;
-const ESTIMATE_CAP = 10_000;
+/** `_total=estimate` (the default) counts at most this many matches; beyond, no total is given. */
+const ESTIMATE_CAP = 1_000;
 
 const ISO = (ms: number): string => new Date(ms).toISOString();
 
@@ -102,68 +103,81 @@ export class SqliteSearch {
     return list.length === 1 ? { text: 'pid = ?', params: list } : { text: `pid IN (${list.map(() => '?').join(',')})`, params: list };
   }
 
-  /** `alias.rid IN (SELECT rid FROM table WHERE pid … AND cond)` */
-  private indexed(alias: string, table: string, types: readonly string[], code: string, cond: Sql): Sql {
+  /**
+   * A condition on an index table, as a list (`alias.rid IN (SELECT rid …)`: SQLite builds the
+   * list and probes resources by rowid, best for the most selective condition) or as a probe
+   * (`EXISTS (… WHERE rid = alias.rid …)`: checked per candidate row, best for the others).
+   */
+  private indexed(alias: string, table: string, types: readonly string[], code: string, cond: Sql, mode: Mode): Sql {
     const pid = this.inPids(types, code);
     if (!pid) return FALSE;
-    return { text: `${alias}.rid IN (SELECT rid FROM ${table} WHERE ${pid.text} AND ${cond.text})`, params: [...pid.params, ...cond.params] };
+    return mode === 'list'
+      ? { text: `${alias}.rid IN (SELECT rid FROM ${table} WHERE ${pid.text} AND ${cond.text})`, params: [...pid.params, ...cond.params] }
+      : { text: `EXISTS (SELECT 1 FROM ${table} WHERE rid = ${alias}.rid AND ${pid.text} AND ${cond.text})`, params: [...pid.params, ...cond.params] };
   }
 
-  compile(expr: Expr, alias: string, types: readonly string[]): Sql {
+  /**
+   * Compiles a filter. In an AND, the condition likely to match fewest rows drives (as a list);
+   * the others are probed per row, so that a selective condition is never intersected with a
+   * huge materialised list (a date range, a status) and LIMIT can stop early.
+   */
+  compile(expr: Expr, alias: string, types: readonly string[], mode: Mode = 'list'): Sql {
     if ('and' in expr) {
       if (expr.and.length === 0) return TRUE;
-      const parts = expr.and.map((e) => this.compile(e, alias, types));
+      let driver = 0;
+      expr.and.forEach((e, i) => { if (rank(e) < rank(expr.and[driver] ?? e)) driver = i; });
+      const parts = expr.and.map((e, i) => this.compile(e, alias, types, mode === 'list' && i === driver ? 'list' : 'probe'));
       return { text: `(${parts.map((p) => p.text).join(' AND ')})`, params: parts.flatMap((p) => p.params) };
     }
     if ('or' in expr) {
       if (expr.or.length === 0) return FALSE;
-      const parts = expr.or.map((e) => this.compile(e, alias, types));
+      const parts = expr.or.map((e) => this.compile(e, alias, types, mode));
       return { text: `(${parts.map((p) => p.text).join(' OR ')})`, params: parts.flatMap((p) => p.params) };
     }
     if ('not' in expr) {
-      const inner = this.compile(expr.not, alias, types);
+      const inner = this.compile(expr.not, alias, types, 'probe');
       return { text: `NOT ${inner.text}`, params: inner.params };
     }
-    return this.condition(expr.cond, alias, types);
+    return this.condition(expr.cond, alias, types, mode);
   }
 
-  private condition(c: Condition, a: string, types: readonly string[]): Sql {
+  private condition(c: Condition, a: string, types: readonly string[], mode: Mode): Sql {
     switch (c.kind) {
       case 'token': {
         const param = c.variant ? `${c.param}:${c.variant}` : c.param;
         if (c.codes) {
           if (c.codes.length === 0) return FALSE;
           const ors = c.codes.map((x) => (x.system === null ? '(code = ?)' : '(code = ? AND system = ?)'));
-          return this.indexed(a, 'sp_token', types, param, { text: `(${ors.join(' OR ')})`, params: c.codes.flatMap((x) => (x.system === null ? [x.code] : [x.code, x.system])) });
+          return this.indexed(a, 'sp_token', types, param, { text: `(${ors.join(' OR ')})`, params: c.codes.flatMap((x) => (x.system === null ? [x.code] : [x.code, x.system])) }, mode);
         }
         const parts: string[] = [];
         const params: Param[] = [];
         if (c.code !== undefined) { parts.push('code = ?'); params.push(c.code); }
         if (c.system === null) parts.push('system IS NULL');
         else if (c.system !== undefined) { parts.push('system = ?'); params.push(c.system); }
-        return this.indexed(a, 'sp_token', types, param, { text: parts.join(' AND ') || '1', params });
+        return this.indexed(a, 'sp_token', types, param, { text: parts.join(' AND ') || '1', params }, mode);
       }
       case 'token-text':
-        return this.indexed(a, 'sp_text', types, c.param, { text: 'text >= ? AND text < ?', params: [c.text, prefixEnd(c.text)] });
+        return this.indexed(a, 'sp_text', types, c.param, { text: 'text >= ? AND text < ?', params: [c.text, prefixEnd(c.text)] }, mode);
       case 'string':
         switch (c.match) {
-          case 'exact': return this.indexed(a, 'sp_string', types, c.param, { text: 'exact = ?', params: [c.value] });
-          case 'contains': return this.indexed(a, 'sp_string', types, c.param, { text: 'instr(norm, ?) > 0', params: [c.value] });
-          default: return this.indexed(a, 'sp_string', types, c.param, { text: 'norm >= ? AND norm < ?', params: [c.value, prefixEnd(c.value)] });
+          case 'exact': return this.indexed(a, 'sp_string', types, c.param, { text: 'exact = ?', params: [c.value] }, mode);
+          case 'contains': return this.indexed(a, 'sp_string', types, c.param, { text: 'instr(norm, ?) > 0', params: [c.value] }, mode);
+          default: return this.indexed(a, 'sp_string', types, c.param, { text: 'norm >= ? AND norm < ?', params: [c.value, prefixEnd(c.value)] }, mode);
         }
       case 'date':
-        return this.indexed(a, 'sp_date', types, c.param, rangeCompare(c.prefix, 'start', 'end', c.start, c.end, Date.now()));
+        return this.indexed(a, 'sp_date', types, c.param, rangeCompare(c.prefix, 'start', 'end', c.start, c.end, Date.now()), mode);
       case 'lastUpdated': {
         const r = rangeCompare(c.prefix, `${a}.last_updated`, `${a}.last_updated`, c.start, c.end, Date.now());
         return { text: r.text, params: r.params.map((p) => (typeof p === 'number' ? ISO(p) : p)) };
       }
       case 'number':
-        return this.indexed(a, 'sp_number', types, c.param, numberCompare(c.prefix, 'value', 'value', c.value, c.low, c.high));
+        return this.indexed(a, 'sp_number', types, c.param, numberCompare(c.prefix, 'value', 'value', c.value, c.low, c.high), mode);
       case 'quantity': {
         const cmp = numberCompare(c.prefix, 'low', 'high', c.value, c.low, c.high);
         const unit: Sql = c.system && c.code ? { text: ' AND system = ? AND code = ?', params: [c.system, c.code] }
           : c.code ? { text: ' AND code = ?', params: [c.code] } : c.system ? { text: ' AND system = ?', params: [c.system] } : { text: '', params: [] };
-        return this.indexed(a, 'sp_quantity', types, c.param, { text: cmp.text + unit.text, params: [...cmp.params, ...unit.params] });
+        return this.indexed(a, 'sp_quantity', types, c.param, { text: cmp.text + unit.text, params: [...cmp.params, ...unit.params] }, mode);
       }
       case 'reference': {
         if (c.url !== undefined) {
@@ -171,28 +185,30 @@ export class SqliteSearch {
           const plain = !c.url.includes('|');
           return this.indexed(a, 'sp_reference', types, c.param, plain
             ? { text: '(url = ? OR (url >= ? AND url < ?))', params: [c.url, `${c.url}|`, prefixEnd(`${c.url}|`)] }
-            : { text: 'url = ?', params: [c.url] });
+            : { text: 'url = ?', params: [c.url] }, mode);
         }
-        if (c.type !== undefined) return this.indexed(a, 'sp_reference', types, c.param, { text: 'ref_id = ? AND ref_type = ?', params: [c.id ?? '', c.type] });
+        if (c.type !== undefined) return this.indexed(a, 'sp_reference', types, c.param, { text: 'ref_id = ? AND ref_type = ?', params: [c.id ?? '', c.type] }, mode);
         const allowed = c.types ?? [];
         return this.indexed(a, 'sp_reference', types, c.param, allowed.length
           ? { text: `ref_id = ? AND ref_type IN (${allowed.map(() => '?').join(',')})`, params: [c.id ?? '', ...allowed] }
-          : { text: 'ref_id = ?', params: [c.id ?? ''] });
+          : { text: 'ref_id = ?', params: [c.id ?? ''] }, mode);
       }
       case 'uri':
         switch (c.match) {
-          case 'below': return this.indexed(a, 'sp_uri', types, c.param, { text: 'uri >= ? AND uri < ?', params: [c.value, prefixEnd(c.value)] });
+          case 'below': return this.indexed(a, 'sp_uri', types, c.param, { text: 'uri >= ? AND uri < ?', params: [c.value, prefixEnd(c.value)] }, mode);
           case 'above': {
             const prefixes = uriPrefixes(c.value);
-            return this.indexed(a, 'sp_uri', types, c.param, { text: `uri IN (${prefixes.map(() => '?').join(',')})`, params: prefixes });
+            return this.indexed(a, 'sp_uri', types, c.param, { text: `uri IN (${prefixes.map(() => '?').join(',')})`, params: prefixes }, mode);
           }
-          default: return this.indexed(a, 'sp_uri', types, c.param, { text: 'uri = ?', params: [c.value] });
+          default: return this.indexed(a, 'sp_uri', types, c.param, { text: 'uri = ?', params: [c.value] }, mode);
         }
       case 'missing': {
         const table = `sp_${c.table}`;
         const pid = this.inPids(types, c.param);
         if (!pid) return c.missing ? TRUE : FALSE;
-        const sub = `${a}.rid IN (SELECT rid FROM ${table} WHERE ${pid.text})`;
+        const sub = c.missing || mode === 'probe'
+          ? `EXISTS (SELECT 1 FROM ${table} WHERE rid = ${a}.rid AND ${pid.text})`
+          : `${a}.rid IN (SELECT rid FROM ${table} WHERE ${pid.text})`;
         return { text: c.missing ? `NOT ${sub}` : sub, params: pid.params };
       }
       case 'id':
@@ -200,7 +216,7 @@ export class SqliteSearch {
         return { text: `${a}.id IN (${c.ids.map(() => '?').join(',')})`, params: c.ids };
       case 'composite': {
         const conds = c.parts.map((p, i) => compositePart(p, i + 1));
-        return this.indexed(a, 'sp_composite', types, c.param, { text: conds.map((x) => x.text).join(' AND '), params: conds.flatMap((x) => x.params) });
+        return this.indexed(a, 'sp_composite', types, c.param, { text: conds.map((x) => x.text).join(' AND '), params: conds.flatMap((x) => x.params) }, mode);
       }
       case 'chain': {
         const pid = this.inPids(types, c.param);
@@ -213,8 +229,11 @@ export class SqliteSearch {
             params: [target, target, ...inner.params],
           };
         });
+        const match = `${pid.text} AND (${branches.map((b) => b.text).join(' OR ')})`;
         return {
-          text: `${a}.rid IN (SELECT rid FROM sp_reference WHERE ${pid.text} AND (${branches.map((b) => b.text).join(' OR ')}))`,
+          text: mode === 'list'
+            ? `${a}.rid IN (SELECT rid FROM sp_reference WHERE ${match})`
+            : `EXISTS (SELECT 1 FROM sp_reference WHERE rid = ${a}.rid AND ${match})`,
           params: [...pid.params, ...branches.flatMap((b) => b.params)],
         };
       }
@@ -222,10 +241,20 @@ export class SqliteSearch {
         const pid = this.inPids([c.sourceType], c.param);
         if (!pid) return FALSE;
         const s = `s${aliasCounter++}`;
+        if (mode === 'probe') {
+          // Per candidate row: the references to it, then the referring resource's conditions.
+          const inner = this.compile(c.where, s, [c.sourceType], 'probe');
+          return {
+            text: `EXISTS (SELECT 1 FROM sp_reference x JOIN resource ${s} ON ${s}.rid = x.rid WHERE x.ref_id = ${a}.id AND x.ref_type = ${a}.type AND x.${pid.text} AND ${s}.deleted = 0 AND ${inner.text})`,
+            params: [...pid.params, ...inner.params],
+          };
+        }
         const inner = this.compile(c.where, s, [c.sourceType]);
+        // Not correlated with the outer row (the target types are literals): SQLite runs the
+        // subquery once and probes its result, instead of once per candidate row.
         return {
-          text: `${a}.id IN (SELECT x.ref_id FROM sp_reference x JOIN resource ${s} ON ${s}.rid = x.rid WHERE x.${pid.text} AND x.ref_type = ${a}.type AND ${s}.deleted = 0 AND ${inner.text})`,
-          params: [...pid.params, ...inner.params],
+          text: `${a}.id IN (SELECT x.ref_id FROM sp_reference x JOIN resource ${s} ON ${s}.rid = x.rid WHERE x.${pid.text} AND x.ref_type IN (${types.map(() => '?').join(',')}) AND ${s}.deleted = 0 AND ${inner.text})`,
+          params: [...pid.params, ...types, ...inner.params],
         };
       }
     }
@@ -417,6 +446,30 @@ export class SqliteSearch {
 }
 
 let aliasCounter = 0;
+
+type Mode = 'list' | 'probe';
+
+/** How many rows a filter is likely to match, relatively (lower = fewer): picks the driver of an AND. */
+function rank(e: Expr): number {
+  if ('and' in e) return e.and.length ? Math.min(...e.and.map(rank)) : 100;
+  if ('or' in e) return e.or.length ? Math.max(...e.or.map(rank)) : 0;
+  if ('not' in e) return 90;
+  const c = e.cond;
+  switch (c.kind) {
+    case 'id': return 1;
+    case 'reference': return c.url !== undefined ? 4 : 2;
+    case 'token': return c.code !== undefined || c.codes ? 3 : 60;
+    case 'string': return c.match === 'exact' ? 4 : c.match === 'starts' ? 5 : 70;
+    case 'token-text': return 6;
+    case 'composite': return 5;
+    case 'uri': return c.match === 'eq' ? 4 : 20;
+    case 'chain': return 10;
+    case 'has': return 12;
+    case 'date': case 'number': case 'quantity': return c.prefix === 'eq' ? 15 : 30;
+    case 'lastUpdated': return 40;
+    case 'missing': return 80;
+  }
+}
 
 /**
  * Prefix semantics over a target range [lo, hi] and a search range [start, end] (R4
