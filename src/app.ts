@@ -43,6 +43,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     database: config.database,
     paging: { defaultCount: config.defaultCount, maxCount: config.maxCount },
     readCacheEntries: config.readCacheEntries,
+    integrity: config.referentialIntegrity,
+    bundleEntries: config.bundleMaxEntries,
     ...(opts.store ? { store: opts.store } : {}),
   });
   const store = ctx.store;

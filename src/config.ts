@@ -16,6 +16,10 @@ export interface Config {
   /** Page size when a client gives no _count, and the largest _count honoured. */
   defaultCount: number;
   maxCount: number;
+  /** lenient: references may dangle; strict: they must resolve, and referenced resources cannot be deleted. */
+  referentialIntegrity: 'lenient' | 'strict';
+  /** Largest batch or transaction Bundle, in entries. */
+  bundleMaxEntries: number;
   /** SQLite: how many current resource versions are kept in memory for reads (0 = off). */
   readCacheEntries: number;
   /** Folder of extra StructureDefinitions, SearchParameters and ValueSets loaded at start. */
@@ -77,6 +81,12 @@ function baseUrl(env: Env, port: number): string {
   return raw.replace(/\/+$/, '');
 }
 
+function integrity(raw: string | undefined): 'lenient' | 'strict' {
+  const v = raw?.trim() || 'lenient';
+  if (v !== 'lenient' && v !== 'strict') throw new ConfigError(`REFERENTIAL_INTEGRITY must be lenient or strict, got "${v}"`);
+  return v;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 8080, 0, 65535);
   const host = env.HOST?.trim() || '127.0.0.1';
@@ -96,6 +106,8 @@ export function loadConfig(env: Env = process.env): Config {
     defaultCount,
     maxCount,
     readCacheEntries: int(env, 'READ_CACHE_ENTRIES', 10_000, 0, 10_000_000),
+    referentialIntegrity: integrity(env.REFERENTIAL_INTEGRITY),
+    bundleMaxEntries: int(env, 'BUNDLE_MAX_ENTRIES', 10_000, 1, 1_000_000),
     profilesDir: resolve(env.PROFILES_DIR?.trim() || 'profiles'),
   };
 }

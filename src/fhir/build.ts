@@ -17,6 +17,8 @@ export interface EngineOptions {
   database: DatabaseTarget;
   paging: { defaultCount: number; maxCount: number };
   readCacheEntries?: number;
+  integrity?: 'lenient' | 'strict';
+  bundleEntries?: number;
   /** A store to use instead of opening `database` (it must index with `indexerFor`). */
   store?: (indexer: Indexer) => Store | Promise<Store>;
 }
@@ -36,6 +38,8 @@ export async function createEngine(opts: EngineOptions): Promise<FhirContext> {
     paging: opts.paging,
     search: { params, parser, subsetter: new Subsetter(opts.defs) },
     jobs: new ReindexJobs(() => store),
+    integrity: opts.integrity ?? 'lenient',
+    limits: { bundleEntries: opts.bundleEntries ?? 10_000 },
   };
   await loadStoredSearchParameters(ctx);
   return ctx;

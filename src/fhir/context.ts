@@ -19,4 +19,10 @@ export interface FhirContext {
   };
   /** Background reindex jobs (after SearchParameter changes). */
   readonly jobs: ReindexJobs;
+  /** Inside a transaction (src/fhir/tx.ts): effects to run once it commits. */
+  readonly deferred?: (() => void)[];
+  /** Inside a transaction Bundle: integrity checks to run once every entry is written. */
+  readonly checks?: (() => Promise<void>)[];
+  readonly integrity: 'lenient' | 'strict';
+  readonly limits: { readonly bundleEntries: number };
 }

@@ -7,6 +7,8 @@ import { resourceRoutes } from './routes/resource.js';
 import { historyRoutes } from './routes/history.js';
 import { searchRoutes } from './routes/search.js';
 import { reindexRoutes } from './routes/reindex.js';
+import { bundleRoutes } from './routes/bundle.js';
+import { everythingRoutes } from './routes/everything.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { trackMethods } from './routes/methods.js';
 
@@ -33,5 +35,7 @@ export const fhirPlugin: FastifyPluginAsync<FhirPluginOptions> = async (app: Fas
   resourceRoutes(app, ctx);
   searchRoutes(app, ctx);
   reindexRoutes(app, ctx);
+  bundleRoutes(app, ctx);
+  everythingRoutes(app, ctx);
   methods.finish();
 };

@@ -16,6 +16,8 @@ export type Condition =
   | { kind: 'missing'; param: string; table: IndexTable; missing: boolean }
   | { kind: 'id'; ids: string[] }
   | { kind: 'lastUpdated'; prefix: Prefix; start: number; end: number }
+  /** The resource is of one of these types (for filters that apply to some types only). */
+  | { kind: 'type'; types: string[] }
   | { kind: 'composite'; param: string; parts: CompositeMatch[] }
   /** Chaining: resources whose `param` references a `targetType` resource matching `where`. */
   | { kind: 'chain'; param: string; targetTypes: string[]; where: Expr }
@@ -53,7 +55,8 @@ export interface IncludeSpec {
 
 /** Restricts results to one compartment (compartment search, or a patient-scoped token). */
 export interface CompartmentConstraint {
-  type: 'Patient';
+  /** The compartment's type (Patient, Encounter…) and the id of its owner. */
+  type: string;
   id: string;
   /**
    * For each resource type in the compartment, the reference parameters that put a resource
@@ -71,7 +74,11 @@ export interface SearchQuery {
   count: number;
   /** Opaque cursor of the page to fetch (from a previous page's links). */
   cursor?: string;
-  total: 'none' | 'estimate' | 'accurate';
+  /**
+   * none: no total; cheap (the default): a total only when it costs nothing (the first page
+   * holds every match); estimate: counted up to a cap; accurate: always counted.
+   */
+  total: 'none' | 'cheap' | 'estimate' | 'accurate';
   include: IncludeSpec[];
   revinclude: IncludeSpec[];
   compartment?: CompartmentConstraint;

@@ -98,7 +98,7 @@ export class SearchParser {
     const include: IncludeSpec[] = [];
     const revinclude: IncludeSpec[] = [];
     let count = opts.defaultCount;
-    let total: SearchQuery['total'] = 'estimate';
+    let total: SearchQuery['total'] = 'cheap';
     let summary: Summary | undefined;
     let elements: string[] | undefined;
     let cursor: string | undefined;
@@ -201,7 +201,7 @@ export class SearchParser {
       where: and.length === 1 ? and[0] ?? { and: [] } : { and },
       sort,
       count: summary === 'count' ? 0 : count,
-      total: summary === 'count' && total === 'none' ? 'accurate' : summary === 'count' ? 'accurate' : total,
+      total: summary === 'count' ? 'accurate' : total,
       include,
       revinclude,
       ...(cursor !== undefined ? { cursor } : {}),

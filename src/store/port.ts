@@ -121,6 +121,8 @@ export interface Store {
   update(resource: Resource & { id: string }, opts?: UpdateOptions): Promise<UpdateResult>;
   delete(type: string, id: string, opts?: DeleteOptions): Promise<DeleteResult>;
   history(query: HistoryQuery): Promise<HistoryPage>;
+  /** Live resources whose index holds a reference to `type/id` (at most `limit`). */
+  referencesTo(type: string, id: string, limit: number): Promise<{ type: string; id: string }[]>;
   /** Runs a search (see src/search/ir.ts); the access policy arrives inside it as a compartment. */
   search(query: SearchQuery): Promise<SearchPage>;
   /**

@@ -124,7 +124,7 @@ t.test('wrong method is 405 with an Allow header', async (t) => {
   const app = await testApp(t);
   const cases: [string, string, string][] = [
     ['DELETE', '/fhir/metadata', 'GET'],
-    ['PUT', '/fhir/Patient', 'POST'],
+    ['POST', '/fhir/Patient/123/_history/1', 'GET'],
     ['POST', '/fhir/Patient/123', 'GET'],
     ['POST', '/fhir/Patient/123/_history', 'GET'],
     ['DELETE', '/fhir/_history', 'GET'],

@@ -44,10 +44,12 @@ function resourceEntry(ctx: FhirContext, type: string): CapabilityStatementRestR
     versioning: 'versioned-update',
     readHistory: true,
     updateCreate: true,
-    conditionalCreate: false,
+    conditionalCreate: true,
     conditionalRead: 'full-support',
-    conditionalUpdate: false,
-    conditionalDelete: 'not-supported',
+    conditionalUpdate: true,
+    conditionalDelete: 'multiple',
+    // Literal references; resolved (enforced) only under REFERENTIAL_INTEGRITY=strict.
+    referencePolicy: ctx.integrity === 'strict' ? ['literal', 'local', 'enforced'] : ['literal', 'local'],
     searchInclude: ['*', ...includes],
     searchRevInclude: revIncludes(ctx, type),
     searchParam: searchParams(ctx, type),
@@ -71,8 +73,11 @@ export function capabilities(ctx: FhirContext, software: SoftwareInfo): Capabili
       rest: [{
         mode: 'server',
         resource: ctx.defs.resourceTypes.map((t) => resourceEntry(ctx, t)),
-        interaction: [{ code: 'history-system' }, { code: 'search-system' }],
-        operation: [{ name: 'reindex', definition: 'urn:flint:operation:reindex', documentation: 'POST starts a background reindex (optionally ?_type=A,B); GET lists jobs and their progress (?job=id for one). Creating, changing or deleting a SearchParameter starts one by itself.' }],
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
+        operation: [
+          { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything', documentation: 'Patient/[id]/$everything and Encounter/[id]/$everything (also type level): the compartment and what it references; start, end, _since, _type, _count.' },
+          { name: 'reindex', definition: 'urn:flint:operation:reindex', documentation: 'POST starts a background reindex (optionally ?_type=A,B); GET lists jobs and their progress (?job=id for one). Creating, changing or deleting a SearchParameter starts one by itself.' },
+        ],
         searchParam: [
           { name: '_id', type: 'token' }, { name: '_lastUpdated', type: 'date' }, { name: '_tag', type: 'token' },
           { name: '_profile', type: 'uri' }, { name: '_security', type: 'token' }, { name: '_source', type: 'uri' },

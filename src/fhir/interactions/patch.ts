@@ -10,6 +10,7 @@ import { storeCall } from '../store-errors.js';
 import { read } from './read.js';
 import { afterWrite } from './write.js';
 import { checkSearchParameter } from '../custom-params.js';
+import { checkReferences } from '../integrity.js';
 
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 
@@ -59,6 +60,7 @@ export async function patch(ctx: FhirContext, input: PatchInput): Promise<Versio
     throw err;
   }
   checkSearchParameter(ctx, resource);
+  await checkReferences(ctx, { ...resource, id: input.id });
   // Apply to the version we read: a concurrent write in between is a conflict, not a lost update.
   const { record } = await storeCall(
     () => ctx.store.update({ ...resource, id: input.id }, { ifMatch: current.versionId, method: 'PATCH' }),

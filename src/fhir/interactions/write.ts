@@ -5,12 +5,20 @@ import { assertId, assertType, checkResourceBody } from '../resource.js';
 import { badRequest } from '../errors.js';
 import { storeCall } from '../store-errors.js';
 import { applySearchParameter, checkSearchParameter } from '../custom-params.js';
+import { afterCommit } from '../tx.js';
+import { checkNotReferenced, checkReferences } from '../integrity.js';
 import type { Resource } from 'fhir/r4.js';
 
-export async function create(ctx: FhirContext, type: string, body: unknown): Promise<VersionRecord> {
+/**
+ * Creates a resource with a server-assigned id. `assignedId` is for transactions, which choose
+ * the ids of their new resources up front so that entries can refer to each other.
+ */
+export async function create(ctx: FhirContext, type: string, body: unknown, assignedId?: string): Promise<VersionRecord> {
   assertType(ctx, type);
-  const resource = checkResourceBody(ctx, body, type, 'create');
+  const checked = checkResourceBody(ctx, body, type, 'create');
+  const resource = assignedId ? { ...checked, id: assignedId } : checked;
   checkSearchParameter(ctx, resource);
+  await checkReferences(ctx, resource);
   const record = await storeCall(() => ctx.store.create(resource, { method: 'POST' }));
   afterWrite(ctx, record);
   return record;
@@ -21,7 +29,7 @@ export function afterWrite(ctx: FhirContext, record: VersionRecord, previousUrl?
   if (record.type !== 'SearchParameter') return;
   const resource = record.json !== undefined ? JSON.parse(record.json) as Resource : undefined;
   const url = (resource as { url?: string } | undefined)?.url ?? previousUrl;
-  applySearchParameter(ctx, resource, url);
+  afterCommit(ctx, () => applySearchParameter(ctx, resource, url));
 }
 
 export interface UpdateInput {
@@ -42,6 +50,7 @@ export async function update(ctx: FhirContext, input: UpdateInput): Promise<{ re
   if (resource.id !== id) throw badRequest(`The id "${resource.id}" in the body does not match "${id}" in the URL`);
   const withId = { ...resource, id };
   checkSearchParameter(ctx, withId);
+  await checkReferences(ctx, withId);
   const result = await storeCall(
     () => ctx.store.update(withId, { method: 'PUT', ...(input.ifMatch !== undefined ? { ifMatch: input.ifMatch } : {}) }),
     input.ifMatch !== undefined,
@@ -59,6 +68,7 @@ export async function remove(ctx: FhirContext, type: string, id: string, ifMatch
     if (cur.status === 'found') url = (JSON.parse(cur.record.json ?? '{}') as { url?: string }).url;
   }
   const result = await storeCall(() => ctx.store.delete(type, id, ifMatch !== undefined ? { ifMatch } : {}), ifMatch !== undefined);
+  if (result.status === 'deleted') await checkNotReferenced(ctx, type, id);
   if (result.status === 'deleted' && result.record) afterWrite(ctx, result.record, url);
   return result;
 }

@@ -5,6 +5,7 @@ import type { FhirContext } from '../../fhir/context.js';
 import { create, remove, update } from '../../fhir/interactions/write.js';
 import { read, vread } from '../../fhir/interactions/read.js';
 import { patch } from '../../fhir/interactions/patch.js';
+import { conditionalCreate } from '../../fhir/interactions/conditional.js';
 import { FhirError } from '../../fhir/errors.js';
 import { issue } from '../../validation/issue.js';
 import { httpDate, notModifiedSince, parseETag, parsePrefer } from '../headers.js';
@@ -24,7 +25,7 @@ function location(ctx: FhirContext, r: VersionRecord): string {
 }
 
 /** Answers a successful write as the client's Prefer header asks (R4 http.html#ops). */
-function sendWritten(ctx: FhirContext, req: FastifyRequest, reply: FastifyReply, r: VersionRecord, status: number, message: string): FastifyReply {
+export function sendWritten(ctx: FhirContext, req: FastifyRequest, reply: FastifyReply, r: VersionRecord, status: number, message: string): FastifyReply {
   reply.code(status).headers(versionHeaders(r));
   if (status === 201) reply.header('location', location(ctx, r));
   const prefer = parsePrefer(req.headers.prefer).return ?? 'representation';
@@ -62,6 +63,14 @@ function requireJsonBody(req: FastifyRequest, what: string): void {
 export function resourceRoutes(app: FastifyInstance, ctx: FhirContext): void {
   app.post<{ Params: TypeParams }>('/:type', async (req, reply) => {
     requireJsonBody(req, 'create');
+    const ifNoneExist = req.headers['if-none-exist'];
+    if (typeof ifNoneExist === 'string') {
+      // R4 http.html#ccreate: one match answers 200 with it and creates nothing.
+      const { record, created } = await conditionalCreate(ctx, req.params.type, req.body, ifNoneExist);
+      return created
+        ? sendWritten(ctx, req, reply, record, 201, `Created ${record.type}/${record.id} version ${record.versionId}`)
+        : sendWritten(ctx, req, reply, record, 200, `${record.type}/${record.id} matches If-None-Exist; nothing created`);
+    }
     const r = await create(ctx, req.params.type, req.body);
     return sendWritten(ctx, req, reply, r, 201, `Created ${r.type}/${r.id} version ${r.versionId}`);
   });

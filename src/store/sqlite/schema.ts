@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS resource (
 // versions only; `pid` is a (resource type, parameter code) pair from sp_param.
 export const INDEX_SCHEMA = `
 CREATE INDEX IF NOT EXISTS resource_type_updated ON resource (type, last_updated, rid);
+-- Live resources of a type in rowid order: scans that stop when a page is full.
+CREATE INDEX IF NOT EXISTS resource_type_live ON resource (type, deleted);
 
 CREATE TABLE IF NOT EXISTS sp_param (
   pid  INTEGER PRIMARY KEY,

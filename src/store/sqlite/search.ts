@@ -16,8 +16,10 @@ const TRUE: Sql = { text: '1', params: [] };
 /** Sorts after every number and string: resources without the sort value come last (ascending). */
 const LAST = Buffer.from([0xff]);
 const MAX_ITERATE = 4;
-/** `_total=estimate` (the default) counts at most this many matches; beyond, no total is given. */
+/** `_total=estimate` counts at most this many matches; beyond, no total is given. */
 const ESTIMATE_CAP = 1_000;
+/** A condition matching at least this many index rows is not selective enough to drive. */
+const SELECTIVE_CAP = 2_000;
 
 const ISO = (ms: number): string => new Date(ms).toISOString();
 
@@ -111,6 +113,7 @@ export class SqliteSearch {
   private indexed(alias: string, table: string, types: readonly string[], code: string, cond: Sql, mode: Mode): Sql {
     const pid = this.inPids(types, code);
     if (!pid) return FALSE;
+    if (this.capture) this.captured = { table, where: { text: `${pid.text} AND ${cond.text}`, params: [...pid.params, ...cond.params] } };
     return mode === 'list'
       ? { text: `${alias}.rid IN (SELECT rid FROM ${table} WHERE ${pid.text} AND ${cond.text})`, params: [...pid.params, ...cond.params] }
       : { text: `EXISTS (SELECT 1 FROM ${table} WHERE rid = ${alias}.rid AND ${pid.text} AND ${cond.text})`, params: [...pid.params, ...cond.params] };
@@ -121,11 +124,12 @@ export class SqliteSearch {
    * the others are probed per row, so that a selective condition is never intersected with a
    * huge materialised list (a date range, a status) and LIMIT can stop early.
    */
-  compile(expr: Expr, alias: string, types: readonly string[], mode: Mode = 'list'): Sql {
+  compile(expr: Expr, alias: string, types: readonly string[], mode: Mode = 'list', driverOverride?: number): Sql {
     if ('and' in expr) {
       if (expr.and.length === 0) return TRUE;
       let driver = 0;
       expr.and.forEach((e, i) => { if (rank(e) < rank(expr.and[driver] ?? e)) driver = i; });
+      if (driverOverride !== undefined) driver = driverOverride;
       const parts = expr.and.map((e, i) => this.compile(e, alias, types, mode === 'list' && i === driver ? 'list' : 'probe'));
       return { text: `(${parts.map((p) => p.text).join(' AND ')})`, params: parts.flatMap((p) => p.params) };
     }
@@ -211,6 +215,9 @@ export class SqliteSearch {
           : `${a}.rid IN (SELECT rid FROM ${table} WHERE ${pid.text})`;
         return { text: c.missing ? `NOT ${sub}` : sub, params: pid.params };
       }
+      case 'type':
+        if (c.types.length === 0) return FALSE;
+        return { text: `${a}.type IN (${c.types.map(() => '?').join(',')})`, params: c.types };
       case 'id':
         if (c.ids.length === 0) return FALSE;
         return { text: `${a}.id IN (${c.ids.map(() => '?').join(',')})`, params: c.ids };
@@ -302,11 +309,61 @@ export class SqliteSearch {
     return { joins: { text: joins.join(' '), params }, keys };
   }
 
+  /** Set while estimating: `indexed` records the table and condition of the leaf instead. */
+  private capture = false;
+  private captured: { table: string; where: Sql } | undefined;
+
+  /**
+   * How many rows a filter matches, counted up to ESTIMATE_CAP on the index alone (cheap:
+   * an index range scan that stops at the cap). Used to choose which condition drives.
+   */
+  private estimate(expr: Expr, types: readonly string[]): number {
+    if ('and' in expr) return expr.and.length ? Math.min(...expr.and.map((e) => this.estimate(e, types))) : SELECTIVE_CAP;
+    if ('or' in expr) return Math.min(SELECTIVE_CAP, expr.or.reduce((n, e) => n + this.estimate(e, types), 0));
+    if ('not' in expr) return SELECTIVE_CAP;
+    const c = expr.cond;
+    switch (c.kind) {
+      case 'id': return c.ids.length;
+      case 'chain': return Math.min(SELECTIVE_CAP, this.estimate(c.where, c.targetTypes) * 10);
+      case 'has': return this.estimate(c.where, [c.sourceType]);
+      case 'type': case 'lastUpdated': case 'missing': return SELECTIVE_CAP;
+      default: break;
+    }
+    this.capture = true;
+    this.captured = undefined;
+    try {
+      this.condition(c, 'r', types, 'list');
+    } finally {
+      this.capture = false;
+    }
+    const leaf = this.captured as { table: string; where: Sql } | undefined;
+    if (!leaf) return 0; // no such parameter indexed: matches nothing
+    const row = this.prepare(`SELECT count(*) AS n FROM (SELECT 1 FROM ${leaf.table} WHERE ${leaf.where.text} LIMIT ${SELECTIVE_CAP})`)
+      .get(...leaf.where.params) as { n: number };
+    return row.n;
+  }
+
+  /**
+   * Compiles the top-level filter. The driving condition (materialised as a list of rows) is
+   * the one the index says is most selective; when none is selective, every condition is
+   * probed while resources are scanned in order, so that a page fills and LIMIT stops early.
+   */
+  private compileTop(where: Expr, types: readonly string[]): Sql {
+    const children = 'and' in where ? where.and : [where];
+    if (children.length === 0) return TRUE;
+    const estimates = children.map((e) => (rank(e) < 50 ? this.estimate(e, types) : SELECTIVE_CAP));
+    let best = 0;
+    estimates.forEach((n, i) => { if (n < (estimates[best] ?? SELECTIVE_CAP)) best = i; });
+    const selective = (estimates[best] ?? SELECTIVE_CAP) < SELECTIVE_CAP;
+    if ('and' in where) return selective ? this.compile(where, 'r', types, 'list', best) : this.compile(where, 'r', types, 'probe');
+    return this.compile(where, 'r', types, selective ? 'list' : 'probe');
+  }
+
   run(q: SearchQuery): SearchPage {
     aliasCounter = 0;
     const types = q.types;
     if (types.length === 0) return { records: [], included: [] };
-    const where = this.compile(q.where, 'r', types);
+    const where = this.compileTop(q.where, types);
     const comp = this.compartment(q, 'r', types);
     const typeSql: Sql = { text: `r.type IN (${types.map(() => '?').join(',')})`, params: [...types] };
     const { joins, keys } = this.sortColumns(q.sort, types);
@@ -347,9 +404,11 @@ export class SqliteSearch {
     const next = backwards ? (last && cursor ? boundary(last, 'n') : undefined) : (more && last ? boundary(last, 'n') : undefined);
     const previous = backwards ? (more && first ? boundary(first, 'p') : undefined) : (cursor && first ? boundary(first, 'p') : undefined);
 
-    if (total === undefined && q.total === 'estimate' && !cursor) {
-      if (!more) total = rows.length;
-      else {
+    if (total === undefined && q.total !== 'none' && !cursor && !more) {
+      // A first page that holds every match gives the exact total for free.
+      total = rows.length;
+    } else if (total === undefined && q.total === 'estimate' && !cursor) {
+      {
         const n = (this.prepare(`SELECT count(*) AS n FROM (SELECT 1 ${base.text} LIMIT ${ESTIMATE_CAP})`).get(...base.params) as { n: number }).n;
         if (n < ESTIMATE_CAP) total = n;
       }
@@ -379,11 +438,11 @@ export class SqliteSearch {
       const found: Row[] = [];
       for (const spec of q.include) {
         if (round > 0 && !spec.iterate) continue;
-        found.push(...this.forward(spec, frontier, q));
+        found.push(...this.forward(spec, frontier));
       }
       for (const spec of q.revinclude) {
         if (round > 0 && !spec.iterate) continue;
-        found.push(...this.reverse(spec, frontier, q));
+        found.push(...this.reverse(spec, frontier));
       }
       frontier = [];
       for (const row of found) {
@@ -402,7 +461,7 @@ export class SqliteSearch {
   }
 
   /** _include: the resources that `frontier` rows of spec.sourceType reference. */
-  private forward(spec: IncludeSpec, frontier: Row[], q: SearchQuery): Row[] {
+  private forward(spec: IncludeSpec, frontier: Row[]): Row[] {
     const sources = frontier.filter((r) => r.type === spec.sourceType).map((r) => r.rid);
     if (sources.length === 0) return [];
     const pids = this.pidList([spec.sourceType], spec.param);
@@ -414,30 +473,29 @@ export class SqliteSearch {
     const out: Row[] = [];
     const byType = new Map<string, string[]>();
     for (const t of targets) byType.set(t.ref_type, [...(byType.get(t.ref_type) ?? []), t.ref_id]);
+    // The compartment selects the matches only; what they reference is included wherever it lives.
     for (const [type, ids] of byType) {
-      const comp = this.compartment(q, 'r', [type]);
       for (let i = 0; i < ids.length; i += 500) {
         const chunk = ids.slice(i, i + 500);
-        out.push(...this.fetch({ text: `r.type = ? AND r.id IN (${chunk.map(() => '?').join(',')}) AND ${comp.text}`, params: [type, ...chunk, ...comp.params] }, MAX_INCLUDES + 1));
+        out.push(...this.fetch({ text: `r.type = ? AND r.id IN (${chunk.map(() => '?').join(',')})`, params: [type, ...chunk] }, MAX_INCLUDES + 1));
       }
     }
     return out;
   }
 
   /** _revinclude: spec.sourceType resources that reference any `frontier` row. */
-  private reverse(spec: IncludeSpec, frontier: Row[], q: SearchQuery): Row[] {
+  private reverse(spec: IncludeSpec, frontier: Row[]): Row[] {
     const pids = this.pidList([spec.sourceType], spec.param);
     if (pids.length === 0) return [];
     const out: Row[] = [];
-    const comp = this.compartment(q, 'r', [spec.sourceType]);
     const byType = new Map<string, string[]>();
     for (const r of frontier) byType.set(r.type, [...(byType.get(r.type) ?? []), r.id]);
     for (const [type, ids] of byType) {
       for (let i = 0; i < ids.length; i += 500) {
         const chunk = ids.slice(i, i + 500);
         out.push(...this.fetch({
-          text: `r.type = ? AND r.rid IN (SELECT rid FROM sp_reference WHERE ref_id IN (${chunk.map(() => '?').join(',')}) AND ref_type = ? AND pid IN (${pids.map(() => '?').join(',')})) AND ${comp.text}`,
-          params: [spec.sourceType, ...chunk, type, ...pids, ...comp.params],
+          text: `r.type = ? AND r.rid IN (SELECT rid FROM sp_reference WHERE ref_id IN (${chunk.map(() => '?').join(',')}) AND ref_type = ? AND pid IN (${pids.map(() => '?').join(',')}))`,
+          params: [spec.sourceType, ...chunk, type, ...pids],
         }, MAX_INCLUDES + 1));
       }
     }
@@ -457,6 +515,7 @@ function rank(e: Expr): number {
   const c = e.cond;
   switch (c.kind) {
     case 'id': return 1;
+    case 'type': return 50;
     case 'reference': return c.url !== undefined ? 4 : 2;
     case 'token': return c.code !== undefined || c.codes ? 3 : 60;
     case 'string': return c.match === 'exact' ? 4 : c.match === 'starts' ? 5 : 70;

@@ -429,6 +429,13 @@ export class SqliteStore implements Store {
     };
   }
 
+  async referencesTo(type: string, id: string, limit: number): Promise<{ type: string; id: string }[]> {
+    const db = this.inTx ? this.engine.writer : (this.stmtsNow() ?? await this.stmts()) === this.engine.w ? this.engine.writer : this.engine.reader;
+    return db.prepare(`SELECT DISTINCT r.type, r.id FROM sp_reference x JOIN resource r ON r.rid = x.rid
+      WHERE x.ref_id = ? AND x.ref_type = ? AND r.deleted = 0 AND NOT (r.type = ? AND r.id = ?) LIMIT ?`)
+      .all(id, type, type, id, limit) as { type: string; id: string }[];
+  }
+
   async search(query: SearchQuery): Promise<SearchPage> {
     this.stmtsNow() ?? await this.stmts();
     return (this.inTx ? this.engine.searchW : this.engine.searchR).run(query);
