@@ -34,7 +34,8 @@ interface Template {
 
 let cache: { shared: GenResource[]; templates: Template[] } | undefined;
 
-function localRefs(v: unknown, map: Map<string, string>): unknown {
+/** A copy of `v` with every `reference` found in `map` replaced by its target. */
+export function localRefs(v: unknown, map: Map<string, string>): unknown {
   if (Array.isArray(v)) return v.map((x) => localRefs(x, map));
   if (v && typeof v === 'object') {
     const out: Json = {};

@@ -4,6 +4,7 @@
 // hospital/practitioner files (see corpus/README.md).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { localRefs } from '../../scripts/generate-data.js';
 
 export const SYNTHEA_DIR = join('..', 'shared', 'corpus', 'synthea');
 
@@ -22,18 +23,6 @@ export function syntheaFiles(): { patients: string[]; shared: string[] } {
   };
 }
 
-function rewrite(v: unknown, map: Map<string, string>): unknown {
-  if (Array.isArray(v)) return v.map((x) => rewrite(x, map));
-  if (v && typeof v === 'object') {
-    const out: Json = {};
-    for (const [k, x] of Object.entries(v as Json)) {
-      out[k] = k === 'reference' && typeof x === 'string' && map.has(x) ? map.get(x) : rewrite(x, map);
-    }
-    return out;
-  }
-  return v;
-}
-
 /** Every Synthea resource (shared organizations and practitioners first), references made local. */
 export function syntheaResources(limitPatients?: number): (Json & { resourceType: string; id: string })[] {
   const { shared, patients } = syntheaFiles();
@@ -42,5 +31,5 @@ export function syntheaResources(limitPatients?: number): (Json & { resourceType
   for (const b of bundles) {
     for (const e of b.entry) map.set(e.fullUrl, `${e.resource.resourceType}/${e.resource.id}`);
   }
-  return bundles.flatMap((b) => b.entry.map((e) => rewrite(e.resource, map) as Json & { resourceType: string; id: string }));
+  return bundles.flatMap((b) => b.entry.map((e) => localRefs(e.resource, map) as Json & { resourceType: string; id: string }));
 }

@@ -29,7 +29,7 @@ t.test('the CapabilityStatement lists every R4 resource type with the implemente
   t.ok(patient.searchRevInclude.includes('Observation:subject'));
   t.equal(patient.versioning, 'versioned-update');
   t.equal(patient.updateCreate, true);
-  t.same(cs.rest[0].interaction, [{ code: 'history-system' }, { code: 'search-system' }]);
+  t.same(cs.rest[0].interaction, [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }]);
 });
 
 t.test('what the CapabilityStatement claims, the server does', async (t) => {

@@ -5,7 +5,7 @@ import { assertId, assertType, checkResourceBody } from '../resource.js';
 import { badRequest } from '../errors.js';
 import { storeCall } from '../store-errors.js';
 import { applySearchParameter, checkSearchParameter } from '../custom-params.js';
-import { afterCommit } from '../tx.js';
+import { afterCommit, inTransaction } from '../tx.js';
 import { checkNotReferenced, checkReferences } from '../integrity.js';
 import type { Resource } from 'fhir/r4.js';
 
@@ -67,8 +67,12 @@ export async function remove(ctx: FhirContext, type: string, id: string, ifMatch
     const cur = await ctx.store.read(type, id);
     if (cur.status === 'found') url = (JSON.parse(cur.record.json ?? '{}') as { url?: string }).url;
   }
-  const result = await storeCall(() => ctx.store.delete(type, id, ifMatch !== undefined ? { ifMatch } : {}), ifMatch !== undefined);
-  if (result.status === 'deleted') await checkNotReferenced(ctx, type, id);
-  if (result.status === 'deleted' && result.record) afterWrite(ctx, result.record, url);
-  return result;
+  const run = async (c: FhirContext): Promise<DeleteResult> => {
+    const result = await storeCall(() => c.store.delete(type, id, ifMatch !== undefined ? { ifMatch } : {}), ifMatch !== undefined);
+    if (result.status === 'deleted') await checkNotReferenced(c, type, id);
+    if (result.status === 'deleted' && result.record) afterWrite(c, result.record, url);
+    return result;
+  };
+  // Strict integrity checks after the delete, inside its transaction: a refusal undoes it.
+  return ctx.integrity === 'strict' ? inTransaction(ctx, run) : run(ctx);
 }
