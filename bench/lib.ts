@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { closeSync, openSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 
@@ -45,7 +46,8 @@ export function median(xs: number[]): number {
  */
 export function startServer(kind: string, env: Record<string, string> = {}, logFile = '/dev/null'): Promise<{ port: number; child: ChildProcess }> {
   const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/server.ts', kind], {
+  // The compiled server next to this file: benchmarks measure what `npm start` runs.
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./server.js', import.meta.url)), kind], {
     env: { ...process.env, ...env }, stdio: ['ignore', log, 'pipe'],
   });
   closeSync(log);

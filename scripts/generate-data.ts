@@ -109,7 +109,7 @@ export function patientRecord(n: number): GenResource[] {
   return out;
 }
 
-if (process.argv[1]?.endsWith('generate-data.ts')) {
+if (/generate-data\.(ts|js)$/.test(process.argv[1] ?? '')) {
   const i = process.argv.indexOf('--patients');
   const patients = i >= 0 ? Number(process.argv[i + 1]) : 100;
   const { shared } = corpus();

@@ -37,7 +37,8 @@ export class SearchParams {
   /** SearchParameters added at runtime (stored as resources), by url. Per engine, not global. */
   private readonly custom = new Map<string, SearchParameter>();
 
-  constructor(private readonly defs: Definitions) {}
+  /** `fastPaths: false` evaluates every expression with fhirpath.js (to measure the fast path). */
+  constructor(private readonly defs: Definitions, private readonly options: { fastPaths?: boolean } = {}) {}
 
   private definitionsFor(type: string): SearchParameter[] {
     const list = [...this.defs.searchParameters(type)];
@@ -123,7 +124,7 @@ export class SearchParams {
         // Shared parameters list every base: keep the parts for this type (or for Resource/DomainResource).
         const head = /^\(?([A-Z][A-Za-z]+)/.exec(part)?.[1];
         if (head && head !== type && head !== 'Resource' && head !== 'DomainResource') continue;
-        paths.push(compilePath(this.defs, part, type));
+        paths.push(compilePath(this.defs, part, type, this.options.fastPaths !== false));
       }
       if (paths.length === 0) return undefined;
     }
@@ -132,7 +133,7 @@ export class SearchParams {
       const def = this.byUrl.get(c.definition) ?? this.findByUrl(c.definition);
       if (!def) return undefined;
       const param = this.compile(def, type) ?? componentOnly(def, type);
-      components.push({ param, paths: splitUnion(c.expression).map((e) => compilePath(this.defs, e, undefined)) });
+      components.push({ param, paths: splitUnion(c.expression).map((e) => compilePath(this.defs, e, undefined, this.options.fastPaths !== false)) });
     }
     return {
       code: sp.code,

@@ -224,8 +224,8 @@ class FhirPathFallback implements CompiledPath {
  * Compiles one union part of a search parameter expression for resources of `rootType`
  * (`rootType` undefined: an expression relative to an element, as in composite components).
  */
-export function compilePath(defs: Definitions, expr: string, rootType: string | undefined): CompiledPath {
-  const steps = parseSteps(expr);
+export function compilePath(defs: Definitions, expr: string, rootType: string | undefined, fast = true): CompiledPath {
+  const steps = fast ? parseSteps(expr) : undefined;
   if (steps) {
     const first = steps[0];
     if (rootType !== undefined && first?.kind === 'child' && (first.name === rootType || first.name === 'Resource' || first.name === 'DomainResource')) {
