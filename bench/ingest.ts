@@ -41,11 +41,14 @@ async function flintPosts(port: number, bodies: string[]): Promise<number> {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'flint-bench-ingest-'));
   const bodies = Array.from({ length: count }, (_, i) => JSON.stringify(sampleResource(i)));
+  const warmup = Array.from({ length: 2000 }, (_, i) => JSON.stringify(sampleResource(count + i)));
   console.log(`bench/ingest: ${fmt(count)} resources per round (patients and observations), ${connections} connections, ${rounds} rounds`);
   const flintRates: number[] = [];
   const rawRates: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const server = await startServer('flint', { BENCH_DIR: join(dir, `f${i}`) }, join(dir, `flint-${i}.log`));
+    // Warm-up (JIT, prepared statements, page cache) on other resources, then the measured run.
+    await flintPosts(server.port, warmup);
     const f = await flintPosts(server.port, bodies);
     await stop(server.child);
     const raw = rawInserts(dir, bodies);

@@ -44,6 +44,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     paging: { defaultCount: config.defaultCount, maxCount: config.maxCount },
     readCacheEntries: config.readCacheEntries,
     integrity: config.referentialIntegrity,
+    synchronous: config.sqliteSynchronous,
     bundleEntries: config.bundleMaxEntries,
     ...(opts.store ? { store: opts.store } : {}),
   });

@@ -20,6 +20,12 @@ export interface Config {
   referentialIntegrity: 'lenient' | 'strict';
   /** Largest batch or transaction Bundle, in entries. */
   bundleMaxEntries: number;
+  /**
+   * SQLite durability: full (default) syncs every commit to disk, so an acknowledged write
+   * survives power loss; normal syncs at checkpoints only (survives a crash of Flint, not of
+   * the machine) and ingests faster.
+   */
+  sqliteSynchronous: 'FULL' | 'NORMAL';
   /** SQLite: how many current resource versions are kept in memory for reads (0 = off). */
   readCacheEntries: number;
   /** Folder of extra StructureDefinitions, SearchParameters and ValueSets loaded at start. */
@@ -81,6 +87,12 @@ function baseUrl(env: Env, port: number): string {
   return raw.replace(/\/+$/, '');
 }
 
+function synchronous(raw: string | undefined): 'FULL' | 'NORMAL' {
+  const v = (raw?.trim() || 'full').toUpperCase();
+  if (v !== 'FULL' && v !== 'NORMAL') throw new ConfigError(`SQLITE_SYNCHRONOUS must be full or normal, got "${raw}"`);
+  return v;
+}
+
 function integrity(raw: string | undefined): 'lenient' | 'strict' {
   const v = raw?.trim() || 'lenient';
   if (v !== 'lenient' && v !== 'strict') throw new ConfigError(`REFERENTIAL_INTEGRITY must be lenient or strict, got "${v}"`);
@@ -107,6 +119,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxCount,
     readCacheEntries: int(env, 'READ_CACHE_ENTRIES', 10_000, 0, 10_000_000),
     referentialIntegrity: integrity(env.REFERENTIAL_INTEGRITY),
+    sqliteSynchronous: synchronous(env.SQLITE_SYNCHRONOUS),
     bundleMaxEntries: int(env, 'BUNDLE_MAX_ENTRIES', 10_000, 1, 1_000_000),
     profilesDir: resolve(env.PROFILES_DIR?.trim() || 'profiles'),
   };

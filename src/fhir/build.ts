@@ -17,6 +17,7 @@ export interface EngineOptions {
   database: DatabaseTarget;
   paging: { defaultCount: number; maxCount: number };
   readCacheEntries?: number;
+  synchronous?: 'FULL' | 'NORMAL';
   integrity?: 'lenient' | 'strict';
   bundleEntries?: number;
   /** A store to use instead of opening `database` (it must index with `indexerFor`). */
@@ -30,7 +31,11 @@ export async function createEngine(opts: EngineOptions): Promise<FhirContext> {
   parser.setBaseUrl(opts.baseUrl);
   const store = opts.store
     ? await opts.store(indexer)
-    : await openStore(opts.database, { indexer, ...(opts.readCacheEntries !== undefined ? { readCacheEntries: opts.readCacheEntries } : {}) });
+    : await openStore(opts.database, {
+      indexer,
+      ...(opts.readCacheEntries !== undefined ? { readCacheEntries: opts.readCacheEntries } : {}),
+      ...(opts.synchronous ? { synchronous: opts.synchronous } : {}),
+    });
   const ctx: FhirContext = {
     store,
     defs: opts.defs,

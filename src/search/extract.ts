@@ -340,7 +340,8 @@ export class Indexer {
       case 'quantity': for (const q of out.quantity.slice(before)) see(q.low, q.high); break;
       case 'token': for (const t of out.token.slice(before)) if (t.param === p.code && t.code) see(t.code, t.code); break;
       case 'uri': for (const u of out.uri.slice(before)) see(u.uri, u.uri); break;
-      case 'reference': for (const r of out.reference.slice(before)) { const k = r.type ? `${r.type}/${r.id}` : r.url ?? ''; see(k, k); } break;
+      // Sorting by a reference or composite is meaningless in practice: no sort key is kept,
+      // which saves an index row per reference on every write.
       default: break;
     }
     if (lo !== undefined && hi !== undefined) out.sort.push({ param: p.code, lo, hi });

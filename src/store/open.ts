@@ -11,6 +11,8 @@ export interface OpenOptions {
   readCacheEntries?: number;
   /** Search index extraction (src/search/extract.ts). */
   indexer?: StoreIndexer;
+  /** SQLite: FULL (default) or NORMAL durability. */
+  synchronous?: 'FULL' | 'NORMAL';
 }
 
 export async function openStore(target: DatabaseTarget, opts: OpenOptions = {}): Promise<Store> {

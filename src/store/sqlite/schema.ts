@@ -50,7 +50,6 @@ CREATE TABLE IF NOT EXISTS sp_param (
 
 CREATE TABLE IF NOT EXISTS sp_token (rid INTEGER NOT NULL, pid INTEGER NOT NULL, system TEXT, code TEXT) STRICT;
 CREATE INDEX IF NOT EXISTS sp_token_code ON sp_token (pid, code, system, rid);
-CREATE INDEX IF NOT EXISTS sp_token_system ON sp_token (pid, system, rid);
 CREATE INDEX IF NOT EXISTS sp_token_rid_pid ON sp_token (rid, pid);
 
 CREATE TABLE IF NOT EXISTS sp_text (rid INTEGER NOT NULL, pid INTEGER NOT NULL, text TEXT NOT NULL) STRICT;
@@ -76,9 +75,11 @@ CREATE INDEX IF NOT EXISTS sp_quantity_low ON sp_quantity (pid, low, rid);
 CREATE INDEX IF NOT EXISTS sp_quantity_rid_pid ON sp_quantity (rid, pid);
 
 CREATE TABLE IF NOT EXISTS sp_reference (rid INTEGER NOT NULL, pid INTEGER NOT NULL, ref_type TEXT, ref_id TEXT, url TEXT) STRICT;
-CREATE INDEX IF NOT EXISTS sp_reference_target ON sp_reference (pid, ref_id, ref_type, rid);
+-- Serves reference searches (ref_id, ref_type, pid), chains, _has, _revinclude and
+-- compartments alike.
 CREATE INDEX IF NOT EXISTS sp_reference_back ON sp_reference (ref_id, ref_type, pid, rid);
-CREATE INDEX IF NOT EXISTS sp_reference_url ON sp_reference (pid, url, rid);
+-- Most references are relative (no url): the url index holds only those that have one.
+CREATE INDEX IF NOT EXISTS sp_reference_url ON sp_reference (pid, url, rid) WHERE url IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sp_reference_rid_pid ON sp_reference (rid, pid);
 
 CREATE TABLE IF NOT EXISTS sp_uri (rid INTEGER NOT NULL, pid INTEGER NOT NULL, uri TEXT NOT NULL) STRICT;
@@ -94,11 +95,10 @@ CREATE TABLE IF NOT EXISTS sp_composite (
 CREATE INDEX IF NOT EXISTS sp_composite_c1 ON sp_composite (pid, c1_code, rid);
 CREATE INDEX IF NOT EXISTS sp_composite_rid_pid ON sp_composite (rid, pid);
 
--- Sort keys: the lowest and highest value of a parameter per resource (R4 search.html#sort).
-CREATE TABLE IF NOT EXISTS sp_sort (rid INTEGER NOT NULL, pid INTEGER NOT NULL, lo ANY, hi ANY, PRIMARY KEY (pid, rid)) STRICT, WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sp_sort_lo ON sp_sort (pid, lo, rid);
-CREATE INDEX IF NOT EXISTS sp_sort_hi ON sp_sort (pid, hi, rid);
-CREATE INDEX IF NOT EXISTS sp_sort_rid_pid ON sp_sort (rid, pid);
+-- Sort keys: the lowest and highest value of a parameter per resource (R4 search.html#sort),
+-- read by rid while ordering the matches; keyed by (rid, pid) so one b-tree serves lookups and
+-- deletes.
+CREATE TABLE IF NOT EXISTS sp_sort (rid INTEGER NOT NULL, pid INTEGER NOT NULL, lo ANY, hi ANY, PRIMARY KEY (rid, pid)) STRICT, WITHOUT ROWID;
 `;
 
 export const INDEX_TABLES = ['sp_token', 'sp_text', 'sp_string', 'sp_date', 'sp_number', 'sp_quantity', 'sp_reference', 'sp_uri', 'sp_composite', 'sp_sort'] as const;
