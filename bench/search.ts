@@ -73,7 +73,7 @@ async function runSize(patients: number): Promise<Record<string, { p50: number; 
   const size = statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0);
   console.log(`\n${fmt(patients)} patients, ${fmt(count)} resources: ingest ${fmt(count / seconds)} resources/s with indexing (one core, ${fmt(seconds, 1)} s), database ${fmt(size / 1e9, 2)} GB`);
 
-  const app = await buildApp(loadConfig({ DATABASE_URL: `sqlite:${file}`, LOG_LEVEL: 'silent', BASE_URL: 'http://bench/fhir' }));
+  const app = await buildApp(loadConfig({ DATABASE_URL: `sqlite:${file}`, LOG_LEVEL: 'silent', BASE_URL: 'http://bench/fhir', AUTH: 'off' }));
   const out: Record<string, { p50: number; p95: number }> = {};
   for (const q of QUERIES) {
     const r = rng(42);

@@ -14,7 +14,7 @@ const dir = process.env.BENCH_DIR ?? mkdtempSync(join(tmpdir(), 'flint-bench-'))
 
 async function main(): Promise<void> {
   if (kind === 'flint') {
-    const config = loadConfig({ ...process.env, PORT: '0', DATABASE_URL: process.env.BENCH_DATABASE_URL ?? `sqlite:${join(dir, 'flint.db')}`, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' });
+    const config = loadConfig({ ...process.env, PORT: '0', DATABASE_URL: process.env.BENCH_DATABASE_URL ?? `sqlite:${join(dir, 'flint.db')}`, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', AUTH: process.env.AUTH ?? 'off' });
     // Production logs one line per request; they go to a file here, as they would to a collector.
     const app = await buildApp(config);
     await app.listen({ port: 0, host: '127.0.0.1' });

@@ -45,7 +45,7 @@ async function postBundle(app: FastifyInstance, payload: string): Promise<number
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'flint-bench-tx-'));
-  const app = await buildApp(loadConfig({ DATABASE_URL: `sqlite:${join(dir, 'flint.db')}`, LOG_LEVEL: 'silent', BASE_URL: 'http://bench/fhir' }));
+  const app = await buildApp(loadConfig({ DATABASE_URL: `sqlite:${join(dir, 'flint.db')}`, LOG_LEVEL: 'silent', BASE_URL: 'http://bench/fhir', AUTH: 'off' }));
   const { shared, patients } = files();
   // Shared organizations and practitioners first (PUT with their uuids), as the corpus says.
   const sharedMap = new Map<string, string>();

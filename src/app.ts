@@ -13,11 +13,38 @@ import type { FhirContext } from './fhir/context.js';
 import { fhirPlugin } from './http/plugin.js';
 import { errorHandler, notFoundHandler } from './http/outcome.js';
 import { createLogger } from './log.js';
+import { AuthService } from './auth/service.js';
+import { smartGuard, externalGuard } from './auth/guard.js';
+import { authPlugin, adminPlugin, discoveryPlugin } from './auth/server/index.js';
+import { endpoints } from './auth/server/discovery.js';
+import type { PatientLookup } from './auth/server/authorize.js';
+import type { JwksFetcher } from './auth/client-auth.js';
+import { registerCors } from './http/cors.js';
+import { search } from './fhir/interactions/search.js';
+import type { CapabilityStatementRestSecurity } from 'fhir/r4.js';
+
+const SMART_SERVICE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART on FHIR' };
+
+/** Patients for the authorization server's picker, through the engine (unrestricted: the user is signed in). */
+function patientLookup(ctx: FhirContext): PatientLookup {
+  return async (q) => {
+    const params: [string, string][] = [['_count', '50'], ['_sort', 'family']];
+    if (q.trim()) params.push(['name', q.trim()]);
+    const bundle = await search(ctx, { type: 'Patient', params, handling: 'lenient' });
+    return bundle.entries.filter((e) => e.search?.mode === 'match' && e.resourceJson).map((e) => {
+      const p = JSON.parse(e.resourceJson ?? '{}') as { id: string; birthDate?: string; name?: { text?: string; family?: string; given?: string[] }[] };
+      const n = p.name?.[0];
+      return { id: p.id, name: n?.text ?? [...(n?.given ?? []), n?.family ?? ''].join(' ').trim() ?? p.id, ...(p.birthDate ? { birthDate: p.birthDate } : {}) };
+    });
+  };
+}
 
 export interface BuildOptions {
   /** Use this store instead of opening config.database (tests). The app closes it on close. */
   store?: (indexer: Indexer) => Store | Promise<Store>;
   definitions?: Definitions;
+  /** How client JWKS URLs are fetched (tests). */
+  jwksFetcher?: JwksFetcher;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -92,7 +119,52 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
-  await app.register(fhirPlugin, { prefix: '/fhir', ctx, software: { name: 'Flint', version: packageVersion() } });
+  // Authentication and authorization (SMART on FHIR), audit, CORS.
+  const auth = new AuthService({
+    fhirBase: config.baseUrl,
+    authBase: `${new URL(config.baseUrl).origin}/auth`,
+    accessTtlS: config.auth.accessTtlS,
+    backendTtlS: Math.min(300, config.auth.accessTtlS),
+    refreshTtlS: 180 * 86_400,
+    codeTtlS: 60,
+    keyRotationDays: config.auth.keyRotationDays,
+    testHooks: config.auth.testHooks,
+  }, config.auth.db, opts.jwksFetcher);
+  app.addHook('onClose', async () => auth.close());
+  registerCors(app, (origin) => config.auth.mode === 'off' || auth.store.clients().some((c) => c.allowedOrigins.includes(origin)));
+  let guard;
+  let security: CapabilityStatementRestSecurity;
+  if (config.auth.mode === 'off') {
+    app.log.warn('AUTH=off: every FHIR route is open to anyone who can reach this server');
+    security = { cors: true, description: 'AUTHENTICATION IS OFF (AUTH=off): every interaction is open to anyone who can reach this server.' };
+  } else if (config.auth.mode === 'external' && config.auth.external) {
+    guard = externalGuard({ ...config.auth.external, fhirBase: config.baseUrl });
+    security = { cors: true, service: [SMART_SERVICE], description: `Bearer JWTs from ${config.auth.external.issuer}` };
+  } else {
+    guard = smartGuard(auth);
+    const e = endpoints(auth);
+    security = {
+      cors: true,
+      service: [SMART_SERVICE],
+      description: 'SMART App Launch 2.x and Backend Services; see .well-known/smart-configuration',
+      extension: [{
+        url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+        extension: [
+          { url: 'authorize', valueUri: e.authorization_endpoint }, { url: 'token', valueUri: e.token_endpoint },
+          { url: 'introspect', valueUri: e.introspection_endpoint }, { url: 'revoke', valueUri: e.revocation_endpoint },
+          { url: 'manage', valueUri: e.management_endpoint },
+        ],
+      }],
+    };
+    await app.register(discoveryPlugin, { auth, fhirPrefix: new URL(config.baseUrl).pathname.replace(/\/$/, '') || '/fhir' });
+    await app.register(authPlugin, { prefix: '/auth', auth, lookupPatients: patientLookup(ctx) });
+    await app.register(adminPlugin, { prefix: '/admin', auth });
+  }
+  await app.register(fhirPlugin, {
+    prefix: '/fhir', ctx, software: { name: 'Flint', version: packageVersion(), security },
+    ...(guard ? { guard } : {}),
+    audit: (e) => auth.store.audit(e),
+  });
   app.get('/', async (_req, reply) => reply.redirect('/fhir/metadata'));
   return app;
 }

@@ -1,5 +1,5 @@
 // The one place that reads the environment. Everything else receives a typed Config.
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { DatabaseTarget } from './store/open.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -28,8 +28,21 @@ export interface Config {
   sqliteSynchronous: 'FULL' | 'NORMAL';
   /** SQLite: how many current resource versions are kept in memory for reads (0 = off). */
   readCacheEntries: number;
+  auth: AuthConfig;
   /** Folder of extra StructureDefinitions, SearchParameters and ValueSets loaded at start. */
   profilesDir: string;
+}
+
+export interface AuthConfig {
+  /** smart: Flint's own SMART authorization server; external: JWTs of another issuer; off: no authentication. */
+  mode: 'smart' | 'external' | 'off';
+  /** Where clients, grants, keys and the audit log live. */
+  db: string;
+  accessTtlS: number;
+  keyRotationDays: number;
+  /** Test-only shortcuts at /auth/authorize (never allowed with NODE_ENV=production). */
+  testHooks: boolean;
+  external?: { issuer: string; jwksUrl: string; audience: string };
 }
 
 export class ConfigError extends Error {
@@ -87,6 +100,33 @@ function baseUrl(env: Env, port: number): string {
   return raw.replace(/\/+$/, '');
 }
 
+function authConfig(env: Env, database: DatabaseTarget, base: string): AuthConfig {
+  const mode = (env.AUTH?.trim() || 'smart').toLowerCase();
+  if (mode !== 'smart' && mode !== 'external' && mode !== 'off') throw new ConfigError(`AUTH must be smart, external or off, got "${env.AUTH}"`);
+  const db = env.AUTH_DB?.trim()
+    || (database.kind === 'sqlite' ? (database.filename === ':memory:' ? ':memory:' : join(dirname(database.filename), 'auth.db')) : resolve('data/auth.db'));
+  const testHooks = env.AUTH_TEST_HOOKS === '1';
+  if (testHooks && env.NODE_ENV === 'production') throw new ConfigError('AUTH_TEST_HOOKS cannot be enabled with NODE_ENV=production');
+  const out: AuthConfig = {
+    mode, db: db === ':memory:' ? db : resolve(db),
+    accessTtlS: int(env, 'ACCESS_TOKEN_TTL', 3600, 60, 3600),
+    keyRotationDays: int(env, 'AUTH_KEY_ROTATION_DAYS', 30, 1, 3650),
+    testHooks,
+  };
+  if (mode === 'external') {
+    const issuer = env.AUTH_ISSUER?.trim();
+    const jwksUrl = env.AUTH_JWKS_URL?.trim();
+    if (!issuer || !jwksUrl) throw new ConfigError('AUTH=external needs AUTH_ISSUER and AUTH_JWKS_URL');
+    try {
+      new URL(jwksUrl);
+    } catch {
+      throw new ConfigError(`AUTH_JWKS_URL must be a URL, got "${jwksUrl}"`);
+    }
+    out.external = { issuer, jwksUrl, audience: env.AUTH_AUDIENCE?.trim() || base };
+  }
+  return out;
+}
+
 function synchronous(raw: string | undefined): 'FULL' | 'NORMAL' {
   const v = (raw?.trim() || 'full').toUpperCase();
   if (v !== 'FULL' && v !== 'NORMAL') throw new ConfigError(`SQLITE_SYNCHRONOUS must be full or normal, got "${raw}"`);
@@ -108,16 +148,18 @@ export function loadConfig(env: Env = process.env): Config {
   const defaultCount = int(env, 'DEFAULT_COUNT', 20, 1, 1000);
   const maxCount = int(env, 'MAX_COUNT', 1000, 1, 10000);
   if (defaultCount > maxCount) throw new ConfigError('DEFAULT_COUNT must not exceed MAX_COUNT');
+  const database = parseDatabaseUrl(env.DATABASE_URL?.trim() || 'sqlite:data/flint.db');
   return {
     port,
     host,
     baseUrl: baseUrl(env, port),
-    database: parseDatabaseUrl(env.DATABASE_URL?.trim() || 'sqlite:data/flint.db'),
+    database,
     logLevel: level,
     bodyLimit: int(env, 'BODY_LIMIT', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     defaultCount,
     maxCount,
     readCacheEntries: int(env, 'READ_CACHE_ENTRIES', 10_000, 0, 10_000_000),
+    auth: authConfig(env, database, baseUrl(env, port)),
     referentialIntegrity: integrity(env.REFERENTIAL_INTEGRITY),
     sqliteSynchronous: synchronous(env.SQLITE_SYNCHRONOUS),
     bundleMaxEntries: int(env, 'BUNDLE_MAX_ENTRIES', 10_000, 1, 1_000_000),

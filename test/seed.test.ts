@@ -37,7 +37,7 @@ t.test('the demo clinic has every kind of record the issue asks for', async (t) 
 t.test('npm run seed loads the clinic into the configured database, and reseeding only adds versions', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'flint-seed-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const env = { ...process.env, DATABASE_URL: `sqlite:${join(dir, 'flint.db')}`, LOG_LEVEL: 'silent' };
+  const env = { ...process.env, DATABASE_URL: `sqlite:${join(dir, 'flint.db')}`, LOG_LEVEL: 'silent', AUTH: 'off' };
   for (let run = 1; run <= 2; run++) {
     const res = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/seed.ts'], { env, encoding: 'utf8', timeout: 60_000 });
     t.equal(res.status, 0, res.stderr);
@@ -55,7 +55,7 @@ t.test('npm run seed loads the clinic into the configured database, and reseedin
 t.test('seed refuses an invalid file and leaves the database untouched', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'flint-seed-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const env = { ...process.env, DATABASE_URL: `sqlite:${join(dir, 'flint.db')}` };
+  const env = { ...process.env, DATABASE_URL: `sqlite:${join(dir, 'flint.db')}`, AUTH: 'off' };
   const bad = join(dir, 'bad.json');
   const { writeFileSync } = await import('node:fs');
   writeFileSync(bad, JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [

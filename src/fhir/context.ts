@@ -5,6 +5,7 @@ import type { SearchParser } from '../search/parse.js';
 import type { SearchParams } from '../search/params.js';
 import type { Subsetter } from './summary.js';
 import type { ReindexJobs } from './reindex.js';
+import type { AccessPolicy } from './access.js';
 
 export interface FhirContext {
   readonly store: Store;
@@ -24,5 +25,7 @@ export interface FhirContext {
   /** Inside a transaction Bundle: integrity checks to run once every entry is written. */
   readonly checks?: (() => Promise<void>)[];
   readonly integrity: 'lenient' | 'strict';
+  /** The caller's access policy; absent for unrestricted callers (AUTH=off, internal jobs). */
+  readonly access?: AccessPolicy;
   readonly limits: { readonly bundleEntries: number };
 }

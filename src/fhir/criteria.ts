@@ -5,6 +5,7 @@ import type { FhirContext } from './context.js';
 import { SearchParseError } from '../search/parse.js';
 import { badRequest } from './errors.js';
 import { storeCall } from './store-errors.js';
+import { accessConstraint } from './access.js';
 
 /** Parameters that page or shape results say nothing about which resources match. */
 const RESULT_ONLY = /^(_count|_sort|_total|_summary|_elements|_include|_revinclude|_format|_pretty|_cursor)(:|$)/;
@@ -24,6 +25,7 @@ export async function matchCriteria(ctx: FhirContext, type: string, criteria: st
     if (err instanceof SearchParseError) throw badRequest(`Conditional criteria: ${err.message}`, err.code);
     throw err;
   }
-  const page = await storeCall(() => ctx.store.search({ ...parsed.query, count: limit, total: 'none', include: [], revinclude: [], sort: [] }));
+  const access = accessConstraint(ctx);
+  const page = await storeCall(() => ctx.store.search({ ...parsed.query, count: limit, total: 'none', include: [], revinclude: [], sort: [], ...(access ? { access } : {}) }));
   return page.records;
 }

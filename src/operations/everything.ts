@@ -10,6 +10,7 @@ import { assertId, assertType } from '../fhir/resource.js';
 import { badRequest, FhirError, notFound } from '../fhir/errors.js';
 import { parseInstant } from '../fhir/params.js';
 import { storeCall } from '../fhir/store-errors.js';
+import { accessConstraint, assertVisible, requirePerm } from '../fhir/access.js';
 
 export interface EverythingInput {
   type: 'Patient' | 'Encounter';
@@ -57,6 +58,9 @@ export async function everything(ctx: FhirContext, input: EverythingInput): Prom
     const owner = await storeCall(() => ctx.store.read(input.type, input.id ?? ''));
     if (owner.status === 'missing') throw notFound(`${input.type}/${input.id} is not known`);
     if (owner.status === 'deleted') throw new FhirError(410, `${input.type}/${input.id} was deleted`, 'deleted');
+    await assertVisible(ctx, 'r', input.type, input.id);
+  } else {
+    requirePerm(ctx, 's', input.type);
   }
   const members = compartmentParams(ctx, input.type);
   let types = [input.type, ...Object.keys(members)];
@@ -95,13 +99,16 @@ export async function everything(ctx: FhirContext, input: EverythingInput): Prom
   const countRaw = single(input.params, '_count');
   if (countRaw !== undefined && !/^\d{1,9}$/.test(countRaw)) throw badRequest('_count must be a whole number');
   const count = countRaw === undefined ? ctx.paging.defaultCount : Math.min(Number(countRaw), ctx.paging.maxCount);
+  // A restricted caller gets the types it may read, each filtered by its policy in the query.
+  const access = accessConstraint(ctx);
+  if (access) types = types.filter((t) => access.types[t] ?? access.otherTypes);
   const include: IncludeSpec[] = types.flatMap((t) => [...ctx.search.params.forType(t).values()]
     .filter((p) => p.type === 'reference').map((p) => ({ sourceType: t, param: p.code, iterate: false })));
   const compartment: CompartmentConstraint | undefined = input.id !== undefined ? { type: input.type, id: input.id, params: members } : undefined;
   const cursor = single(input.params, '_cursor');
   const query: SearchQuery = {
     types, where: and.length === 1 ? and[0] ?? { and: [] } : { and }, sort: [], count, total: 'none', include, revinclude: [],
-    ...(compartment ? { compartment } : {}), ...(cursor ? { cursor } : {}),
+    ...(compartment ? { compartment } : {}), ...(cursor ? { cursor } : {}), ...(access ? { access } : {}),
   };
   const page = await storeCall(() => ctx.store.search(query));
   // Referenced members of the compartment are listed as matches on some page already.

@@ -65,6 +65,26 @@ export interface CompartmentConstraint {
   params: Record<string, string[]>;
 }
 
+/** What one type may show of itself to the caller (from the access policy). */
+export interface TypeAccess {
+  /** Confined to the compartment (for types the compartment definition covers; others are not). */
+  inCompartment: boolean;
+  /** Granular scopes: a visible resource matches this filter too. */
+  filter?: Expr;
+}
+
+/**
+ * The caller's access policy as the store applies it: to the matches, to every included or
+ * revincluded resource, and inside chains and _has, so nothing outside it is seen or inferred.
+ */
+export interface AccessConstraint {
+  /** The compartment a patient-scoped caller is confined to. */
+  compartment?: CompartmentConstraint;
+  /** Per type; a type absent here falls back to `otherTypes`, and is invisible if that is absent. */
+  types: Record<string, TypeAccess>;
+  otherTypes?: TypeAccess;
+}
+
 export interface SearchQuery {
   /** The types searched: one for a type search, several (or all) for a system search. */
   types: string[];
@@ -82,6 +102,8 @@ export interface SearchQuery {
   include: IncludeSpec[];
   revinclude: IncludeSpec[];
   compartment?: CompartmentConstraint;
+  /** The caller's access policy (absent: unrestricted, e.g. AUTH=off or internal use). */
+  access?: AccessConstraint;
 }
 
 export const MATCH_ALL: Expr = { and: [] };

@@ -2,7 +2,7 @@
 // database does it. Adapters (sqlite/, mongo/) implement it and pass test/store/.
 import type { Resource } from 'fhir/r4.js';
 import type { IndexEntries } from '../search/extract.js';
-import type { SearchQuery } from '../search/ir.js';
+import type { AccessConstraint, SearchQuery } from '../search/ir.js';
 
 export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -65,6 +65,11 @@ export interface HistoryQuery {
   count: number;
   /** Opaque cursor from a previous page's `next`. */
   cursor?: string;
+  /**
+   * The caller's access policy: only versions of resources it may see now (judged on their
+   * current version) are returned, filtered in the query.
+   */
+  access?: AccessConstraint;
 }
 
 export interface HistoryPage {

@@ -70,7 +70,7 @@ t.test('conditional patch patches the single match', async (t) => {
 });
 
 t.test('concurrent conditional creates over real sockets leave exactly one resource', async (t) => {
-  const app = await buildApp(loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', PORT: '0' }));
+  const app = await buildApp(loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', PORT: '0', AUTH: 'off' }));
   await app.listen({ port: 0, host: '127.0.0.1' });
   t.teardown(() => app.close());
   const address = app.server.address();

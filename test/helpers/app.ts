@@ -9,7 +9,7 @@ interface Teardown {
 }
 
 export async function testApp(t: Teardown, env: Record<string, string> = {}): Promise<FastifyInstance> {
-  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', BASE_URL: 'http://flint.test/fhir', ...env });
+  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', BASE_URL: 'http://flint.test/fhir', AUTH: 'off', ...env });
   const app = await buildApp(config);
   t.teardown(() => app.close());
   return app;

@@ -7,12 +7,12 @@ import { buildApp } from '../../src/app.js';
 
 async function listening(t: { teardown(fn: () => unknown): void }) {
   // BASE_URL is fixed after listen, so bind first on a free port, then build with that port.
-  const probe = await buildApp(loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', PORT: '0' }));
+  const probe = await buildApp(loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', PORT: '0', AUTH: 'off' }));
   await probe.listen({ port: 0, host: '127.0.0.1' });
   const address = probe.server.address();
   await probe.close();
   const port = typeof address === 'object' && address ? address.port : 0;
-  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', PORT: String(port) });
+  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', PORT: String(port), AUTH: 'off' });
   const app = await buildApp(config);
   await app.listen({ port, host: '127.0.0.1' });
   t.teardown(() => app.close());

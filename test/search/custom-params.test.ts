@@ -98,12 +98,12 @@ t.test('stored SearchParameters are active again after a restart', async (t) => 
   const env = { DATABASE_URL: `sqlite:${join(dir, 'flint.db')}` };
   const { loadConfig } = await import('../../src/config.js');
   const { buildApp } = await import('../../src/app.js');
-  const first = await buildApp(loadConfig({ ...env, LOG_LEVEL: 'silent', BASE_URL: 'http://flint.test/fhir' }));
+  const first = await buildApp(loadConfig({ ...env, LOG_LEVEL: 'silent', BASE_URL: 'http://flint.test/fhir', AUTH: 'off' }));
   await load(first, [patient('s1', 'Sunny')]);
   await post(first, '/fhir/SearchParameter', nicknameParam);
   await waitForJobs(first);
   await first.close();
-  const second = await buildApp(loadConfig({ ...env, LOG_LEVEL: 'silent', BASE_URL: 'http://flint.test/fhir' }));
+  const second = await buildApp(loadConfig({ ...env, LOG_LEVEL: 'silent', BASE_URL: 'http://flint.test/fhir', AUTH: 'off' }));
   t.teardown(() => second.close());
   t.same(await ids(second, '/fhir/Patient?nickname=sun'), ['Patient/s1']);
 });

@@ -1,11 +1,13 @@
 // The CapabilityStatement, generated from the definitions and from what the engine implements.
 // When a capability is added to the engine, it is added here in the same change.
-import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestResourceSearchParam } from 'fhir/r4.js';
+import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestResourceSearchParam, CapabilityStatementRestSecurity } from 'fhir/r4.js';
 import type { FhirContext } from '../context.js';
 
 export interface SoftwareInfo {
   name: string;
   version: string;
+  /** rest.security, as the composition root knows it (SMART endpoints, or a warning that auth is off). */
+  security?: CapabilityStatementRestSecurity;
 }
 
 const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
@@ -72,6 +74,7 @@ export function capabilities(ctx: FhirContext, software: SoftwareInfo): Capabili
       patchFormat: ['application/json-patch+json'],
       rest: [{
         mode: 'server',
+        ...(software.security ? { security: software.security } : {}),
         resource: ctx.defs.resourceTypes.map((t) => resourceEntry(ctx, t)),
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
         operation: [

@@ -7,6 +7,8 @@ import { assertId, assertType } from '../resource.js';
 import { parseCount, parseInstant, single, type QueryParams } from '../params.js';
 import { badRequest, notFound } from '../errors.js';
 import { storeCall } from '../store-errors.js';
+import { accessConstraint, assertVisible, requirePerm } from '../access.js';
+import type { AccessConstraint } from '../../search/ir.js';
 
 export interface HistoryInput {
   type?: string;
@@ -38,11 +40,19 @@ export async function history(ctx: FhirContext, input: HistoryInput): Promise<Ra
   const sinceRaw = single(params, '_since');
   const since = sinceRaw ? parseInstant('_since', sinceRaw) : undefined;
   const cursor = single(params, '_cursor');
+  let access: AccessConstraint | undefined;
   if (type && id) {
+    requirePerm(ctx, 'r', type);
     const current = await storeCall(() => ctx.store.read(type, id));
     if (current.status === 'missing') throw notFound(`${type}/${id} is not known`);
+    if (current.status === 'found') await assertVisible(ctx, 'r', type, id);
+    else if (ctx.access) throw notFound(`${type}/${id} is not known`);
+  } else {
+    if (type) requirePerm(ctx, 's', type);
+    access = accessConstraint(ctx);
   }
   const page = await storeCall(() => ctx.store.history({
+    ...(access ? { access } : {}),
     count,
     ...(type ? { type } : {}),
     ...(id ? { id } : {}),

@@ -4,13 +4,13 @@ import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { VersionRecord } from '../../store/port.js';
 import type { FhirContext } from '../context.js';
-import { checkResourceBody, isObject } from '../resource.js';
-import { badRequest, FhirError } from '../errors.js';
+import { assertId, assertType, checkResourceBody, isObject } from '../resource.js';
+import { badRequest, FhirError, gone, notFound } from '../errors.js';
 import { storeCall } from '../store-errors.js';
-import { read } from './read.js';
 import { afterWrite } from './write.js';
 import { checkSearchParameter } from '../custom-params.js';
 import { checkReferences } from '../integrity.js';
+import { assertContentInCompartment, assertVisible, requirePerm } from '../access.js';
 
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 
@@ -33,7 +33,15 @@ export interface PatchInput {
 
 export async function patch(ctx: FhirContext, input: PatchInput): Promise<VersionRecord> {
   const ops = parseOperations(input.body);
-  const current = await read(ctx, input.type, input.id);
+  assertType(ctx, input.type);
+  assertId(input.id);
+  requirePerm(ctx, 'u', input.type);
+  // Read from the store, not through `read`: patching needs `u`, not `r` (SMART scopes).
+  const found = await storeCall(() => ctx.store.read(input.type, input.id));
+  if (found.status === 'missing') throw notFound(`${input.type}/${input.id} is not known`);
+  if (found.status === 'deleted') throw gone(`${input.type}/${input.id} was deleted`);
+  const current = found.record;
+  await assertVisible(ctx, 'u', input.type, input.id);
   if (input.ifMatch !== undefined && input.ifMatch !== current.versionId) {
     throw new FhirError(412, `${input.type}/${input.id} is at version ${current.versionId}, not ${input.ifMatch}`, 'conflict');
   }
@@ -59,6 +67,7 @@ export async function patch(ctx: FhirContext, input: PatchInput): Promise<Versio
     if (err instanceof FhirError && err.status === 400) throw new FhirError(422, err.issues);
     throw err;
   }
+  assertContentInCompartment(ctx, resource);
   checkSearchParameter(ctx, resource);
   await checkReferences(ctx, { ...resource, id: input.id });
   // Apply to the version we read: a concurrent write in between is a conflict, not a lost update.

@@ -6,6 +6,7 @@ import { SearchParseError } from '../../search/parse.js';
 import { badRequest, FhirError } from '../errors.js';
 import { assertId, assertType } from '../resource.js';
 import { storeCall } from '../store-errors.js';
+import { accessConstraint, requirePerm } from '../access.js';
 import { MAX_INCLUDES } from '../../search/ir.js';
 
 export interface SearchInput {
@@ -25,6 +26,7 @@ function pathOf(input: SearchInput): string {
 
 export async function search(ctx: FhirContext, input: SearchInput): Promise<RawBundle> {
   if (input.type !== undefined) assertType(ctx, input.type);
+  if (input.type !== undefined) requirePerm(ctx, 's', input.type);
   if (input.compartment) {
     if (input.compartment.type !== 'Patient') {
       throw new FhirError(400, `Only the Patient compartment is supported, not ${input.compartment.type.slice(0, 40)}`, 'not-supported');
@@ -45,7 +47,8 @@ export async function search(ctx: FhirContext, input: SearchInput): Promise<RawB
     if (err instanceof SearchParseError) throw badRequest(err.message, err.code);
     throw err;
   }
-  const page = await storeCall(() => ctx.store.search(parsed.query));
+  const access = accessConstraint(ctx);
+  const page = await storeCall(() => ctx.store.search(access ? { ...parsed.query, access } : parsed.query));
   const base = `${ctx.baseUrl}/${pathOf(input)}`.replace(/\/$/, '');
   const link = (cursor?: string): string => {
     const q = new URLSearchParams(parsed.used);

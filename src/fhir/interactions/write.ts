@@ -7,6 +7,7 @@ import { storeCall } from '../store-errors.js';
 import { applySearchParameter, checkSearchParameter } from '../custom-params.js';
 import { afterCommit, inTransaction } from '../tx.js';
 import { checkNotReferenced, checkReferences } from '../integrity.js';
+import { assertContentInCompartment, assertVisible, requirePerm } from '../access.js';
 import type { Resource } from 'fhir/r4.js';
 
 /**
@@ -17,6 +18,8 @@ export async function create(ctx: FhirContext, type: string, body: unknown, assi
   assertType(ctx, type);
   const checked = checkResourceBody(ctx, body, type, 'create');
   const resource = assignedId ? { ...checked, id: assignedId } : checked;
+  requirePerm(ctx, 'c', type);
+  assertContentInCompartment(ctx, resource);
   checkSearchParameter(ctx, resource);
   await checkReferences(ctx, resource);
   const record = await storeCall(() => ctx.store.create(resource, { method: 'POST' }));
@@ -49,6 +52,12 @@ export async function update(ctx: FhirContext, input: UpdateInput): Promise<{ re
   if (resource.id === undefined) throw badRequest('The resource has no id; an update needs the id of the URL in the body', 'required');
   if (resource.id !== id) throw badRequest(`The id "${resource.id}" in the body does not match "${id}" in the URL`);
   const withId = { ...resource, id };
+  requirePerm(ctx, 'u', type);
+  if (ctx.access) {
+    const current = await storeCall(() => ctx.store.read(type, id));
+    if (current.status === 'found') await assertVisible(ctx, 'u', type, id);
+  }
+  assertContentInCompartment(ctx, withId);
   checkSearchParameter(ctx, withId);
   await checkReferences(ctx, withId);
   const result = await storeCall(
@@ -62,6 +71,8 @@ export async function update(ctx: FhirContext, input: UpdateInput): Promise<{ re
 export async function remove(ctx: FhirContext, type: string, id: string, ifMatch?: string): Promise<DeleteResult> {
   assertType(ctx, type);
   assertId(id);
+  requirePerm(ctx, 'd', type);
+  if (ctx.access && (await storeCall(() => ctx.store.read(type, id))).status === 'found') await assertVisible(ctx, 'd', type, id);
   let url: string | undefined;
   if (type === 'SearchParameter') {
     const cur = await ctx.store.read(type, id);

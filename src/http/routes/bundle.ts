@@ -25,26 +25,26 @@ export function bundleRoutes(app: FastifyInstance, ctx: FhirContext): void {
   app.post('/', async (req, reply) => {
     if (!isJsonBody(req)) throw new FhirError(415, 'A batch or transaction Bundle is sent as application/fhir+json', 'not-supported');
     const prefer = parsePrefer(req.headers.prefer).return ?? 'representation';
-    const bundle = await processBundle(ctx, req.body, prefer);
+    const bundle = await processBundle(req.ctx, req.body, prefer);
     return sendJson(req, reply, serializeBundle(bundle));
   });
 
   app.put<{ Params: { type: string } }>('/:type', async (req, reply) => {
     if (!isJsonBody(req)) throw new FhirError(415, 'update takes a FHIR resource as application/fhir+json', 'not-supported');
     const ifMatch = parseETag(req.headers['if-match'], 'If-Match');
-    const { record, created } = await conditionalUpdate(ctx, req.params.type, criteriaOf(req), req.body, ifMatch);
-    return sendWritten(ctx, req, reply, record, created ? 201 : 200, `${created ? 'Created' : 'Updated'} ${record.type}/${record.id} version ${record.versionId}`);
+    const { record, created } = await conditionalUpdate(req.ctx, req.params.type, criteriaOf(req), req.body, ifMatch);
+    return sendWritten(req.ctx, req, reply, record, created ? 201 : 200, `${created ? 'Created' : 'Updated'} ${record.type}/${record.id} version ${record.versionId}`);
   });
 
   app.patch<{ Params: { type: string } }>('/:type', async (req, reply) => {
     if (contentTypeOf(req) !== JSON_PATCH) throw new FhirError(415, `PATCH takes a JSON Patch document (Content-Type: ${JSON_PATCH})`, 'not-supported');
     const ifMatch = parseETag(req.headers['if-match'], 'If-Match');
-    const record = await conditionalPatch(ctx, req.params.type, criteriaOf(req), req.body, ifMatch);
-    return sendWritten(ctx, req, reply, record, 200, `Patched ${record.type}/${record.id} to version ${record.versionId}`);
+    const record = await conditionalPatch(req.ctx, req.params.type, criteriaOf(req), req.body, ifMatch);
+    return sendWritten(req.ctx, req, reply, record, 200, `Patched ${record.type}/${record.id} to version ${record.versionId}`);
   });
 
   app.delete<{ Params: { type: string } }>('/:type', async (req, reply) => {
-    const { deleted } = await conditionalDelete(ctx, req.params.type, criteriaOf(req));
+    const { deleted } = await conditionalDelete(req.ctx, req.params.type, criteriaOf(req));
     if (parsePrefer(req.headers.prefer).return === 'minimal') return reply.code(204).send();
     const last = deleted[deleted.length - 1];
     if (deleted.length === 1 && last) reply.header('etag', `W/"${last.versionId}"`).header('last-modified', httpDate(last.lastUpdated));

@@ -24,7 +24,7 @@ function operationParams(req: FastifyRequest): [string, string][] {
 export function everythingRoutes(app: FastifyInstance, ctx: FhirContext): void {
   for (const type of ['Patient', 'Encounter'] as const) {
     const handler = (withId: boolean) => async (req: FastifyRequest<{ Params: { id?: string } }>, reply: import('fastify').FastifyReply) => {
-      const bundle = await everything(ctx, { type, ...(withId && req.params.id ? { id: req.params.id } : {}), params: operationParams(req) });
+      const bundle = await everything(req.ctx, { type, ...(withId && req.params.id ? { id: req.params.id } : {}), params: operationParams(req) });
       return sendJson(req, reply, serializeBundle(bundle));
     };
     app.get(`/${type}/:id/$everything`, handler(true));

@@ -8,14 +8,14 @@ import { sendJson } from '../negotiation.js';
 
 export function historyRoutes(app: FastifyInstance, ctx: FhirContext): void {
   app.get('/_history', async (req, reply) => {
-    return sendJson(req, reply, serializeBundle(await history(ctx, { params: req.query as QueryParams })));
+    return sendJson(req, reply, serializeBundle(await history(req.ctx, { params: req.query as QueryParams })));
   });
   app.get<{ Params: { type: string } }>('/:type/_history', async (req, reply) => {
-    const bundle = await history(ctx, { type: req.params.type, params: req.query as QueryParams });
+    const bundle = await history(req.ctx, { type: req.params.type, params: req.query as QueryParams });
     return sendJson(req, reply, serializeBundle(bundle));
   });
   app.get<{ Params: { type: string; id: string } }>('/:type/:id/_history', async (req, reply) => {
-    const bundle = await history(ctx, { type: req.params.type, id: req.params.id, params: req.query as QueryParams });
+    const bundle = await history(req.ctx, { type: req.params.type, id: req.params.id, params: req.query as QueryParams });
     return sendJson(req, reply, serializeBundle(bundle));
   });
 }

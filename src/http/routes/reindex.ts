@@ -5,6 +5,7 @@ import type { Parameters, ParametersParameter } from 'fhir/r4.js';
 import type { FhirContext } from '../../fhir/context.js';
 import type { ReindexJob } from '../../fhir/reindex.js';
 import { FhirError } from '../../fhir/errors.js';
+import { requireAdmin } from '../../fhir/access.js';
 import { sendJson } from '../negotiation.js';
 
 function jobParameter(job: ReindexJob): ParametersParameter {
@@ -26,19 +27,21 @@ const parameters = (jobs: ReindexJob[]): Parameters => ({ resourceType: 'Paramet
 
 export function reindexRoutes(app: FastifyInstance, ctx: FhirContext): void {
   app.get<{ Querystring: { job?: string } }>('/$reindex', async (req, reply) => {
+    requireAdmin(req.ctx, 'reading reindex jobs');
     const id = req.query.job;
     if (id !== undefined) {
-      const job = ctx.jobs.get(id);
+      const job = req.ctx.jobs.get(id);
       if (!job) throw new FhirError(404, `No reindex job ${id.slice(0, 60)}`, 'not-found');
       return sendJson(req, reply, JSON.stringify(parameters([job])));
     }
-    return sendJson(req, reply, JSON.stringify(parameters(ctx.jobs.list())));
+    return sendJson(req, reply, JSON.stringify(parameters(req.ctx.jobs.list())));
   });
   app.post<{ Querystring: { _type?: string } }>('/$reindex', async (req, reply) => {
+    requireAdmin(req.ctx, 'starting a reindex');
     const types = req.query._type ? req.query._type.split(',').map((t) => t.trim()).filter(Boolean) : undefined;
-    for (const t of types ?? []) if (!ctx.defs.isResourceType(t)) throw new FhirError(400, `Unknown resource type "${t.slice(0, 60)}"`, 'invalid');
-    const job = ctx.jobs.start(types, 'requested through $reindex');
-    reply.code(202).header('content-location', `${ctx.baseUrl}/$reindex?job=${job.id}`);
+    for (const t of types ?? []) if (!req.ctx.defs.isResourceType(t)) throw new FhirError(400, `Unknown resource type "${t.slice(0, 60)}"`, 'invalid');
+    const job = req.ctx.jobs.start(types, 'requested through $reindex');
+    reply.code(202).header('content-location', `${req.ctx.baseUrl}/$reindex?job=${job.id}`);
     return sendJson(req, reply, JSON.stringify(parameters([job])));
   });
 }

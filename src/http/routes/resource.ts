@@ -66,31 +66,31 @@ export function resourceRoutes(app: FastifyInstance, ctx: FhirContext): void {
     const ifNoneExist = req.headers['if-none-exist'];
     if (typeof ifNoneExist === 'string') {
       // R4 http.html#ccreate: one match answers 200 with it and creates nothing.
-      const { record, created } = await conditionalCreate(ctx, req.params.type, req.body, ifNoneExist);
+      const { record, created } = await conditionalCreate(req.ctx, req.params.type, req.body, ifNoneExist);
       return created
-        ? sendWritten(ctx, req, reply, record, 201, `Created ${record.type}/${record.id} version ${record.versionId}`)
-        : sendWritten(ctx, req, reply, record, 200, `${record.type}/${record.id} matches If-None-Exist; nothing created`);
+        ? sendWritten(req.ctx, req, reply, record, 201, `Created ${record.type}/${record.id} version ${record.versionId}`)
+        : sendWritten(req.ctx, req, reply, record, 200, `${record.type}/${record.id} matches If-None-Exist; nothing created`);
     }
-    const r = await create(ctx, req.params.type, req.body);
-    return sendWritten(ctx, req, reply, r, 201, `Created ${r.type}/${r.id} version ${r.versionId}`);
+    const r = await create(req.ctx, req.params.type, req.body);
+    return sendWritten(req.ctx, req, reply, r, 201, `Created ${r.type}/${r.id} version ${r.versionId}`);
   });
 
   app.get<{ Params: InstanceParams }>('/:type/:id', async (req, reply) => {
-    return sendRead(req, reply, await read(ctx, req.params.type, req.params.id));
+    return sendRead(req, reply, await read(req.ctx, req.params.type, req.params.id));
   });
 
   app.get<{ Params: VersionParams }>('/:type/:id/_history/:vid', async (req, reply) => {
-    return sendRead(req, reply, await vread(ctx, req.params.type, req.params.id, req.params.vid));
+    return sendRead(req, reply, await vread(req.ctx, req.params.type, req.params.id, req.params.vid));
   });
 
   app.put<{ Params: InstanceParams }>('/:type/:id', async (req, reply) => {
     requireJsonBody(req, 'update');
     const ifMatch = parseETag(req.headers['if-match'], 'If-Match');
-    const { record, created } = await update(ctx, {
+    const { record, created } = await update(req.ctx, {
       type: req.params.type, id: req.params.id, body: req.body, ...(ifMatch !== undefined ? { ifMatch } : {}),
     });
     const verb = created ? 'Created' : 'Updated';
-    return sendWritten(ctx, req, reply, record, created ? 201 : 200, `${verb} ${record.type}/${record.id} version ${record.versionId}`);
+    return sendWritten(req.ctx, req, reply, record, created ? 201 : 200, `${verb} ${record.type}/${record.id} version ${record.versionId}`);
   });
 
   app.patch<{ Params: InstanceParams }>('/:type/:id', async (req, reply) => {
@@ -98,13 +98,13 @@ export function resourceRoutes(app: FastifyInstance, ctx: FhirContext): void {
       throw new FhirError(415, `PATCH takes a JSON Patch document (Content-Type: ${JSON_PATCH}); FHIRPath Patch is not supported`, 'not-supported');
     }
     const ifMatch = parseETag(req.headers['if-match'], 'If-Match');
-    const r = await patch(ctx, { type: req.params.type, id: req.params.id, body: req.body, ...(ifMatch !== undefined ? { ifMatch } : {}) });
-    return sendWritten(ctx, req, reply, r, 200, `Patched ${r.type}/${r.id} to version ${r.versionId}`);
+    const r = await patch(req.ctx, { type: req.params.type, id: req.params.id, body: req.body, ...(ifMatch !== undefined ? { ifMatch } : {}) });
+    return sendWritten(req.ctx, req, reply, r, 200, `Patched ${r.type}/${r.id} to version ${r.versionId}`);
   });
 
   app.delete<{ Params: InstanceParams }>('/:type/:id', async (req, reply) => {
     const ifMatch = parseETag(req.headers['if-match'], 'If-Match');
-    const result = await remove(ctx, req.params.type, req.params.id, ifMatch);
+    const result = await remove(req.ctx, req.params.type, req.params.id, ifMatch);
     const name = `${req.params.type}/${req.params.id}`;
     if (result.record) reply.headers({ etag: `W/"${result.record.versionId}"` });
     // R4 http.html#delete: deleting what is already gone or never existed is not an error.

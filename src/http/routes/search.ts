@@ -30,27 +30,27 @@ function handling(req: FastifyRequest): 'strict' | 'lenient' {
 
 export function searchRoutes(app: FastifyInstance, ctx: FhirContext): void {
   app.get<{ Params: { type: string } }>('/:type', async (req, reply) => {
-    const bundle = await search(ctx, { type: req.params.type, params: queryPairs(req), handling: handling(req) });
+    const bundle = await search(req.ctx, { type: req.params.type, params: queryPairs(req), handling: handling(req) });
     return sendJson(req, reply, serializeBundle(bundle));
   });
   app.post<{ Params: { type: string } }>('/:type/_search', async (req, reply) => {
-    const bundle = await search(ctx, { type: req.params.type, params: formPairs(req), handling: handling(req) });
+    const bundle = await search(req.ctx, { type: req.params.type, params: formPairs(req), handling: handling(req) });
     return sendJson(req, reply, serializeBundle(bundle));
   });
   app.get('/', async (req, reply) => {
-    const bundle = await search(ctx, { params: queryPairs(req), handling: handling(req) });
+    const bundle = await search(req.ctx, { params: queryPairs(req), handling: handling(req) });
     return sendJson(req, reply, serializeBundle(bundle));
   });
   app.post('/_search', async (req, reply) => {
-    const bundle = await search(ctx, { params: formPairs(req), handling: handling(req) });
+    const bundle = await search(req.ctx, { params: formPairs(req), handling: handling(req) });
     return sendJson(req, reply, serializeBundle(bundle));
   });
   app.get<{ Params: { ctype: string; cid: string; type: string } }>('/:ctype/:cid/:type', async (req, reply) => {
     const { ctype, cid, type } = req.params;
-    if (!ctx.defs.isResourceType(ctype)) throw new FhirError(404, `Unknown resource type "${ctype.slice(0, 60)}"`, 'not-found');
+    if (!req.ctx.defs.isResourceType(ctype)) throw new FhirError(404, `Unknown resource type "${ctype.slice(0, 60)}"`, 'not-found');
     const bundle = type === '*'
-      ? await search(ctx, { params: queryPairs(req), handling: handling(req), compartment: { type: ctype, id: cid } })
-      : await search(ctx, { type, params: queryPairs(req), handling: handling(req), compartment: { type: ctype, id: cid } });
+      ? await search(req.ctx, { params: queryPairs(req), handling: handling(req), compartment: { type: ctype, id: cid } })
+      : await search(req.ctx, { type, params: queryPairs(req), handling: handling(req), compartment: { type: ctype, id: cid } });
     return sendJson(req, reply, serializeBundle(bundle));
   });
 }

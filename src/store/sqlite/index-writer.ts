@@ -33,6 +33,11 @@ export class PidRegistry {
   get(type: string, code: string): number | undefined {
     return this.map.get(pidKey(type, code));
   }
+
+  /** Every resource type with registered parameters. */
+  types(): string[] {
+    return [...new Set([...this.map.keys()].map((k) => k.split('\u0000')[0] ?? ''))].filter(Boolean);
+  }
 }
 
 type Stmt = Database.Statement;

@@ -1,6 +1,6 @@
 // Search IR → SQL over the typed index tables, with keyset paging on any sort.
 import type Database from 'better-sqlite3';
-import { MAX_INCLUDES, type CompositeMatch, type Condition, type Expr, type IncludeSpec, type Prefix, type SearchQuery, type SortKey } from '../../search/ir.js';
+import { MAX_INCLUDES, type AccessConstraint, type CompartmentConstraint, type CompositeMatch, type Condition, type Expr, type IncludeSpec, type Prefix, type SearchQuery, type SortKey } from '../../search/ir.js';
 import { StoreError, type SearchPage, type VersionRecord, type WriteMethod } from '../port.js';
 import type { PidRegistry } from './index-writer.js';
 
@@ -231,9 +231,10 @@ export class SqliteSearch {
         const t = `t${aliasCounter++}`;
         const branches = c.targetTypes.map((target) => {
           const inner = this.compile(c.where, t, [target]);
+          const vis = this.visible(t, [target]);
           return {
-            text: `(ref_type = ? AND ref_id IN (SELECT ${t}.id FROM resource ${t} WHERE ${t}.type = ? AND ${t}.deleted = 0 AND ${inner.text}))`,
-            params: [target, target, ...inner.params],
+            text: `(ref_type = ? AND ref_id IN (SELECT ${t}.id FROM resource ${t} WHERE ${t}.type = ? AND ${t}.deleted = 0 AND ${inner.text} AND ${vis.text}))`,
+            params: [target, target, ...inner.params, ...vis.params],
           };
         });
         const match = `${pid.text} AND (${branches.map((b) => b.text).join(' OR ')})`;
@@ -251,17 +252,19 @@ export class SqliteSearch {
         if (mode === 'probe') {
           // Per candidate row: the references to it, then the referring resource's conditions.
           const inner = this.compile(c.where, s, [c.sourceType], 'probe');
+          const vis = this.visible(s, [c.sourceType]);
           return {
-            text: `EXISTS (SELECT 1 FROM sp_reference x JOIN resource ${s} ON ${s}.rid = x.rid WHERE x.ref_id = ${a}.id AND x.ref_type = ${a}.type AND x.${pid.text} AND ${s}.deleted = 0 AND ${inner.text})`,
-            params: [...pid.params, ...inner.params],
+            text: `EXISTS (SELECT 1 FROM sp_reference x JOIN resource ${s} ON ${s}.rid = x.rid WHERE x.ref_id = ${a}.id AND x.ref_type = ${a}.type AND x.${pid.text} AND ${s}.deleted = 0 AND ${inner.text} AND ${vis.text})`,
+            params: [...pid.params, ...inner.params, ...vis.params],
           };
         }
         const inner = this.compile(c.where, s, [c.sourceType]);
+        const vis = this.visible(s, [c.sourceType]);
         // Not correlated with the outer row (the target types are literals): SQLite runs the
         // subquery once and probes its result, instead of once per candidate row.
         return {
-          text: `${a}.id IN (SELECT x.ref_id FROM sp_reference x JOIN resource ${s} ON ${s}.rid = x.rid WHERE x.${pid.text} AND x.ref_type IN (${types.map(() => '?').join(',')}) AND ${s}.deleted = 0 AND ${inner.text})`,
-          params: [...pid.params, ...types, ...inner.params],
+          text: `${a}.id IN (SELECT x.ref_id FROM sp_reference x JOIN resource ${s} ON ${s}.rid = x.rid WHERE x.${pid.text} AND x.ref_type IN (${types.map(() => '?').join(',')}) AND ${s}.deleted = 0 AND ${inner.text} AND ${vis.text})`,
+          params: [...pid.params, ...types, ...inner.params, ...vis.params],
         };
       }
     }
@@ -269,8 +272,10 @@ export class SqliteSearch {
 
   /** The compartment constraint, for whatever types the rows may have. */
   private compartment(q: SearchQuery, a: string, types: readonly string[]): Sql {
-    const c = q.compartment;
-    if (!c) return TRUE;
+    return q.compartment ? this.compartmentSql(q.compartment, a, types) : TRUE;
+  }
+
+  private compartmentSql(c: CompartmentConstraint, a: string, types: readonly string[]): Sql {
     const branches: Sql[] = [];
     for (const t of types) {
       if (t === c.type) {
@@ -286,6 +291,40 @@ export class SqliteSearch {
         params: [t, ...pids, c.id, c.type],
       });
     }
+    if (branches.length === 0) return FALSE;
+    return { text: `(${branches.map((b) => b.text).join(' OR ')})`, params: branches.flatMap((b) => b.params) };
+  }
+
+  /**
+   * What the caller's access policy lets it see of rows of `types`: applied to the matches, to
+   * included resources and inside chains and _has (a restricted caller must not even learn,
+   * through a chain, that a resource it cannot read exists).
+   */
+  private visible(a: string, types: readonly string[]): Sql {
+    const access = this.access;
+    if (!access) return TRUE;
+    const branches: Sql[] = [];
+    const plain: string[] = [];
+    for (const t of types) {
+      const ta = access.types[t] ?? access.otherTypes;
+      if (!ta) continue;
+      const parts: Sql[] = [];
+      const c = access.compartment;
+      // Types the compartment definition does not cover (Practitioner, Medication…) are not confined.
+      if (ta.inCompartment && c && (t === c.type || c.params[t]?.length)) parts.push(this.compartmentSql(c, a, [t]));
+      if (ta.filter) {
+        const saved = this.access;
+        this.access = undefined; // a filter is the policy itself: not filtered again
+        try {
+          parts.push(this.compile(ta.filter, a, [t], 'probe'));
+        } finally {
+          this.access = saved;
+        }
+      }
+      if (parts.length === 0) plain.push(t);
+      else branches.push({ text: `(${a}.type = ? AND ${parts.map((p) => p.text).join(' AND ')})`, params: [t, ...parts.flatMap((p) => p.params)] });
+    }
+    if (plain.length) branches.push({ text: `${a}.type IN (${plain.map(() => '?').join(',')})`, params: plain });
     if (branches.length === 0) return FALSE;
     return { text: `(${branches.map((b) => b.text).join(' OR ')})`, params: branches.flatMap((b) => b.params) };
   }
@@ -359,12 +398,41 @@ export class SqliteSearch {
     return this.compile(where, 'r', types, selective ? 'list' : 'probe');
   }
 
+  /**
+   * The access filter for history: `EXISTS` over the current row of each version's resource
+   * (`version` is the history table's name in the query).
+   */
+  historyFilter(access: AccessConstraint, type: string | undefined): Sql {
+    const types = type ? [type] : [...new Set([...Object.keys(access.types), ...(access.otherTypes ? this.pids.types() : [])])];
+    this.access = access;
+    try {
+      const vis = this.visible('h', types);
+      return { text: `EXISTS (SELECT 1 FROM resource h WHERE h.type = version.type AND h.id = version.id AND h.deleted = 0 AND ${vis.text})`, params: vis.params };
+    } finally {
+      this.access = undefined;
+    }
+  }
+
+  /** The access policy of the search being compiled (see `visible`). */
+  private access: AccessConstraint | undefined;
+
   run(q: SearchQuery): SearchPage {
     aliasCounter = 0;
+    this.access = q.access;
+    try {
+      return this.execute(q);
+    } finally {
+      this.access = undefined;
+    }
+  }
+
+  private execute(q: SearchQuery): SearchPage {
     const types = q.types;
     if (types.length === 0) return { records: [], included: [] };
     const where = this.compileTop(q.where, types);
-    const comp = this.compartment(q, 'r', types);
+    const compartment = this.compartment(q, 'r', types);
+    const vis = this.visible('r', types);
+    const comp: Sql = { text: `${compartment.text} AND ${vis.text}`, params: [...compartment.params, ...vis.params] };
     const typeSql: Sql = { text: `r.type IN (${types.map(() => '?').join(',')})`, params: [...types] };
     const { joins, keys } = this.sortColumns(q.sort, types);
     const base: Sql = {
@@ -475,9 +543,10 @@ export class SqliteSearch {
     for (const t of targets) byType.set(t.ref_type, [...(byType.get(t.ref_type) ?? []), t.ref_id]);
     // The compartment selects the matches only; what they reference is included wherever it lives.
     for (const [type, ids] of byType) {
+      const vis = this.visible('r', [type]);
       for (let i = 0; i < ids.length; i += 500) {
         const chunk = ids.slice(i, i + 500);
-        out.push(...this.fetch({ text: `r.type = ? AND r.id IN (${chunk.map(() => '?').join(',')})`, params: [type, ...chunk] }, MAX_INCLUDES + 1));
+        out.push(...this.fetch({ text: `r.type = ? AND r.id IN (${chunk.map(() => '?').join(',')}) AND ${vis.text}`, params: [type, ...chunk, ...vis.params] }, MAX_INCLUDES + 1));
       }
     }
     return out;
@@ -490,12 +559,13 @@ export class SqliteSearch {
     const out: Row[] = [];
     const byType = new Map<string, string[]>();
     for (const r of frontier) byType.set(r.type, [...(byType.get(r.type) ?? []), r.id]);
+    const vis = this.visible('r', [spec.sourceType]);
     for (const [type, ids] of byType) {
       for (let i = 0; i < ids.length; i += 500) {
         const chunk = ids.slice(i, i + 500);
         out.push(...this.fetch({
-          text: `r.type = ? AND r.rid IN (SELECT rid FROM sp_reference WHERE ref_id IN (${chunk.map(() => '?').join(',')}) AND ref_type = ? AND pid IN (${pids.map(() => '?').join(',')}))`,
-          params: [spec.sourceType, ...chunk, type, ...pids],
+          text: `r.type = ? AND r.rid IN (SELECT rid FROM sp_reference WHERE ref_id IN (${chunk.map(() => '?').join(',')}) AND ref_type = ? AND pid IN (${pids.map(() => '?').join(',')})) AND ${vis.text}`,
+          params: [spec.sourceType, ...chunk, type, ...pids, ...vis.params],
         }, MAX_INCLUDES + 1));
       }
     }

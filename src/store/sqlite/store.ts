@@ -411,7 +411,15 @@ export class SqliteStore implements Store {
     const limit = q.count + 1;
     let rows: VersionRow[];
     let total: number | undefined;
-    if (q.type && q.id) {
+    if (q.access && !(q.type && q.id)) {
+      // A restricted caller sees the versions of resources it may see: filtered in the query.
+      const search = this.inTx ? this.engine.searchW : this.engine.searchR;
+      const filter = search.historyFilter(q.access, q.type);
+      const db = this.inTx ? this.engine.writer : this.engine.reader;
+      rows = db.prepare(`SELECT seq, type, id, version, last_updated, method, deleted, json FROM version
+        WHERE ${q.type ? 'type = ? AND ' : ''}seq <= ? AND seq >= ? AND ${filter.text} ORDER BY seq DESC LIMIT ?`)
+        .all(...(q.type ? [q.type] : []), top, lower, ...filter.params, limit) as VersionRow[];
+    } else if (q.type && q.id) {
       rows = s.historyInstance.all(q.type, q.id, top, lower, limit);
       if (q.cursor === undefined) total = s.countInstance.get(q.type, q.id, top, lower)?.n;
     } else if (q.type) {

@@ -1,0 +1,89 @@
+// The resource server's gate: every FHIR request (but /metadata) needs a valid bearer token,
+// which becomes the request's AccessPolicy. 401 (with WWW-Authenticate, RFC 6750 §3.1) when
+// the token is missing or not good; the policy's 403s come later, from the engine.
+import type { FastifyRequest, onRequestHookHandler } from 'fastify';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { FhirError } from '../fhir/errors.js';
+import type { AuthService } from './service.js';
+import { policyFromScopes } from './policy.js';
+import { sameBase } from './server/authorize.js';
+
+/** Who made a request, for the audit log. */
+export interface CallerIdentity {
+  clientId?: string;
+  user?: string;
+  patient?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: CallerIdentity | undefined;
+  }
+}
+
+const PUBLIC_ROUTES = new Set(['/fhir/metadata']);
+
+function bearer(req: FastifyRequest, realm: string): string {
+  const h = req.headers.authorization;
+  if (!h || !/^bearer\s+/i.test(h)) {
+    // No token at all: no error attribute (RFC 6750 §3.1).
+    throw new FhirError(401, 'An access token is required (Authorization: Bearer …)', 'login', { 'www-authenticate': `Bearer realm="${realm}"` });
+  }
+  return h.replace(/^bearer\s+/i, '').trim();
+}
+
+const invalid = (realm: string, why: string): FhirError =>
+  new FhirError(401, `The access token is not valid: ${why}`, 'login', { 'www-authenticate': `Bearer realm="${realm}", error="invalid_token", error_description="${why}"` });
+
+function isPublic(req: FastifyRequest): boolean {
+  return req.method === 'OPTIONS' || PUBLIC_ROUTES.has(req.routeOptions.url ?? '');
+}
+
+/** Tokens issued by Flint's own authorization server. */
+export function smartGuard(auth: AuthService): onRequestHookHandler {
+  const realm = auth.settings.fhirBase;
+  return (req, _reply, done) => {
+    if (isPublic(req)) return done();
+    try {
+      const found = auth.tokens.resolveAccess(bearer(req, realm));
+      if ('error' in found) throw invalid(realm, found.error);
+      if (!sameBase(found.grant.aud, auth.settings.fhirBase)) throw invalid(realm, 'the token is for another server');
+      const g = found.grant;
+      req.access = policyFromScopes({ scope: g.scope, ...(g.patient ? { patient: g.patient } : {}), ...(g.fhirUser ? { fhirUser: g.fhirUser } : {}) });
+      req.caller = { clientId: g.clientId, ...(g.username ? { user: g.username } : {}), ...(g.patient ? { patient: g.patient } : {}) };
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  };
+}
+
+export interface ExternalIdp {
+  issuer: string;
+  jwksUrl: string;
+  audience: string;
+  fhirBase: string;
+}
+
+/** JWT access tokens from an external identity provider (Keycloak, …): issuer, JWKS, audience. */
+export function externalGuard(idp: ExternalIdp): onRequestHookHandler {
+  const jwks = createRemoteJWKSet(new URL(idp.jwksUrl), { cacheMaxAge: 300_000, cooldownDuration: 30_000, timeoutDuration: 5000 });
+  const realm = idp.fhirBase;
+  return async (req) => {
+    if (isPublic(req)) return;
+    const token = bearer(req, realm);
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, jwks, { issuer: idp.issuer, audience: idp.audience, clockTolerance: 60 }));
+    } catch (err) {
+      throw invalid(realm, (err as Error).message.replace(/"/g, "'"));
+    }
+    const scope = typeof payload.scope === 'string' ? payload.scope : Array.isArray(payload.scp) ? payload.scp.join(' ') : '';
+    const patient = typeof payload.patient === 'string' ? payload.patient : undefined;
+    let fhirUser = typeof payload.fhirUser === 'string' ? payload.fhirUser : undefined;
+    if (fhirUser?.startsWith(`${idp.fhirBase}/`)) fhirUser = fhirUser.slice(idp.fhirBase.length + 1);
+    req.access = policyFromScopes({ scope, ...(patient ? { patient } : {}), ...(fhirUser ? { fhirUser } : {}) });
+    const clientId = typeof payload.azp === 'string' ? payload.azp : typeof payload.client_id === 'string' ? payload.client_id : undefined;
+    req.caller = { ...(clientId ? { clientId } : {}), ...(payload.sub ? { user: payload.sub } : {}), ...(patient ? { patient } : {}) };
+  };
+}
