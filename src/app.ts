@@ -39,6 +39,12 @@ function patientLookup(ctx: FhirContext): PatientLookup {
   };
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    authService: AuthService;
+  }
+}
+
 export interface BuildOptions {
   /** Use this store instead of opening config.database (tests). The app closes it on close. */
   store?: (indexer: Indexer) => Store | Promise<Store>;
@@ -131,6 +137,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     testHooks: config.auth.testHooks,
   }, config.auth.db, opts.jwksFetcher);
   app.addHook('onClose', async () => auth.close());
+  // The authorization server's services, for the CLI-free administration of a running app (tests, scripts).
+  app.decorate('authService', auth);
   registerCors(app, (origin) => config.auth.mode === 'off' || auth.store.clients().some((c) => c.allowedOrigins.includes(origin)));
   let guard;
   let security: CapabilityStatementRestSecurity;
