@@ -58,7 +58,7 @@ export interface AuthorizeOptions {
 export async function authorize(app: FastifyInstance, o: AuthorizeOptions, challenge: string): Promise<URL> {
   const q = new URLSearchParams({
     response_type: 'code', client_id: o.clientId, redirect_uri: o.redirect ?? REDIRECT, scope: o.scope, state: o.state ?? 'st-123',
-    aud: BASE, code_challenge: challenge, code_challenge_method: 'S256',
+    aud: app.authService.settings.fhirBase, code_challenge: challenge, code_challenge_method: 'S256',
     ...(o.user ? { __test_user: o.user } : {}), ...(o.patient ? { __test_patient: o.patient } : {}),
     ...(o.grant !== undefined ? { __test_grant: o.grant } : {}), ...(o.launch ? { launch: o.launch } : {}), ...(o.extra ?? {}),
   });
@@ -103,4 +103,22 @@ export function withToken(app: FastifyInstance, token: string): FastifyInstance 
       };
     },
   });
+}
+
+/** Flint with its authorization server on a real socket (for fhirclient and the browser). */
+export async function listenFlint(t: { teardown(fn: () => unknown): void }, env: Record<string, string> = {}): Promise<{ app: FastifyInstance; base: string; origin: string }> {
+  const { createServer } = await import('node:net');
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const p = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(p));
+    });
+  });
+  const origin = `http://localhost:${port}`;
+  const app = await buildApp(loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', BASE_URL: `${origin}/fhir`, AUTH: 'smart', AUTH_TEST_HOOKS: '1', PORT: String(port), ...env }));
+  await app.listen({ port, host: '127.0.0.1' });
+  t.teardown(() => app.close());
+  return { app, base: `${origin}/fhir`, origin };
 }
