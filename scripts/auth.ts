@@ -16,12 +16,8 @@ import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { loadConfig, ConfigError } from '../src/config.js';
 import { AuthService, authSettings } from '../src/auth/service.js';
-import { registerClient, registerUser, type ClientInput } from '../src/auth/server/admin.js';
-import { ADMIN_SCOPE } from '../src/auth/policy.js';
-import { randomToken } from '../src/auth/secrets.js';
+import { issueOperatorToken, registerClient, registerUser, type ClientInput } from '../src/auth/server/admin.js';
 import type { ClientType } from '../src/auth/store.js';
-
-const CLI_CLIENT = 'flint-cli';
 
 const OPTIONS = {
   id: { type: 'string' }, name: { type: 'string' }, type: { type: 'string' },
@@ -78,16 +74,8 @@ async function run(auth: AuthService, argv: string[]): Promise<unknown> {
   if (noun === 'user' && verb === 'list') return auth.store.users().map(({ passwordHash: _p, ...u }) => u);
   if (noun === 'token') {
     const scopes = words(o.scope) ?? ['system/*.rs'];
-    if (!scopes.every((s) => s.startsWith('system/'))) throw new UsageError('operator tokens carry system/ scopes only');
-    if (!auth.store.client(CLI_CLIENT)) {
-      // A holder for operator tokens: no redirect URIs and no grant types, so no flow can use it.
-      await registerClient(auth, { client_id: CLI_CLIENT, name: 'Flint command line', type: 'public', grant_types: [], scopes: ['system/*.cruds'] });
-    }
-    const scope = [...scopes, ...(o.admin ? [ADMIN_SCOPE] : [])].join(' ');
-    const grant = { grantId: randomToken(16), clientId: CLI_CLIENT, scope, aud: auth.settings.fhirBase, context: {}, createdAt: Date.now(), revoked: false };
-    auth.store.putGrant(grant);
-    const token = await auth.tokens.issue(grant);
-    auth.store.audit({ time: new Date().toISOString(), requestId: 'cli', clientId: CLI_CLIENT, action: 'token-cli', query: scope, status: 200 });
+    if (!scopes.every((sc) => sc.startsWith('system/'))) throw new UsageError('operator tokens carry system/ scopes only');
+    const token = await issueOperatorToken(auth, scopes, o.admin === true);
     return o.raw ? token.access_token : token;
   }
   throw new UsageError('usage: npm run auth -- client add|list|remove, user add|list, token (see scripts/auth.ts)');

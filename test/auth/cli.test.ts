@@ -73,5 +73,5 @@ t.test('an operator token from the command line opens the FHIR API within its sc
   const none = await app.inject({ method: 'GET', url: '/fhir/Patient' });
   t.equal(none.statusCode, 401);
   const log = app.authService.store.auditLog({ limit: 100 });
-  t.ok(log.some((e) => e.action === 'token-cli' && e.clientId === 'flint-cli'), 'the issue of the token is in the audit log');
+  t.ok(log.some((e) => e.action === 'token-operator' && e.clientId === 'flint-cli'), 'the issue of the token is in the audit log');
 });
