@@ -20,5 +20,6 @@ export function mapStoreError(err: unknown, clientIfMatch = false): unknown {
     case 'invalid-cursor': return badRequest(err.message);
     case 'too-busy': return new FhirError(503, err.message, 'transient');
     case 'unavailable': return new FhirError(503, err.message, 'transient');
+    case 'unsupported': return new FhirError(501, err.message, 'not-supported');
   }
 }

@@ -1,6 +1,8 @@
 // Chooses the adapter from DATABASE_URL. The composition root calls this; nothing else does.
 import type { Store, StoreIndexer } from './port.js';
 import { SqliteStore } from './sqlite/store.js';
+import { connectMongo } from './mongo/driver.js';
+import { MongoStore } from './mongo/store.js';
 
 export type DatabaseTarget =
   | { kind: 'sqlite'; filename: string }
@@ -19,7 +21,14 @@ export async function openStore(target: DatabaseTarget, opts: OpenOptions = {}):
   switch (target.kind) {
     case 'sqlite':
       return SqliteStore.open({ filename: target.filename, ...opts });
-    case 'mongodb':
-      throw new Error('the MongoDB adapter is not available in this build yet (DATABASE_URL=mongodb://…)');
+    case 'mongodb': {
+      const db = await connectMongo(target.url);
+      try {
+        return await MongoStore.open({ db, ...(opts.indexer ? { indexer: opts.indexer } : {}) });
+      } catch (err) {
+        await db.close();
+        throw err;
+      }
+    }
   }
 }

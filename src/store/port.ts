@@ -108,7 +108,8 @@ export interface ReindexProgress {
 /** Thrown by adapters; the engine turns it into the right FHIR error. */
 export class StoreError extends Error {
   constructor(
-    readonly code: 'version-conflict' | 'invalid-cursor' | 'unavailable' | 'too-busy',
+    /** unsupported: this deployment cannot do it (a multi-write transaction on a standalone MongoDB). */
+    readonly code: 'version-conflict' | 'invalid-cursor' | 'unavailable' | 'too-busy' | 'unsupported',
     message: string,
   ) {
     super(message);

@@ -1,8 +1,10 @@
-// Builds a Flint app for a test: in-memory SQLite, silent logs, closed when the test ends.
+// Builds a Flint app for a test: in-memory SQLite (or MongoDB over mingo, see storeUnderTest), silent logs, closed when the test ends.
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../../src/config.js';
-import { buildApp } from '../../src/app.js';
+import { buildApp, type BuildOptions } from '../../src/app.js';
+import { MongoStore } from '../../src/store/mongo/store.js';
+import { MingoDb } from './mingo-db.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -10,9 +12,18 @@ interface Teardown {
 
 export async function testApp(t: Teardown, env: Record<string, string> = {}): Promise<FastifyInstance> {
   const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', BASE_URL: 'http://flint.test/fhir', AUTH: 'off', ...env });
-  const app = await buildApp(config);
+  const app = await buildApp(config, storeUnderTest());
   t.teardown(() => app.close());
   return app;
+}
+
+/**
+ * FLINT_TEST_STORE=mingo (`npm run test:on-mongo`) runs the HTTP tests on the MongoDB adapter
+ * over an in-memory mingo database instead of SQLite.
+ */
+function storeUnderTest(): BuildOptions {
+  if (process.env.FLINT_TEST_STORE !== 'mingo') return {};
+  return { store: (indexer) => MongoStore.open({ db: new MingoDb('replicaset'), indexer }) };
 }
 
 export const FHIR = 'application/fhir+json';

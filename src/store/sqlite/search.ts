@@ -3,6 +3,9 @@ import type Database from 'better-sqlite3';
 import { MAX_INCLUDES, type AccessConstraint, type CompartmentConstraint, type CompositeMatch, type Condition, type Expr, type IncludeSpec, type Prefix, type SearchQuery, type SortKey } from '../../search/ir.js';
 import { StoreError, type SearchPage, type VersionRecord, type WriteMethod } from '../port.js';
 import type { PidRegistry } from './index-writer.js';
+import { IncludeRounds } from '../includes.js';
+import { pageLinks } from '../paging.js';
+import { prefixEnd, uriPrefixes } from '../text-range.js';
 
 type Param = string | number | null | Buffer;
 
@@ -15,18 +18,12 @@ const FALSE: Sql = { text: '0', params: [] };
 const TRUE: Sql = { text: '1', params: [] };
 /** Sorts after every number and string: resources without the sort value come last (ascending). */
 const LAST = Buffer.from([0xff]);
-const MAX_ITERATE = 4;
 /** `_total=estimate` counts at most this many matches; beyond, no total is given. */
 const ESTIMATE_CAP = 1_000;
 /** A condition matching at least this many index rows is not selective enough to drive. */
 const SELECTIVE_CAP = 2_000;
 
 const ISO = (ms: number): string => new Date(ms).toISOString();
-
-/** Upper bound for a prefix range: the smallest string greater than every string starting with `s`. */
-function prefixEnd(s: string): string {
-  return `${s}\u{10ffff}`;
-}
 
 interface Row {
   rid: number;
@@ -467,10 +464,7 @@ export class SqliteSearch {
     const boundary = (row: Row, d: 'n' | 'p'): string => encodeCursor({
       k: keys.map((_, i) => paramToKey(row[`k${i}`] ?? null)), rid: row.rid, d,
     });
-    const first = rows[0];
-    const last = rows[rows.length - 1];
-    const next = backwards ? (last && cursor ? boundary(last, 'n') : undefined) : (more && last ? boundary(last, 'n') : undefined);
-    const previous = backwards ? (more && first ? boundary(first, 'p') : undefined) : (cursor && first ? boundary(first, 'p') : undefined);
+    const links = pageLinks(rows, more, cursor !== undefined, backwards, boundary);
 
     if (total === undefined && q.total !== 'none' && !cursor && !more) {
       // A first page that holds every match gives the exact total for free.
@@ -485,7 +479,7 @@ export class SqliteSearch {
     const { included, truncated } = this.includes(q, rows);
     return {
       records, included,
-      ...(next ? { next } : {}), ...(previous ? { previous } : {}),
+      ...links,
       ...(total !== undefined ? { total } : {}),
       ...(truncated ? { includesTruncated: true } : {}),
     };
@@ -497,35 +491,14 @@ export class SqliteSearch {
   }
 
   private includes(q: SearchQuery, matches: Row[]): { included: VersionRecord[]; truncated: boolean } {
-    if ((q.include.length === 0 && q.revinclude.length === 0) || matches.length === 0) return { included: [], truncated: false };
-    const seen = new Set(matches.map((r) => r.rid));
-    const included: Row[] = [];
-    let frontier = matches;
-    let truncated = false;
-    for (let round = 0; round <= MAX_ITERATE && frontier.length > 0; round++) {
+    const rounds = new IncludeRounds(q, matches, (r) => r.rid);
+    for (let specs = rounds.next(); specs; specs = rounds.next()) {
       const found: Row[] = [];
-      for (const spec of q.include) {
-        if (round > 0 && !spec.iterate) continue;
-        found.push(...this.forward(spec, frontier));
-      }
-      for (const spec of q.revinclude) {
-        if (round > 0 && !spec.iterate) continue;
-        found.push(...this.reverse(spec, frontier));
-      }
-      frontier = [];
-      for (const row of found) {
-        if (seen.has(row.rid)) continue;
-        seen.add(row.rid);
-        if (included.length >= MAX_INCLUDES) {
-          truncated = true;
-          break;
-        }
-        included.push(row);
-        frontier.push(row);
-      }
-      if (truncated) break;
+      for (const spec of specs.include) found.push(...this.forward(spec, rounds.frontier));
+      for (const spec of specs.revinclude) found.push(...this.reverse(spec, rounds.frontier));
+      rounds.take(found);
     }
-    return { included: included.map(toRecord), truncated };
+    return { included: rounds.included.map(toRecord), truncated: rounds.truncated };
   }
 
   /** _include: the resources that `frontier` rows of spec.sourceType reference. */
@@ -673,16 +646,4 @@ function keysetCondition(keys: { expr: string; desc: boolean }[], values: Param[
     ors.push({ text: `(${all.map((x) => x.text).join(' AND ')})`, params: all.flatMap((x) => x.params) });
   }
   return { text: `(${ors.map((o) => o.text).join(' OR ')})`, params: ors.flatMap((o) => o.params) };
-}
-
-function uriPrefixes(uri: string): string[] {
-  const out: string[] = [];
-  let cur = uri;
-  while (cur.length > 0) {
-    out.push(cur);
-    const cut = cur.lastIndexOf('/');
-    if (cut <= 0 || cur.slice(0, cut).endsWith('/')) break;
-    cur = cur.slice(0, cut);
-  }
-  return out;
 }

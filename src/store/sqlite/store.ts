@@ -17,7 +17,7 @@ import { INDEX_SCHEMA, SCHEMA, SCHEMA_VERSION } from './schema.js';
 import { IndexWriter, PidRegistry } from './index-writer.js';
 import { SqliteSearch } from './search.js';
 import type { SearchQuery } from '../../search/ir.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { decodeCursor, historyPage } from '../history-cursor.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -427,14 +427,7 @@ export class SqliteStore implements Store {
     } else {
       rows = s.historySystem.all(top, lower, limit);
     }
-    const more = rows.length > q.count;
-    const page = (more ? rows.slice(0, q.count) : rows).map(toRecord);
-    const last = page[page.length - 1];
-    return {
-      records: page,
-      ...(more && last ? { next: encodeCursor(last.seq) } : {}),
-      ...(total !== undefined ? { total } : {}),
-    };
+    return historyPage(rows.map(toRecord), q.count, total);
   }
 
   async referencesTo(type: string, id: string, limit: number): Promise<{ type: string; id: string }[]> {

@@ -1,0 +1,360 @@
+// The MongoDB store. Every write reads the current document, takes the next change sequence
+// from the counter document, copies the superseded version to `history` and replaces the
+// current document only if it is still the version read: one atomic document write carries a
+// resource and its index. On a replica set or sharded cluster each write (and each
+// Store.transaction) is one multi-document transaction; on a standalone server writes are
+// serialised within this process and a transaction may hold one write only (README.md).
+import { randomUUID } from 'node:crypto';
+import type { Resource } from 'fhir/r4.js';
+import type { SearchQuery } from '../../search/ir.js';
+import { decodeCursor, historyPage } from '../history-cursor.js';
+import { Mutex } from '../mutex.js';
+import {
+  StoreError, type CreateOptions, type DeleteOptions, type DeleteResult, type HistoryPage, type HistoryQuery,
+  type ReadResult, type ReindexProgress, type SearchPage, type Store, type StoreIndexer, type UpdateOptions,
+  type UpdateResult, type VersionRecord, type WriteMethod,
+} from '../port.js';
+import { stamp } from '../stamp.js';
+import { and, Compiler } from './compile.js';
+import { DuplicateKeyError, type Filter, type MongoDb, type Session } from './db.js';
+import {
+  emptyIndex, HISTORY, historyId, INDEXES, indexDoc, META, RESOURCES, toHistory, toRecord,
+  type HistoryDoc, type ResourceDoc,
+} from './layout.js';
+import { MongoSearch } from './search.js';
+
+export interface MongoStoreOptions {
+  db: MongoDb;
+  /** Extracts search index entries; without one, nothing is indexed (search finds nothing). */
+  indexer?: StoreIndexer;
+}
+
+/** The layout version this Flint writes (meta `schema`). */
+export const LAYOUT_VERSION = 1;
+
+interface Shared {
+  readonly db: MongoDb;
+  readonly indexer: StoreIndexer | undefined;
+  /** `Type\0code` of every parameter the indexer may emit. */
+  readonly registered: Set<string>;
+  /** Standalone servers only: serialises this process's writes (no transactions to do it). */
+  readonly lock: Mutex;
+}
+
+/** What a standalone "transaction" did, so that it can be undone if it fails. */
+interface SoloTx {
+  writes: number;
+  undo?: { id: string; previous: ResourceDoc | undefined };
+}
+
+type TxState = { kind: 'session'; session: Session } | { kind: 'solo'; state: SoloTx };
+
+/** What a write does once it has seen the current document. */
+type Plan<T> = { write: false; result: T } | { write: true; version: number; method: WriteMethod; resource?: Resource; result: (r: VersionRecord) => T };
+
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+export class MongoStore implements Store {
+  readonly kind = 'mongodb';
+  private closed = false;
+
+  private constructor(private readonly shared: Shared, private readonly tx?: TxState) {}
+
+  static async open(opts: MongoStoreOptions): Promise<MongoStore> {
+    const { db } = opts;
+    await db.ensureIndexes(INDEXES);
+    const [found] = await db.find(META, { _id: 'schema' }, { limit: 1 });
+    if (!found) {
+      try {
+        await db.insertOne(META, { _id: 'schema', version: LAYOUT_VERSION });
+      } catch (err) {
+        if (!(err instanceof DuplicateKeyError)) throw err; // another Flint started at the same moment
+      }
+    } else if (Number(found.version) > LAYOUT_VERSION) {
+      throw new StoreError('unavailable', `database layout ${String(found.version)} is newer than this Flint (${LAYOUT_VERSION})`);
+    }
+    const registered = new Set<string>();
+    for (const [t, c] of opts.indexer?.paramKeys() ?? []) registered.add(`${t}\u0000${c}`);
+    return new MongoStore({ db, indexer: opts.indexer, registered, lock: new Mutex() });
+  }
+
+  private get session(): Session | undefined {
+    return this.tx?.kind === 'session' ? this.tx.session : undefined;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError('unavailable', this.tx ? 'transaction already finished' : 'store is closed');
+  }
+
+  // ---- writes -------------------------------------------------------------------------------
+
+  /** Runs one write: in the open transaction, in its own transaction, or (standalone) under the process lock. */
+  private async mutate<T>(type: string, id: string, decide: (cur: ResourceDoc | undefined) => Plan<T>): Promise<T> {
+    this.assertOpen();
+    const { db, lock } = this.shared;
+    const tx = this.tx;
+    if (tx?.kind === 'session') return this.apply(type, id, decide, tx.session);
+    if (tx?.kind === 'solo') {
+      if (tx.state.writes > 0) {
+        throw new StoreError('unsupported', 'this MongoDB server is standalone: a transaction with more than one write needs a replica set (see the MongoDB section of the README)');
+      }
+      tx.state.writes++;
+      return this.apply(type, id, decide, undefined, tx.state);
+    }
+    if (db.topology === 'standalone') return lock.run(() => this.apply(type, id, decide, undefined));
+    return db.withTransaction((s) => this.apply(type, id, decide, s));
+  }
+
+  private async apply<T>(type: string, id: string, decide: (cur: ResourceDoc | undefined) => Plan<T>, session: Session | undefined, solo?: SoloTx): Promise<T> {
+    const { db, indexer } = this.shared;
+    const key = `${type}/${id}`;
+    const [found] = await db.find(RESOURCES, { _id: key }, { limit: 1 }, session);
+    const cur = found as ResourceDoc | undefined;
+    const plan = decide(cur);
+    if (!plan.write) return plan.result;
+    const { seq, time } = await db.nextSequence(new Date().toISOString(), session);
+    const json = plan.resource ? stamp(plan.resource, id, String(plan.version), time) : null;
+    const doc: ResourceDoc = {
+      _id: key, t: type, i: id, v: plan.version, d: !plan.resource, lu: time, s: seq, c: cur?.c ?? seq, m: plan.method, j: json,
+      // The index holds current, live versions only: replaced on update, emptied on delete.
+      x: plan.resource && indexer ? indexDoc(indexer.extract(plan.resource)) : emptyIndex(),
+    };
+    if (cur) {
+      // Idempotent: a retry after a crash between these two writes finds the copy in place.
+      await db.replaceOne(HISTORY, { _id: historyId(type, id, cur.v) }, { ...toHistory(cur) }, true, session);
+      const replaced = await db.replaceOne(RESOURCES, { _id: key, v: cur.v }, { ...doc }, false, session);
+      if (!replaced) throw new StoreError('version-conflict', `${key} was changed by a concurrent write`);
+    } else {
+      try {
+        await db.insertOne(RESOURCES, { ...doc }, session);
+      } catch (err) {
+        if (err instanceof DuplicateKeyError) throw new StoreError('version-conflict', `${key} was created by a concurrent write`);
+        throw err;
+      }
+    }
+    if (solo) solo.undo = { id: key, previous: cur };
+    return plan.result(toRecord(doc));
+  }
+
+  create(resource: Resource, opts: CreateOptions = {}): Promise<VersionRecord> {
+    const id = resource.id ?? randomUUID();
+    return this.mutate(resource.resourceType, id, (cur): Plan<VersionRecord> => {
+      if (cur) throw new StoreError('version-conflict', `${resource.resourceType}/${id} already exists`);
+      return { write: true, version: 1, method: opts.method ?? 'POST', resource, result: (r) => r };
+    });
+  }
+
+  update(resource: Resource & { id: string }, opts: UpdateOptions = {}): Promise<UpdateResult> {
+    return this.mutate(resource.resourceType, resource.id, (cur): Plan<UpdateResult> => {
+      if (opts.ifMatch !== undefined && (!cur || cur.d || String(cur.v) !== opts.ifMatch)) {
+        throw new StoreError('version-conflict',
+          `${resource.resourceType}/${resource.id} is at version ${cur && !cur.d ? cur.v : 'none'}, not ${opts.ifMatch}`);
+      }
+      const created = !cur || cur.d;
+      return { write: true, version: (cur?.v ?? 0) + 1, method: opts.method ?? 'PUT', resource, result: (record) => ({ record, created }) };
+    });
+  }
+
+  delete(type: string, id: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+    return this.mutate(type, id, (cur): Plan<DeleteResult> => {
+      if (opts.ifMatch !== undefined && (!cur || cur.d || String(cur.v) !== opts.ifMatch)) {
+        throw new StoreError('version-conflict', `${type}/${id} is not at version ${opts.ifMatch}`);
+      }
+      if (!cur) return { write: false, result: { status: 'missing' } };
+      if (cur.d) return { write: false, result: { status: 'already-deleted', record: toRecord(cur) } };
+      return { write: true, version: cur.v + 1, method: 'DELETE', result: (record) => ({ status: 'deleted', record }) };
+    });
+  }
+
+  // ---- reads --------------------------------------------------------------------------------
+
+  private async current(type: string, id: string): Promise<ResourceDoc | undefined> {
+    this.assertOpen();
+    const [doc] = await this.shared.db.find(RESOURCES, { _id: `${type}/${id}` }, { limit: 1, projection: { x: 0 } }, this.session);
+    return doc as ResourceDoc | undefined;
+  }
+
+  async read(type: string, id: string): Promise<ReadResult> {
+    const doc = await this.current(type, id);
+    if (!doc) return { status: 'missing' };
+    const record = toRecord(doc);
+    return doc.d ? { status: 'deleted', record } : { status: 'found', record };
+  }
+
+  async vread(type: string, id: string, versionId: string): Promise<VersionRecord | undefined> {
+    if (!/^[1-9][0-9]{0,15}$/.test(versionId)) return undefined;
+    const v = Number(versionId);
+    const cur = await this.current(type, id);
+    if (!cur || cur.v < v) return undefined;
+    if (cur.v === v) return toRecord(cur);
+    const [old] = await this.shared.db.find(HISTORY, { _id: historyId(type, id, v) }, { limit: 1 }, this.session);
+    return old ? toRecord(old as unknown as HistoryDoc) : undefined;
+  }
+
+  /**
+   * Versions newest first from both collections (current versions live in `resources`,
+   * superseded ones in `history`), merged by change sequence.
+   */
+  private async versions(filter: Filter, limit: number): Promise<HistoryDoc[]> {
+    const { db } = this.shared;
+    const opts = { sort: { s: -1 as const }, limit, projection: { x: 0 as const, c: 0 as const } };
+    const [a, b] = await Promise.all([db.find(RESOURCES, filter, opts, this.session), db.find(HISTORY, filter, opts, this.session)]);
+    const seen = new Set<number>();
+    const out: HistoryDoc[] = [];
+    // A copy left in `history` by an interrupted standalone write repeats a current version: once.
+    for (const d of [...a, ...b].sort((x, y) => Number(y.s) - Number(x.s)) as unknown as HistoryDoc[]) {
+      if (seen.has(d.s)) continue;
+      seen.add(d.s);
+      out.push(d);
+    }
+    return out.slice(0, limit);
+  }
+
+  async history(q: HistoryQuery): Promise<HistoryPage> {
+    this.assertOpen();
+    const top = q.cursor !== undefined ? decodeCursor(q.cursor) - 1 : MAX_SEQ;
+    const base: Filter = { s: { $lte: top } };
+    if (q.type) base.t = q.type;
+    if (q.type && q.id) base.i = q.id;
+    const lu: Record<string, string> = {};
+    if (q.since) lu.$gte = q.since;
+    if (q.before) lu.$lte = q.before;
+    if (Object.keys(lu).length) base.lu = lu;
+    const limit = q.count + 1;
+    let rows: HistoryDoc[];
+    let total: number | undefined;
+    if (q.access && !(q.type && q.id)) {
+      rows = await this.visibleVersions(base, limit, q);
+    } else {
+      rows = await this.versions(base, limit);
+      if (q.type && q.id && q.cursor === undefined) total = await this.countVersions(base, q.type, q.id);
+    }
+    return historyPage(rows.map(toRecord), q.count, total);
+  }
+
+  private async countVersions(base: Filter, type: string, id: string): Promise<number> {
+    const { db } = this.shared;
+    const cur = await this.current(type, id);
+    if (!cur) return 0;
+    const [a, b] = await Promise.all([
+      db.count(RESOURCES, base, undefined, this.session),
+      db.count(HISTORY, { ...base, v: { $lt: cur.v } }, undefined, this.session),
+    ]);
+    return a + b;
+  }
+
+  /**
+   * History for a restricted caller: versions of resources it may see now (judged on their
+   * current version). Candidates are read newest first in batches and the server evaluates the
+   * compiled access filter on their current documents, so nothing invisible leaves the store.
+   */
+  private async visibleVersions(base: Filter, limit: number, q: HistoryQuery): Promise<HistoryDoc[]> {
+    const access = q.access;
+    if (!access) return [];
+    const compiler = new Compiler(this.shared.registered, new MongoSearch(this.shared.db, this.shared.registered, this.session), access);
+    const batch = Math.max(limit, 200);
+    const out: HistoryDoc[] = [];
+    let top = (base.s as { $lte: number }).$lte;
+    for (;;) {
+      const candidates = await this.versions({ ...base, s: { $lte: top } }, batch);
+      if (candidates.length === 0) break;
+      const types = [...new Set(candidates.map((c) => c.t))];
+      const keys = [...new Set(candidates.map((c) => `${c.t}/${c.i}`))];
+      const vis = await this.shared.db.find(RESOURCES, and([{ _id: { $in: keys }, d: false }, await compiler.visible(types)]), { projection: { _id: 1 } }, this.session);
+      const ok = new Set(vis.map((d) => String(d._id)));
+      for (const c of candidates) {
+        if (ok.has(`${c.t}/${c.i}`)) out.push(c);
+        if (out.length >= limit) return out;
+      }
+      if (candidates.length < batch) break;
+      top = (candidates[candidates.length - 1]?.s ?? 1) - 1;
+    }
+    return out;
+  }
+
+  async referencesTo(type: string, id: string, limit: number): Promise<{ type: string; id: string }[]> {
+    this.assertOpen();
+    const docs = await this.shared.db.find(RESOURCES, {
+      'x.rf': { $elemMatch: { i: id, t: type } }, d: false, _id: { $ne: `${type}/${id}` },
+    }, { projection: { t: 1, i: 1 }, limit }, this.session);
+    return docs.map((d) => ({ type: String(d.t), id: String(d.i) }));
+  }
+
+  async search(query: SearchQuery): Promise<SearchPage> {
+    this.assertOpen();
+    return new MongoSearch(this.shared.db, this.shared.registered, this.session).run(query);
+  }
+
+  async reindex(types: readonly string[] | undefined, onProgress?: (p: ReindexProgress) => void): Promise<number> {
+    this.assertOpen();
+    const { db, indexer } = this.shared;
+    if (!indexer) return 0;
+    const filter: Filter = { d: false, ...(types ? { t: { $in: [...types] } } : {}) };
+    const total = await db.count(RESOURCES, filter);
+    let after = '';
+    let done = 0;
+    onProgress?.({ done, total });
+    for (;;) {
+      const batch = await db.find(RESOURCES, { ...filter, _id: { $gt: after } }, { sort: { _id: 1 }, limit: 500, projection: { _id: 1, v: 1, j: 1 } });
+      if (batch.length === 0) break;
+      for (const d of batch) {
+        if (typeof d.j !== 'string') continue;
+        // Only if still that version: a newer one was indexed by its own write.
+        await db.setFields(RESOURCES, { _id: d._id, v: d.v }, { x: indexDoc(indexer.extract(JSON.parse(d.j) as Resource)) });
+      }
+      after = String(batch[batch.length - 1]?._id ?? after);
+      done += batch.length;
+      onProgress?.({ done, total: Math.max(total, done) });
+    }
+    return done;
+  }
+
+  // ---- transactions -------------------------------------------------------------------------
+
+  async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    if (this.tx) return fn(this);
+    const { db, lock } = this.shared;
+    if (db.topology !== 'standalone') {
+      return db.withTransaction(async (session) => {
+        const tx = new MongoStore(this.shared, { kind: 'session', session });
+        try {
+          return await fn(tx);
+        } finally {
+          tx.closed = true;
+        }
+      });
+    }
+    return lock.run(async () => {
+      const state: SoloTx = { writes: 0 };
+      const tx = new MongoStore(this.shared, { kind: 'solo', state });
+      try {
+        return await fn(tx);
+      } catch (err) {
+        await this.undo(state);
+        throw err;
+      } finally {
+        tx.closed = true;
+      }
+    });
+  }
+
+  /** Standalone: puts back what a failed one-write transaction replaced (its sequence number stays used). */
+  private async undo(state: SoloTx): Promise<void> {
+    const u = state.undo;
+    if (!u) return;
+    const { db } = this.shared;
+    if (u.previous) {
+      await db.replaceOne(RESOURCES, { _id: u.id }, { ...u.previous }, true);
+      await db.deleteOne(HISTORY, { _id: historyId(u.previous.t, u.previous.i, u.previous.v) });
+    } else {
+      await db.deleteOne(RESOURCES, { _id: u.id });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed || this.tx) return;
+    this.closed = true;
+    await this.shared.lock.run(() => this.shared.db.close());
+  }
+}
