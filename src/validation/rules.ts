@@ -24,6 +24,8 @@ export interface Rule {
   /** JSON property name; for a choice element, the base name (`value` of `value[x]`). */
   readonly name: string;
   readonly choice: boolean;
+  /** `_name`: where a primitive's id and extensions are. */
+  readonly extName: string;
   readonly min: number;
   readonly max: number;
   readonly types: readonly TypeRef[];
@@ -108,7 +110,7 @@ export function compileProfile(sd: StructureDefinition, elements = sd.snapshot?.
     const minValue = prefixed(el, 'minValue');
     const maxValue = prefixed(el, 'maxValue');
     const rule: Rule = {
-      id, path: el.path, name: choice ? lastSeg.slice(0, -3) : lastSeg, choice,
+      id, path: el.path, name: choice ? lastSeg.slice(0, -3) : lastSeg, choice, extName: `_${choice ? lastSeg.slice(0, -3) : lastSeg}`,
       min: el.min ?? 0, max: parseMax(el.max), types: typeRefs(el), constraints: invariants(el),
       children: [], slices: [],
       ...(fixed ? { fixed } : {}), ...(pattern ? { pattern } : {}), ...(binding ? { binding } : {}),
