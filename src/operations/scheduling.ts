@@ -100,6 +100,13 @@ async function checkPractitioners(ctx: FhirContext, a: Appointment, id: string, 
 }
 
 async function onAppointment(ctx: FhirContext, change: WriteChange): Promise<void> {
+  // In a transaction Bundle the Slots may be written after the Appointment (POSTs come before
+  // PUTs): the rules are checked once every entry is written, still before the commit.
+  if (ctx.checks) ctx.checks.push(() => schedule(ctx, change));
+  else await schedule(ctx, change);
+}
+
+async function schedule(ctx: FhirContext, change: WriteChange): Promise<void> {
   const previous = change.previous as Appointment | undefined;
   const current = change.current as Appointment | undefined;
   // Slot changes are effects of the booking: done as the system, whatever the caller may do to Slots.

@@ -68,5 +68,12 @@ async function onEncounter(ctx: FhirContext, change: WriteChange): Promise<void>
   else await charge();
 }
 
-export const checkInHook: WriteHook = { types: ['Appointment'], onWrite: onAppointment };
-export const finishHook: WriteHook = { types: ['Encounter'], onWrite: onEncounter };
+export const checkInHook: WriteHook = {
+  types: ['Appointment'], onWrite: onAppointment,
+  wants: (r) => ARRIVED.has((r as Appointment | undefined)?.status ?? ''),
+};
+// Only an update to finished can finish a visit: other Encounter writes keep the plain write path.
+export const finishHook: WriteHook = {
+  types: ['Encounter'], onWrite: onEncounter,
+  wants: (r, create) => !create && (r as Encounter | undefined)?.status === 'finished',
+};

@@ -83,3 +83,23 @@ t.test('finishing an Encounter charges it once, in the same transaction; errors 
   const bob = body(await operation(app, '/fhir/Encounter/enc-bob-1/$charge'));
   t.same(codes(outputs(bob, 'chargeItem')), ['83036'], 'the HbA1c lab (LOINC 4548-4) is priced as CPT 83036');
 });
+
+t.test('finished in a transaction Bundle: the records written after the Encounter are charged too', async (t) => {
+  const app = await testApp(t);
+  await loadClinic(app);
+  await visit(app, 'enc-v3');
+  const enc = body(await app.inject('/fhir/Encounter/enc-v3'));
+  const bundle = {
+    resourceType: 'Bundle', type: 'transaction', entry: [
+      { request: { method: 'PUT', url: 'Encounter/enc-v3' }, resource: { ...enc, status: 'finished' } },
+      { request: { method: 'PUT', url: 'Procedure/flu-shot' }, resource: {
+        resourceType: 'Procedure', id: 'flu-shot', status: 'completed', subject: { reference: 'Patient/pat-alice' }, encounter: { reference: 'Encounter/enc-v3' },
+        code: { coding: [{ system: 'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets', code: 'G0008' }] },
+      } },
+    ],
+  };
+  const res = await post(app, '/fhir', bundle);
+  t.equal(res.statusCode, 200, res.body);
+  const charged = (body(await app.inject('/fhir/ChargeItem?context=Encounter/enc-v3')).entry ?? []).map((e: any) => e.resource.code.coding[0].code).sort();
+  t.same(charged, ['36415', '85025', '99213', 'G0008']);
+});

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { testApp, post, put, body, ids, clinic } from '../helpers/app.js';
 import { listenFlint } from '../helpers/auth.js';
 import { loadClinic, patchJson, operation, outputs, CPT } from '../helpers/clinic.js';
+import { loadConfig, ConfigError } from '../../src/config.js';
 
 const CLINIC = 'http://riverside.example.org/fhir';
 const copay = (value: number) => [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/coverage-copay-type', code: 'copay' }] }, valueMoney: { value, currency: 'USD' } }];
@@ -124,4 +125,45 @@ t.test('$submit-to-payer without a payer, or with one that is down, changes noth
   t.match(body(res).issue[0].diagnostics, /did not accept the claim: unreachable/);
   t.same(await ids(down, '/fhir/ClaimResponse'), []);
   t.equal((await operation(down, '/fhir/Claim/nope/$submit-to-payer')).statusCode, 404);
+});
+
+t.test('PAYER_URL and PAYER_TOKEN are read and checked at start', async (t) => {
+  t.same(loadConfig({ PAYER_URL: 'https://payer.example/fhir/', PAYER_TOKEN: ' s3cret ' }).payer, { url: 'https://payer.example/fhir', token: 's3cret' });
+  t.equal(loadConfig({}).payer, undefined);
+  t.throws(() => loadConfig({ PAYER_URL: 'ftp://payer.example' }), ConfigError);
+  t.throws(() => loadConfig({ PAYER_URL: 'not a url' }), ConfigError);
+});
+
+t.test('the payer client sends PAYER_TOKEN as a bearer token, and a non-ClaimResponse answer is a 502', async (t) => {
+  const { createServer } = await import('node:http');
+  const seen: { auth?: string; path?: string; type?: string; body?: Record<string, any> }[] = [];
+  let answer: unknown = { resourceType: 'Patient' };
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (c: Buffer) => { text += c.toString(); });
+    req.on('end', () => {
+      seen.push({ auth: req.headers.authorization, path: req.url, type: req.headers['content-type'], body: JSON.parse(text) as Record<string, any> });
+      res.writeHead(200, { 'content-type': 'application/fhir+json' }).end(JSON.stringify(answer));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const app = await testApp(t, { PAYER_URL: `http://127.0.0.1:${port}/fhir`, PAYER_TOKEN: 'tok-123' });
+  const claimId = await billedVisit(app);
+  const res = await operation(app, `/fhir/Claim/${claimId}/$submit-to-payer`);
+  t.equal(res.statusCode, 502);
+  t.match(body(res).issue[0].diagnostics, /did not answer a ClaimResponse/);
+  t.same(await ids(app, '/fhir/ClaimResponse'), [], 'nothing recorded');
+  t.equal(seen[0]?.auth, 'Bearer tok-123');
+  t.equal(seen[0]?.path, '/fhir/Claim/$submit');
+  t.equal(seen[0]?.type, 'application/fhir+json');
+  t.same(seen[0]?.body?.entry.map((e: any) => e.resource.resourceType).sort(), ['Claim', 'Coverage', 'Organization', 'Organization', 'Patient', 'Practitioner'], 'the claim and what a payer needs to judge it');
+  // A ClaimResponse that is not valid FHIR is refused too.
+  answer = { resourceType: 'ClaimResponse', status: 'active', outcome: 'complete', created: 'yesterday' };
+  const invalid = await operation(app, `/fhir/Claim/${claimId}/$submit-to-payer`);
+  t.equal(invalid.statusCode, 502);
+  t.match(body(invalid).issue[0].diagnostics, /not valid/);
+  t.same(await ids(app, '/fhir/ClaimResponse'), []);
 });

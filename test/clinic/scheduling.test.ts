@@ -124,6 +124,28 @@ t.test('a practitioner cannot hold two overlapping appointments', async (t) => {
   t.equal(long.statusCode, 422, 'more than 24 hours');
 });
 
+t.test('in a transaction Bundle the rules see every entry: a Slot PUT after the booking is taken', async (t) => {
+  const app = await testApp(t);
+  await setup(app);
+  const bundle = {
+    resourceType: 'Bundle', type: 'transaction', entry: [
+      { request: { method: 'POST', url: 'Appointment' }, resource: appt('s-new', '2026-12-22T09:00:00Z', '2026-12-22T09:30:00Z') },
+      { request: { method: 'PUT', url: 'Slot/s-new' }, resource: slot('s-new', 'sch-smith', '2026-12-22T09:00:00Z', '2026-12-22T09:30:00Z') },
+    ],
+  };
+  const res = await post(app, '/fhir', bundle);
+  t.equal(res.statusCode, 200, res.body);
+  t.equal(await slotStatus(app, 's-new'), 'busy');
+  const twice = {
+    resourceType: 'Bundle', type: 'transaction', entry: [
+      { request: { method: 'POST', url: 'Appointment' }, resource: appt('s-jones-9', '2026-12-14T09:00:00Z', '2026-12-14T09:30:00Z', 'pat-alice', 'pr-jones') },
+      { request: { method: 'POST', url: 'Appointment' }, resource: appt('s-jones-9', '2026-12-14T09:00:00Z', '2026-12-14T09:30:00Z', 'pat-bob', 'pr-smith') },
+    ],
+  };
+  t.equal((await post(app, '/fhir', twice)).statusCode, 409, 'one Slot booked twice in one Bundle');
+  t.equal(await slotStatus(app, 's-jones-9'), 'free', 'nothing of it was kept');
+});
+
 t.test('free slots for a practitioner this week: Slot?schedule.actor=…&status=free&start=ge…&start=lt…', async (t) => {
   const app = await testApp(t);
   await setup(app);

@@ -26,10 +26,15 @@ export interface WriteHook {
    * policy; a hook decides itself whether its own writes are done as the system (see systemContext).
    */
   onWrite(ctx: FhirContext, change: WriteChange): Promise<void>;
+  /**
+   * Whether a write of `resource` (undefined: a deletion) may concern the hook at all; when no
+   * hook wants it the write runs as a plain write (no transaction of its own, group commit kept).
+   */
+  wants?(resource: Resource | undefined, create: boolean): boolean;
 }
 
-export function hooksFor(ctx: FhirContext, type: string): WriteHook[] {
-  return (ctx.hooks ?? []).filter((h) => h.types.includes(type));
+export function hooksFor(ctx: FhirContext, type: string, resource?: Resource, create = false): WriteHook[] {
+  return (ctx.hooks ?? []).filter((h) => h.types.includes(type) && (!h.wants || h.wants(resource, create)));
 }
 
 /** The context for effects of a write that the caller asked for implicitly (no access policy). */
@@ -47,12 +52,13 @@ function parse(record: VersionRecord | undefined): Resource | undefined {
 /**
  * Runs `write` (a store write of `type/id`) with the type's hooks: in one transaction with
  * them when there are any, as a plain write otherwise. `id` is undefined for a create with a
- * server-assigned id (there is no previous version then).
+ * server-assigned id (there is no previous version then); `resource` is what is written
+ * (undefined for a deletion).
  */
 export async function hookedWrite<R extends { record?: VersionRecord }>(
-  ctx: FhirContext, type: string, id: string | undefined, write: (c: FhirContext) => Promise<R>,
+  ctx: FhirContext, type: string, id: string | undefined, resource: Resource | undefined, write: (c: FhirContext) => Promise<R>,
 ): Promise<R> {
-  const hooks = hooksFor(ctx, type);
+  const hooks = hooksFor(ctx, type, resource, id === undefined);
   if (hooks.length === 0) return write(ctx);
   return inTransaction(ctx, async (tx) => {
     let previous: Resource | undefined;
