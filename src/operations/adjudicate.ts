@@ -139,6 +139,7 @@ export async function submitClaim(ctx: FhirContext, body: unknown): Promise<{ re
     let stored: (Claim & { id: string }) | undefined;
     for (const [i, e] of entries.entries()) {
       const type = String(e.resource.resourceType);
+      if (!tx.defs.isResourceType(type)) throw badRequest(`entry ${i}: unknown resourceType "${type.slice(0, 60)}"`, 'not-supported');
       const { id: _old, meta: _meta, ...rest } = e.resource;
       void _old; void _meta;
       try {

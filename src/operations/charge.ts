@@ -46,11 +46,23 @@ export interface ChargeResult {
 
 const key = (c: Coding): string => `${c.system ?? ''}|${c.code ?? ''}`;
 
-/** The fee schedule: every clinical or billing coding → its active definition. */
-async function feeSchedule(ctx: FhirContext): Promise<Map<string, ChargeItemDefinition>> {
+function effectiveOn(d: ChargeItemDefinition, day: string | undefined): boolean {
+  const p = d.effectivePeriod;
+  return day !== undefined && p !== undefined && (!p.start || p.start.slice(0, 10) <= day) && (!p.end || p.end.slice(0, 10) >= day);
+}
+
+/**
+ * The fee schedule: every clinical or billing coding → its active definition. When several
+ * price a code (a schedule per year), the one whose effectivePeriod holds `day` wins; a
+ * definition out of its period is still used rather than leaving the service unpriced.
+ */
+async function feeSchedule(ctx: FhirContext, day: string | undefined): Promise<Map<string, ChargeItemDefinition>> {
   const byCode = new Map<string, ChargeItemDefinition>();
   for (const d of await findAll<ChargeItemDefinition>(ctx, 'ChargeItemDefinition', [['status', 'active']])) {
-    for (const c of d.code?.coding ?? []) if (c.code && !byCode.has(key(c))) byCode.set(key(c), d);
+    for (const c of d.code?.coding ?? []) {
+      const held = byCode.get(key(c));
+      if (c.code && (!held || (!effectiveOn(held, day) && effectiveOn(d, day)))) byCode.set(key(c), d);
+    }
   }
   return byCode;
 }
@@ -98,7 +110,7 @@ export async function chargeEncounter(ctx: FhirContext, encounterId: string): Pr
   if (!found) throw new FhirError(404, `Encounter/${encounterId} is not known`, 'not-found');
   const encounter = { ...found.resource, id: encounterId };
   if (!encounter.subject?.reference) throw new FhirError(422, `Encounter/${encounterId} has no subject to charge`, 'business-rule');
-  const schedule = await feeSchedule(ctx);
+  const schedule = await feeSchedule(ctx, encounter.period?.start?.slice(0, 10));
   const existing = await findAll<ChargeItem>(ctx, 'ChargeItem', [['context', `Encounter/${encounterId}`]]);
   const known = new Set(existing.flatMap((c) => (c.identifier ?? []).filter((i) => i.system === CHARGE_SOURCE).map((i) => i.value)));
   const issues: Issue[] = [];

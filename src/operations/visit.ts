@@ -62,6 +62,8 @@ async function onEncounter(ctx: FhirContext, change: WriteChange): Promise<void>
       await update(sys, { type: 'Appointment', id, body: { ...found.resource, status: 'fulfilled' }, ifMatch: found.versionId });
     }
   }
+  // Without a subject there is no one to charge: the visit still finishes ($charge would say why).
+  if (!current.subject?.reference) return;
   // In a transaction Bundle the encounter's records may be written after it: charge once every entry is.
   const charge = async (): Promise<void> => { await chargeEncounter(sys, change.id); };
   if (ctx.checks) ctx.checks.push(charge);

@@ -3,7 +3,7 @@
 import t from 'tap';
 import type { FastifyInstance } from 'fastify';
 import { testApp, post, put, body, ids } from '../helpers/app.js';
-import { loadClinic, patchJson, operation, outputs, CPT, LOINC, LAB, VITALS } from '../helpers/clinic.js';
+import { loadClinic, patchJson, operation, outputs, feeSchedule, CPT, LOINC, LAB, VITALS } from '../helpers/clinic.js';
 
 /** An in-progress visit of Alice with a CBC, a weight, a venipuncture and an unpriced procedure. */
 async function visit(app: FastifyInstance, id: string): Promise<void> {
@@ -102,4 +102,37 @@ t.test('finished in a transaction Bundle: the records written after the Encounte
   t.equal(res.statusCode, 200, res.body);
   const charged = (body(await app.inject('/fhir/ChargeItem?context=Encounter/enc-v3')).entry ?? []).map((e: any) => e.resource.code.coding[0].code).sort();
   t.same(charged, ['36415', '85025', '99213', 'G0008']);
+});
+
+t.test('next year\'s fee schedule prices next year\'s visits; a visit without a subject still finishes', async (t) => {
+  const app = await testApp(t);
+  await loadClinic(app);
+  const fee2026 = feeSchedule().find((d) => d.id === 'fee-99213') as Record<string, any>;
+  const fee2027 = {
+    ...fee2026, id: 'fee-99213-2027', version: '2027', effectivePeriod: { start: '2027-01-01', end: '2027-12-31' },
+    propertyGroup: [{ priceComponent: [{ type: 'base', amount: { value: 121, currency: 'USD' } }] }],
+  };
+  t.equal((await put(app, '/fhir/ChargeItemDefinition/fee-99213-2027', fee2027)).statusCode, 201);
+  const visitOn = async (id: string, start: string, subject = true) => {
+    const res = await put(app, `/fhir/Encounter/${id}`, {
+      resourceType: 'Encounter', id, status: 'in-progress', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+      type: [{ coding: [{ system: CPT, code: '99213' }] }], ...(subject ? { subject: { reference: 'Patient/pat-alice' } } : {}), period: { start },
+      serviceProvider: { reference: 'Organization/org-clinic' },
+    });
+    t.equal(res.statusCode, 201);
+    return patchJson(app, `/fhir/Encounter/${id}`, [{ op: 'replace', path: '/status', value: 'finished' }]);
+  };
+  await visitOn('enc-2026', '2026-06-01T09:00:00Z');
+  await visitOn('enc-2027', '2027-02-01T09:00:00Z');
+  const canonical = async (id: string) => body(await app.inject(`/fhir/ChargeItem?context=Encounter/${id}`)).entry[0].resource.definitionCanonical[0];
+  t.match(await canonical('enc-2026'), /fee-99213\|2026$/);
+  t.match(await canonical('enc-2027'), /fee-99213\|2027$/, 'the same canonical url, the 2027 version');
+  const billed = body(await operation(app, '/fhir/Encounter/enc-2027/$bill'));
+  t.equal(outputs(billed, 'claim')[0]?.item[0].unitPrice.value, 121, 'and billed at the 2027 price');
+  const anonymous = await visitOn('enc-anon', '2026-06-02T09:00:00Z', false);
+  t.equal(anonymous.statusCode, 200, 'finishing is not blocked by what cannot be charged');
+  t.same(await ids(app, '/fhir/ChargeItem?context=Encounter/enc-anon'), []);
+  const asked = await operation(app, '/fhir/Encounter/enc-anon/$charge');
+  t.equal(asked.statusCode, 422);
+  t.match(body(asked).issue[0].diagnostics, /no subject/);
 });

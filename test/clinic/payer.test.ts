@@ -70,6 +70,9 @@ t.test('Claim/$submit refuses what it cannot store, and stores nothing then', as
   t.equal(body(params).outcome, 'complete');
   t.match(body(params).disposition, /Coverage not found/, 'no Coverage at the payer: no patient share');
   t.equal((await app.inject('/fhir/Claim/$submit')).statusCode, 405);
+  const odd = claimBundle();
+  odd.entry.push({ fullUrl: `${CLINIC}/Gizmo/1`, resource: { resourceType: 'Gizmo', id: '1' } });
+  t.equal((await post(app, '/fhir/Claim/$submit', odd)).statusCode, 400, 'an unknown resource type in the Bundle');
 });
 
 async function billedVisit(app: FastifyInstance): Promise<string> {
