@@ -23,7 +23,7 @@ export async function create(ctx: FhirContext, type: string, body: unknown, assi
   assertContentInCompartment(ctx, resource);
   checkSearchParameter(ctx, resource);
   await checkReferences(ctx, resource);
-  const { record } = await hookedWrite(ctx, type, assignedId, resource, async (c) => ({ record: await storeCall(() => c.store.create(resource, { method: 'POST' })) }));
+  const { record } = await hookedWrite(ctx, type, { ...(assignedId ? { id: assignedId } : {}), resource, create: true }, async (c) => ({ record: await storeCall(() => c.store.create(resource, { method: 'POST' })) }));
   afterWrite(ctx, record);
   return record;
 }
@@ -61,7 +61,7 @@ export async function update(ctx: FhirContext, input: UpdateInput): Promise<{ re
   assertContentInCompartment(ctx, withId);
   checkSearchParameter(ctx, withId);
   await checkReferences(ctx, withId);
-  const result = await hookedWrite(ctx, type, id, withId, (c) => storeCall(
+  const result = await hookedWrite(ctx, type, { id, resource: withId, create: false }, (c) => storeCall(
     () => c.store.update(withId, { method: 'PUT', ...(input.ifMatch !== undefined ? { ifMatch: input.ifMatch } : {}) }),
     input.ifMatch !== undefined,
   ));
@@ -86,5 +86,5 @@ export async function remove(ctx: FhirContext, type: string, id: string, ifMatch
     return result;
   };
   // Strict integrity checks after the delete, inside its transaction: a refusal undoes it.
-  return hookedWrite(ctx, type, id, undefined, (c) => (c.integrity === 'strict' ? inTransaction(c, run) : run(c)));
+  return hookedWrite(ctx, type, { id, create: false }, (c) => (c.integrity === 'strict' ? inTransaction(c, run) : run(c)));
 }

@@ -27,7 +27,8 @@ export interface WriteHook {
    */
   onWrite(ctx: FhirContext, change: WriteChange): Promise<void>;
   /**
-   * Whether a write of `resource` (undefined: a deletion) may concern the hook at all; when no
+   * Whether a write of `resource` (undefined: a deletion; `create`: a new resource, so there is
+   * no previous version) may concern the hook at all; when no
    * hook wants it the write runs as a plain write (no transaction of its own, group commit kept).
    */
   wants?(resource: Resource | undefined, create: boolean): boolean;
@@ -51,18 +52,18 @@ function parse(record: VersionRecord | undefined): Resource | undefined {
 
 /**
  * Runs `write` (a store write of `type/id`) with the type's hooks: in one transaction with
- * them when there are any, as a plain write otherwise. `id` is undefined for a create with a
- * server-assigned id (there is no previous version then); `resource` is what is written
- * (undefined for a deletion).
+ * them when there are any, as a plain write otherwise. `target.id` is undefined for a create
+ * with a server-assigned id; `target.resource` is what is written (undefined for a deletion).
  */
 export async function hookedWrite<R extends { record?: VersionRecord }>(
-  ctx: FhirContext, type: string, id: string | undefined, resource: Resource | undefined, write: (c: FhirContext) => Promise<R>,
+  ctx: FhirContext, type: string, target: { id?: string; resource?: Resource; create: boolean }, write: (c: FhirContext) => Promise<R>,
 ): Promise<R> {
-  const hooks = hooksFor(ctx, type, resource, id === undefined);
+  const { id } = target;
+  const hooks = hooksFor(ctx, type, target.resource, target.create);
   if (hooks.length === 0) return write(ctx);
   return inTransaction(ctx, async (tx) => {
     let previous: Resource | undefined;
-    if (id !== undefined) {
+    if (id !== undefined && !target.create) {
       const found = await storeCall(() => tx.store.read(type, id));
       if (found.status === 'found') previous = parse(found.record);
     }
