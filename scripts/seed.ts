@@ -1,4 +1,4 @@
-// npm run seed [-- file.json …]: loads the demo clinic (or the given Bundles/resources) into the
+// npm run seed [-- file.json …]: loads the demo clinic and its fee schedule (or the given Bundles/resources) into the
 // store named by DATABASE_URL, with PUT semantics so ids are kept and reseeding adds versions.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -19,7 +19,7 @@ function resourcesOf(file: string): { resourceType?: string; id?: string }[] {
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const files = process.argv.slice(2).length ? process.argv.slice(2) : ['fixtures/clinic.json'];
+  const files = process.argv.slice(2).length ? process.argv.slice(2) : ['fixtures/clinic.json', 'fixtures/fee-schedule.json'];
   const defs = loadDefinitions(config.profilesDir);
   const ctx: FhirContext = await createEngine({
     defs, baseUrl: config.baseUrl, database: config.database, paging: { defaultCount: 20, maxCount: 1000 },

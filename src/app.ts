@@ -22,6 +22,9 @@ import type { JwksFetcher } from './auth/client-auth.js';
 import { registerCors } from './http/cors.js';
 import { search } from './fhir/interactions/search.js';
 import type { CapabilityStatementRestSecurity } from 'fhir/r4.js';
+import { clinicHooks } from './operations/clinic.js';
+import { httpPayerClient } from './http/payer-client.js';
+import { capabilityOperations } from './operations/definitions.js';
 
 const SMART_SERVICE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART on FHIR' };
 
@@ -79,6 +82,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     integrity: config.referentialIntegrity,
     synchronous: config.sqliteSynchronous,
     bundleEntries: config.bundleMaxEntries,
+    hooks: clinicHooks,
     ...(opts.store ? { store: opts.store } : {}),
   });
   const store = ctx.store;
@@ -160,9 +164,10 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     await app.register(adminPlugin, { prefix: '/admin', auth });
   }
   await app.register(fhirPlugin, {
-    prefix: '/fhir', ctx, software: { name: 'Flint', version: packageVersion(), security },
+    prefix: '/fhir', ctx, software: { name: 'Flint', version: packageVersion(), security, operations: capabilityOperations(config.baseUrl) },
     ...(guard ? { guard } : {}),
     audit: (e) => auth.store.audit(e),
+    ...(config.payer ? { payer: httpPayerClient(config.payer.url, config.payer.token) } : {}),
   });
   app.get('/', async (_req, reply) => reply.redirect('/fhir/metadata'));
   return app;

@@ -31,6 +31,8 @@ export interface Config {
   auth: AuthConfig;
   /** Folder of extra StructureDefinitions, SearchParameters and ValueSets loaded at start. */
   profilesDir: string;
+  /** The payer's FHIR endpoint that Claim/$submit-to-payer sends claims to (PAYER_URL, PAYER_TOKEN). */
+  payer?: { url: string; token?: string };
 }
 
 export interface AuthConfig {
@@ -127,6 +129,20 @@ function authConfig(env: Env, database: DatabaseTarget, base: string): AuthConfi
   return out;
 }
 
+function payer(env: Env): Config['payer'] {
+  const raw = env.PAYER_URL?.trim();
+  if (!raw) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`PAYER_URL must be an absolute http(s) URL, got "${redactUrl(raw)}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`PAYER_URL must use http or https, got "${redactUrl(raw)}"`);
+  const token = env.PAYER_TOKEN?.trim();
+  return { url: raw.replace(/\/+$/, ''), ...(token ? { token } : {}) };
+}
+
 function synchronous(raw: string | undefined): 'FULL' | 'NORMAL' {
   const v = (raw?.trim() || 'full').toUpperCase();
   if (v !== 'FULL' && v !== 'NORMAL') throw new ConfigError(`SQLITE_SYNCHRONOUS must be full or normal, got "${raw}"`);
@@ -164,5 +180,6 @@ export function loadConfig(env: Env = process.env): Config {
     sqliteSynchronous: synchronous(env.SQLITE_SYNCHRONOUS),
     bundleMaxEntries: int(env, 'BUNDLE_MAX_ENTRIES', 10_000, 1, 1_000_000),
     profilesDir: resolve(env.PROFILES_DIR?.trim() || 'profiles'),
+    ...(payer(env) ? { payer: payer(env) } : {}),
   };
 }

@@ -10,6 +10,7 @@ import { buildApp } from '../src/app.js';
 interface Res { resourceType: string; id: string; [k: string]: unknown }
 const bundle = JSON.parse(readFileSync('fixtures/clinic.json', 'utf8')) as { entry: { resource: Res }[] };
 const resources = bundle.entry.map((e) => e.resource);
+const fees = (JSON.parse(readFileSync('fixtures/fee-schedule.json', 'utf8')) as { entry: { resource: Res }[] }).entry.map((e) => e.resource);
 
 function references(v: unknown, out: string[] = []): string[] {
   if (Array.isArray(v)) v.forEach((x) => references(x, out));
@@ -41,11 +42,11 @@ t.test('npm run seed loads the clinic into the configured database, and reseedin
   for (let run = 1; run <= 2; run++) {
     const res = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/seed.ts'], { env, encoding: 'utf8', timeout: 60_000 });
     t.equal(res.status, 0, res.stderr);
-    t.match(res.stdout, new RegExp(`done: ${resources.length} resources`));
+    t.match(res.stdout, new RegExp(`done: ${resources.length + fees.length} resources`), 'the clinic and its fee schedule');
   }
   const app = await buildApp(loadConfig(env));
   t.teardown(() => app.close());
-  for (const r of resources) {
+  for (const r of [...resources, ...fees]) {
     const got = await app.inject(`/fhir/${r.resourceType}/${r.id}`);
     t.equal(got.statusCode, 200, `${r.resourceType}/${r.id}`);
     t.equal(JSON.parse(got.body).meta.versionId, '2');

@@ -10,6 +10,7 @@ import { Subsetter } from './summary.js';
 import type { FhirContext } from './context.js';
 import { ReindexJobs } from './reindex.js';
 import { loadStoredSearchParameters } from './custom-params.js';
+import type { WriteHook } from './workflow/hooks.js';
 
 export interface EngineOptions {
   defs: Definitions;
@@ -22,6 +23,8 @@ export interface EngineOptions {
   bundleEntries?: number;
   /** A store to use instead of opening `database` (it must index with `indexerFor`). */
   store?: (indexer: Indexer) => Store | Promise<Store>;
+  /** Write hooks (business rules run inside write transactions), from the composition root. */
+  hooks?: readonly WriteHook[];
 }
 
 export async function createEngine(opts: EngineOptions): Promise<FhirContext> {
@@ -45,6 +48,7 @@ export async function createEngine(opts: EngineOptions): Promise<FhirContext> {
     jobs: new ReindexJobs(() => store),
     integrity: opts.integrity ?? 'lenient',
     limits: { bundleEntries: opts.bundleEntries ?? 10_000 },
+    ...(opts.hooks?.length ? { hooks: opts.hooks } : {}),
   };
   await loadStoredSearchParameters(ctx);
   return ctx;

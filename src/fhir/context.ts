@@ -6,6 +6,7 @@ import type { SearchParams } from '../search/params.js';
 import type { Subsetter } from './summary.js';
 import type { ReindexJobs } from './reindex.js';
 import type { AccessPolicy } from './access.js';
+import type { WriteHook } from './workflow/hooks.js';
 
 export interface FhirContext {
   readonly store: Store;
@@ -28,4 +29,6 @@ export interface FhirContext {
   /** The caller's access policy; absent for unrestricted callers (AUTH=off, internal jobs). */
   readonly access?: AccessPolicy;
   readonly limits: { readonly bundleEntries: number };
+  /** Business rules run inside the transaction of a write of their types (src/fhir/workflow/hooks.ts). */
+  readonly hooks?: readonly WriteHook[];
 }

@@ -12,6 +12,8 @@ import { reindexRoutes } from './routes/reindex.js';
 import { bundleRoutes } from './routes/bundle.js';
 import { everythingRoutes } from './routes/everything.js';
 import { validateRoutes } from './routes/validate.js';
+import { clinicRoutes } from './routes/clinic.js';
+import type { PayerClient } from '../operations/payer.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { trackMethods } from './routes/methods.js';
 
@@ -22,6 +24,8 @@ export interface FhirPluginOptions {
   guard?: onRequestHookHandler;
   /** Receives one entry per request (src/auth/store.ts keeps the append-only audit log). */
   audit?: (entry: AuditEntry) => void;
+  /** Where Claim/$submit-to-payer sends claims (from PAYER_URL); absent when none is configured. */
+  payer?: PayerClient;
 }
 
 declare module 'fastify' {
@@ -85,5 +89,6 @@ export const fhirPlugin: FastifyPluginAsync<FhirPluginOptions> = async (app: Fas
   bundleRoutes(app, ctx);
   everythingRoutes(app, ctx);
   validateRoutes(app, ctx);
+  clinicRoutes(app, ctx, opts.payer);
   methods.finish();
 };

@@ -8,6 +8,15 @@ export interface SoftwareInfo {
   version: string;
   /** rest.security, as the composition root knows it (SMART endpoints, or a warning that auth is off). */
   security?: CapabilityStatementRestSecurity;
+  /** Operations implemented outside the engine (src/operations), on a resource type or (no type) the system. */
+  operations?: readonly ExtraOperation[];
+}
+
+export interface ExtraOperation {
+  resource?: string;
+  name: string;
+  definition: string;
+  documentation?: string;
 }
 
 const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
@@ -37,7 +46,8 @@ function revIncludes(ctx: FhirContext, type: string): string[] {
   return out;
 }
 
-function resourceEntry(ctx: FhirContext, type: string): CapabilityStatementRestResource {
+function resourceEntry(ctx: FhirContext, type: string, extra: readonly ExtraOperation[] = []): CapabilityStatementRestResource {
+  const operation = extra.filter((o) => o.resource === type).map(({ resource: _r, ...o }) => o);
   const includes = [...ctx.search.params.forType(type).values()].filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`);
   return {
     type,
@@ -55,6 +65,7 @@ function resourceEntry(ctx: FhirContext, type: string): CapabilityStatementRestR
     searchInclude: ['*', ...includes],
     searchRevInclude: revIncludes(ctx, type),
     searchParam: searchParams(ctx, type),
+    ...(operation.length ? { operation } : {}),
   };
 }
 
@@ -75,12 +86,13 @@ export function capabilities(ctx: FhirContext, software: SoftwareInfo): Capabili
       rest: [{
         mode: 'server',
         ...(software.security ? { security: software.security } : {}),
-        resource: ctx.defs.resourceTypes.map((t) => resourceEntry(ctx, t)),
+        resource: ctx.defs.resourceTypes.map((t) => resourceEntry(ctx, t, software.operations)),
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
         operation: [
           { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything', documentation: 'Patient/[id]/$everything and Encounter/[id]/$everything (also type level): the compartment and what it references; start, end, _since, _type, _count.' },
           { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate', documentation: 'POST [type]/$validate, GET or POST [type]/[id]/$validate: structure, the R4 JSON Schema, the base StructureDefinition, meta.profile and the `profile` parameter; mode create, update or delete. Answers 200 with the OperationOutcome.' },
           { name: 'reindex', definition: 'urn:flint:operation:reindex', documentation: 'POST starts a background reindex (optionally ?_type=A,B); GET lists jobs and their progress (?job=id for one). Creating, changing or deleting a SearchParameter starts one by itself.' },
+          ...(software.operations ?? []).filter((o) => o.resource === undefined).map(({ resource: _r, ...o }) => o),
         ],
         searchParam: [
           { name: '_id', type: 'token' }, { name: '_lastUpdated', type: 'date' }, { name: '_tag', type: 'token' },

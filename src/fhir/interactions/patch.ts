@@ -10,6 +10,7 @@ import { storeCall } from '../store-errors.js';
 import { afterWrite } from './write.js';
 import { checkSearchParameter } from '../custom-params.js';
 import { checkReferences } from '../integrity.js';
+import { hookedWrite } from '../workflow/hooks.js';
 import { assertContentInCompartment, assertVisible, requirePerm } from '../access.js';
 
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
@@ -71,10 +72,10 @@ export async function patch(ctx: FhirContext, input: PatchInput): Promise<Versio
   checkSearchParameter(ctx, resource);
   await checkReferences(ctx, { ...resource, id: input.id });
   // Apply to the version we read: a concurrent write in between is a conflict, not a lost update.
-  const { record } = await storeCall(
-    () => ctx.store.update({ ...resource, id: input.id }, { ifMatch: current.versionId, method: 'PATCH' }),
+  const { record } = await hookedWrite(ctx, input.type, { id: input.id, resource, create: false }, (c) => storeCall(
+    () => c.store.update({ ...resource, id: input.id }, { ifMatch: current.versionId, method: 'PATCH' }),
     input.ifMatch !== undefined,
-  );
+  ));
   afterWrite(ctx, record);
   return record;
 }

@@ -9,6 +9,7 @@ import { afterCommit, inTransaction } from '../tx.js';
 import { checkNotReferenced, checkReferences } from '../integrity.js';
 import { assertContentInCompartment, assertVisible, requirePerm } from '../access.js';
 import type { Resource } from 'fhir/r4.js';
+import { hookedWrite } from '../workflow/hooks.js';
 
 /**
  * Creates a resource with a server-assigned id. `assignedId` is for transactions, which choose
@@ -22,7 +23,7 @@ export async function create(ctx: FhirContext, type: string, body: unknown, assi
   assertContentInCompartment(ctx, resource);
   checkSearchParameter(ctx, resource);
   await checkReferences(ctx, resource);
-  const record = await storeCall(() => ctx.store.create(resource, { method: 'POST' }));
+  const { record } = await hookedWrite(ctx, type, { ...(assignedId ? { id: assignedId } : {}), resource, create: true }, async (c) => ({ record: await storeCall(() => c.store.create(resource, { method: 'POST' })) }));
   afterWrite(ctx, record);
   return record;
 }
@@ -60,10 +61,10 @@ export async function update(ctx: FhirContext, input: UpdateInput): Promise<{ re
   assertContentInCompartment(ctx, withId);
   checkSearchParameter(ctx, withId);
   await checkReferences(ctx, withId);
-  const result = await storeCall(
-    () => ctx.store.update(withId, { method: 'PUT', ...(input.ifMatch !== undefined ? { ifMatch: input.ifMatch } : {}) }),
+  const result = await hookedWrite(ctx, type, { id, resource: withId, create: false }, (c) => storeCall(
+    () => c.store.update(withId, { method: 'PUT', ...(input.ifMatch !== undefined ? { ifMatch: input.ifMatch } : {}) }),
     input.ifMatch !== undefined,
-  );
+  ));
   afterWrite(ctx, result.record);
   return result;
 }
@@ -85,5 +86,5 @@ export async function remove(ctx: FhirContext, type: string, id: string, ifMatch
     return result;
   };
   // Strict integrity checks after the delete, inside its transaction: a refusal undoes it.
-  return ctx.integrity === 'strict' ? inTransaction(ctx, run) : run(ctx);
+  return hookedWrite(ctx, type, { id, create: false }, (c) => (c.integrity === 'strict' ? inTransaction(c, run) : run(c)));
 }

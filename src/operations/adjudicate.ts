@@ -1,0 +1,158 @@
+// Claim/$submit (R4 claim-operation-submit.html): Flint as a payer endpoint. The body is a Claim,
+// a Bundle holding one Claim and its supporting resources (Patient, Coverage, Organizations,
+// Practitioners…), or a Parameters with that as `resource`. Everything is validated and stored
+// (a Bundle's resources under new ids, references rewritten, so a sender's ids never collide
+// with the payer's own), and the Claim is adjudicated into a ClaimResponse, also stored:
+//  - outcome complete; per item: submitted = eligible = net (unitPrice × quantity when net is
+//    absent), copay = the patient's share (src/operations/share.ts, from the Claim's focal
+//    Coverage as the payer holds it), benefit = eligible − copay; the same four as totals, and
+//    a payment of the total benefit.
+// A Claim whose business identifier the payer already holds is not adjudicated twice: its
+// ClaimResponse is answered again (safe retries).
+import { randomUUID } from 'node:crypto';
+import type { Claim, ClaimResponse, ClaimResponseItem, Coverage } from 'fhir/r4.js';
+import type { FhirContext } from '../fhir/context.js';
+import { badRequest, FhirError } from '../fhir/errors.js';
+import { isObject } from '../fhir/resource.js';
+import { requirePerm } from '../fhir/access.js';
+import { inTransaction } from '../fhir/tx.js';
+import { create } from '../fhir/interactions/write.js';
+import { rewriteReferences } from '../fhir/references.js';
+import { findAll, localId, readCurrent } from './query.js';
+import { allocate, cents, money, patientShareCents } from './share.js';
+
+const ADJUDICATION = 'http://terminology.hl7.org/CodeSystem/adjudication';
+
+interface Incoming { resource: Record<string, unknown>; fullUrl?: string }
+
+function unwrap(body: unknown): Incoming[] {
+  if (!isObject(body)) throw badRequest('Claim/$submit takes a Claim, a Bundle or a Parameters resource', 'structure');
+  if (body.resourceType === 'Parameters') {
+    const p = (Array.isArray(body.parameter) ? body.parameter : []).find((x: unknown) => isObject(x) && x.name === 'resource');
+    if (!isObject(p) || !isObject(p.resource)) throw badRequest('The Parameters need a "resource" parameter holding the Claim or Bundle', 'required');
+    return unwrap(p.resource);
+  }
+  if (body.resourceType === 'Claim') return [{ resource: body }];
+  if (body.resourceType === 'Bundle') {
+    const entries = Array.isArray(body.entry) ? body.entry : [];
+    return entries.map((e: unknown, i: number) => {
+      if (!isObject(e) || !isObject(e.resource)) throw badRequest(`Bundle.entry[${i}] has no resource`, 'structure');
+      return { resource: e.resource, ...(typeof e.fullUrl === 'string' ? { fullUrl: e.fullUrl } : {}) };
+    });
+  }
+  throw badRequest(`Claim/$submit takes a Claim or a Bundle, not ${String(body.resourceType).slice(0, 40)}`, 'not-supported');
+}
+
+/** Old reference → `Type/newId`, for every form a reference to an entry may take (R4 bundle.html#references). */
+function identities(entries: Incoming[]): { map: Map<string, string>; ids: string[] } {
+  const map = new Map<string, string>();
+  const ids = entries.map((e) => {
+    const type = String(e.resource.resourceType);
+    const id = randomUUID();
+    const target = `${type}/${id}`;
+    if (e.fullUrl) {
+      map.set(e.fullUrl, target);
+      const tail = /([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})$/.exec(e.fullUrl)?.[1];
+      if (tail) map.set(tail, target);
+    }
+    if (typeof e.resource.id === 'string') map.set(`${type}/${e.resource.id}`, target);
+    return id;
+  });
+  return { map, ids };
+}
+
+function amount(item: NonNullable<Claim['item']>[number]): number {
+  if (typeof item.net?.value === 'number') return cents(item.net.value);
+  const unit = typeof item.unitPrice?.value === 'number' ? cents(item.unitPrice.value) : 0;
+  return Math.round(unit * (item.quantity?.value ?? 1) * (item.factor ?? 1));
+}
+
+const adj = (code: string, c: number, currency: string) => ({ category: { coding: [{ system: ADJUDICATION, code }] }, amount: money(c, currency) });
+
+/** The payer's decision on a stored Claim (deterministic: the rule in the header). */
+export async function adjudicate(ctx: FhirContext, claim: Claim & { id: string }): Promise<ClaimResponse> {
+  const focal = claim.insurance?.find((i) => i.focal) ?? claim.insurance?.[0];
+  const covId = localId(ctx, focal?.coverage?.reference, 'Coverage');
+  const coverage = covId ? (await readCurrent<Coverage>(ctx, 'Coverage', covId))?.resource : undefined;
+  const insurer = claim.insurer ?? coverage?.payor?.[0];
+  if (!insurer) throw new FhirError(422, 'The Claim names no insurer and its Coverage no payor', 'business-rule');
+  const items = claim.item ?? [];
+  const currency = items.find((i) => i.net?.currency)?.net?.currency ?? claim.total?.currency ?? 'USD';
+  const nets = items.map(amount);
+  const total = nets.reduce((a, b) => a + b, 0);
+  // A Coverage the payer does not hold is no ground for a co-pay: the whole claim is eligible.
+  const share = coverage ? patientShareCents(coverage, total) : { cents: 0, rule: 'Coverage not found at the payer: no patient share' };
+  const shares = allocate(nets, share.cents);
+  const responseItems: ClaimResponseItem[] = items.map((item, i) => ({
+    itemSequence: item.sequence,
+    adjudication: [
+      adj('submitted', nets[i] ?? 0, currency), adj('eligible', nets[i] ?? 0, currency),
+      adj('copay', shares[i] ?? 0, currency), adj('benefit', (nets[i] ?? 0) - (shares[i] ?? 0), currency),
+    ],
+  }));
+  const created = new Date().toISOString();
+  return {
+    resourceType: 'ClaimResponse',
+    status: 'active',
+    type: claim.type,
+    use: claim.use,
+    patient: claim.patient,
+    created,
+    insurer,
+    requestor: claim.provider,
+    request: { reference: `Claim/${claim.id}` },
+    outcome: 'complete',
+    disposition: `Adjudicated by Flint: eligible = net, patient share by ${share.rule}`,
+    ...(responseItems.length ? { item: responseItems } : {}),
+    total: [adj('submitted', total, currency), adj('eligible', total, currency), adj('copay', share.cents, currency), adj('benefit', total - share.cents, currency)],
+    payment: {
+      type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/ex-paymenttype', code: 'complete' }] },
+      date: created.slice(0, 10),
+      amount: money(total - share.cents, currency),
+    },
+  };
+}
+
+async function alreadySubmitted(ctx: FhirContext, claim: Record<string, unknown>): Promise<ClaimResponse | undefined> {
+  const ids = Array.isArray(claim.identifier) ? claim.identifier.filter((i: unknown) => isObject(i) && typeof i.value === 'string') : [];
+  for (const i of ids as { system?: string; value: string }[]) {
+    const esc = (s: string): string => s.replace(/[\\,|$]/g, (c) => `\\${c}`);
+    const token = i.system ? `${esc(i.system)}|${esc(i.value)}` : esc(i.value);
+    for (const c of await findAll<Claim>(ctx, 'Claim', [['identifier', token]])) {
+      const [response] = await findAll<ClaimResponse>(ctx, 'ClaimResponse', [['request', `Claim/${c.id ?? ''}`]]);
+      if (response) return response;
+    }
+  }
+  return undefined;
+}
+
+export async function submitClaim(ctx: FhirContext, body: unknown): Promise<{ response: ClaimResponse; created: boolean }> {
+  const entries = unwrap(body);
+  const claims = entries.filter((e) => e.resource.resourceType === 'Claim');
+  if (claims.length !== 1) throw badRequest(`Claim/$submit needs exactly one Claim (found ${claims.length})`, claims.length ? 'invalid' : 'required');
+  requirePerm(ctx, 'c', 'ClaimResponse');
+  for (const e of entries) requirePerm(ctx, 'c', String(e.resource.resourceType));
+  return inTransaction(ctx, async (tx) => {
+    const previous = await alreadySubmitted(tx, claims[0]?.resource ?? {});
+    if (previous) return { response: previous, created: false };
+    const { map, ids } = identities(entries);
+    let stored: (Claim & { id: string }) | undefined;
+    for (const [i, e] of entries.entries()) {
+      const type = String(e.resource.resourceType);
+      if (!tx.defs.isResourceType(type)) throw badRequest(`entry ${i}: unknown resourceType "${type.slice(0, 60)}"`, 'not-supported');
+      const { id: _old, meta: _meta, ...rest } = e.resource;
+      void _old; void _meta;
+      try {
+        const record = await create(tx, type, rewriteReferences(rest, map), ids[i]);
+        if (type === 'Claim') stored = JSON.parse(record.json ?? '{}') as Claim & { id: string };
+      } catch (err) {
+        if (!(err instanceof FhirError)) throw err;
+        throw new FhirError(err.status, err.issues.map((x) => ({ ...x, diagnostics: `${entries.length > 1 ? `entry ${i} (${type}): ` : ''}${x.diagnostics}` })));
+      }
+    }
+    if (!stored) throw badRequest('No Claim was stored');
+    const response = await adjudicate(tx, stored);
+    const record = await create(tx, 'ClaimResponse', response);
+    return { response: JSON.parse(record.json ?? '{}') as ClaimResponse, created: true };
+  });
+}

@@ -1,0 +1,41 @@
+// Searches that the clinic operations run through the engine's search machinery (the same IR
+// and store search as GET /fhir/Type?…), with the caller's access policy applied when the
+// context carries one. Strict: a parameter the server does not know is a bug here, not a filter.
+import type { Resource } from 'fhir/r4.js';
+import type { FhirContext } from '../fhir/context.js';
+import { accessConstraint } from '../fhir/access.js';
+import { storeCall } from '../fhir/store-errors.js';
+
+const PAGE = 500;
+
+/** Every current resource of `type` matching `params`, following the store's pages. */
+export async function findAll<T extends Resource = Resource>(ctx: FhirContext, type: string, params: [string, string][]): Promise<T[]> {
+  const parsed = ctx.search.parser.parse({ types: [type], params, handling: 'strict', defaultCount: PAGE, maxCount: PAGE });
+  const access = accessConstraint(ctx);
+  const out: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await storeCall(() => ctx.store.search({
+      ...parsed.query, count: PAGE, total: 'none', include: [], revinclude: [],
+      ...(cursor ? { cursor } : {}), ...(access ? { access } : {}),
+    }));
+    for (const r of page.records) if (r.json !== undefined) out.push(JSON.parse(r.json) as T);
+    cursor = page.next;
+  } while (cursor);
+  return out;
+}
+
+/** The current version of `type/id`, or undefined when it does not exist (or was deleted). */
+export async function readCurrent<T extends Resource = Resource>(ctx: FhirContext, type: string, id: string): Promise<{ resource: T; versionId: string } | undefined> {
+  const found = await storeCall(() => ctx.store.read(type, id));
+  if (found.status !== 'found' || found.record.json === undefined) return undefined;
+  return { resource: JSON.parse(found.record.json) as T, versionId: found.record.versionId };
+}
+
+/** `Type/id` of a local reference (relative, or absolute under this server's base), else undefined. */
+export function localId(ctx: FhirContext, reference: string | undefined, type: string): string | undefined {
+  if (!reference) return undefined;
+  const rel = reference.startsWith(`${ctx.baseUrl}/`) ? reference.slice(ctx.baseUrl.length + 1) : reference;
+  const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(rel);
+  return m && m[1] === type ? m[2] : undefined;
+}
