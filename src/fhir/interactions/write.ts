@@ -23,7 +23,9 @@ export async function create(ctx: FhirContext, type: string, body: unknown, assi
   assertContentInCompartment(ctx, resource);
   checkSearchParameter(ctx, resource);
   await checkReferences(ctx, resource);
-  const { record } = await hookedWrite(ctx, type, { ...(assignedId ? { id: assignedId } : {}), resource, create: true }, async (c) => ({ record: await storeCall(() => c.store.create(resource, { method: 'POST' })) }));
+  // Business rules of the type (src/fhir/workflow/hooks.ts) run inside the write's transaction.
+  const target = { ...(assignedId ? { id: assignedId } : {}), resource, create: true };
+  const { record } = await hookedWrite(ctx, type, target, async (c) => ({ record: await storeCall(() => c.store.create(resource, { method: 'POST' })) }));
   afterWrite(ctx, record);
   return record;
 }
