@@ -7,7 +7,9 @@ t.test('the CapabilityStatement names each clinic operation and its definition r
   const app = await testApp(t);
   const cs = body(await app.inject('/fhir/metadata'));
   const rest = cs.rest[0];
-  const ops = (type: string) => (rest.resource.find((r: any) => r.type === type)?.operation ?? []).map((o: any) => [o.name, o.definition]);
+  // The clinic's own operations (the engine's $everything and $validate are listed too).
+  const ops = (type: string) => (rest.resource.find((r: any) => r.type === type)?.operation ?? [])
+    .filter((o: any) => o.name !== 'everything' && o.name !== 'validate').map((o: any) => [o.name, o.definition]);
   t.same(ops('Encounter'), [
     ['charge', 'http://flint.test/fhir/OperationDefinition/Encounter-charge'],
     ['bill', 'http://flint.test/fhir/OperationDefinition/Encounter-bill'],
@@ -16,7 +18,8 @@ t.test('the CapabilityStatement names each clinic operation and its definition r
     ['submit-to-payer', 'http://flint.test/fhir/OperationDefinition/Claim-submit-to-payer'],
     ['submit', 'http://hl7.org/fhir/OperationDefinition/Claim-submit'],
   ]);
-  t.ok(rest.operation.some((o: any) => o.name === 'everything'), 'the existing system operations stay');
+  t.ok(rest.operation.some((o: any) => o.name === 'reindex'), 'the existing system operations stay');
+  t.ok(rest.resource.find((r: any) => r.type === 'Patient').operation.some((o: any) => o.name === 'everything'), 'and the type operations');
   const report = rest.operation.find((o: any) => o.name === 'practice-report');
   t.equal(report?.definition, 'http://flint.test/fhir/OperationDefinition/practice-report');
   for (const [, url] of [...ops('Encounter'), ops('Claim')[0], ['', report?.definition]]) {

@@ -106,7 +106,11 @@ t.test('bundle entries are validated like any write', async (t) => {
 t.test('the CapabilityStatement lists $validate', async (t) => {
   const app = await testApp(t);
   const cs = body(await app.inject('/fhir/metadata'));
-  t.ok(cs.rest[0].operation.some((o: { name: string; definition: string }) => o.name === 'validate' && o.definition === 'http://hl7.org/fhir/OperationDefinition/Resource-validate'));
+  // R4: type- and instance-level operations belong to rest.resource.operation.
+  for (const r of cs.rest[0].resource as { type: string; operation: { name: string; definition: string }[] }[]) {
+    if (!r.operation.some((o) => o.name === 'validate' && o.definition === 'http://hl7.org/fhir/OperationDefinition/Resource-validate')) t.fail(`${r.type} lacks $validate`);
+  }
+  t.equal(cs.rest[0].resource.length, 146);
 });
 
 t.test('instance $validate respects the caller\'s read access', async (t) => {

@@ -46,8 +46,15 @@ function revIncludes(ctx: FhirContext, type: string): string[] {
   return out;
 }
 
+const VALIDATE = { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate', documentation: 'POST [type]/$validate, GET or POST [type]/[id]/$validate: structure, the R4 JSON Schema, the base StructureDefinition, meta.profile and the `profile` parameter; mode create, update or delete. Answers 200 with the OperationOutcome.' };
+/** Operations the engine itself implements on resource types (R4: rest.resource.operation). */
+const TYPE_OPERATIONS: Record<string, { name: string; definition: string; documentation: string }[]> = {
+  Patient: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything', documentation: 'Patient/[id]/$everything (also type level): the compartment and what it references; start, end, _since, _type, _count with paging.' }],
+  Encounter: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Encounter-everything', documentation: 'Encounter/[id]/$everything: the encounter, what refers to it and what it references; _since, _type, _count with paging.' }],
+};
+
 function resourceEntry(ctx: FhirContext, type: string, extra: readonly ExtraOperation[] = []): CapabilityStatementRestResource {
-  const operation = extra.filter((o) => o.resource === type).map(({ resource: _r, ...o }) => o);
+  const operation = [...(TYPE_OPERATIONS[type] ?? []), VALIDATE, ...extra.filter((o) => o.resource === type).map(({ resource: _r, ...o }) => o)];
   const includes = [...ctx.search.params.forType(type).values()].filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`);
   return {
     type,
@@ -65,7 +72,7 @@ function resourceEntry(ctx: FhirContext, type: string, extra: readonly ExtraOper
     searchInclude: ['*', ...includes],
     searchRevInclude: revIncludes(ctx, type),
     searchParam: searchParams(ctx, type),
-    ...(operation.length ? { operation } : {}),
+    operation,
   };
 }
 
@@ -89,8 +96,6 @@ export function capabilities(ctx: FhirContext, software: SoftwareInfo): Capabili
         resource: ctx.defs.resourceTypes.map((t) => resourceEntry(ctx, t, software.operations)),
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
         operation: [
-          { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything', documentation: 'Patient/[id]/$everything and Encounter/[id]/$everything (also type level): the compartment and what it references; start, end, _since, _type, _count.' },
-          { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate', documentation: 'POST [type]/$validate, GET or POST [type]/[id]/$validate: structure, the R4 JSON Schema, the base StructureDefinition, meta.profile and the `profile` parameter; mode create, update or delete. Answers 200 with the OperationOutcome.' },
           { name: 'reindex', definition: 'urn:flint:operation:reindex', documentation: 'POST starts a background reindex (optionally ?_type=A,B); GET lists jobs and their progress (?job=id for one). Creating, changing or deleting a SearchParameter starts one by itself.' },
           ...(software.operations ?? []).filter((o) => o.resource === undefined).map(({ resource: _r, ...o }) => o),
         ],
