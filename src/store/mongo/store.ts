@@ -287,8 +287,10 @@ export class MongoStore implements Store {
 
   async reindex(types: readonly string[] | undefined, onProgress?: (p: ReindexProgress) => void): Promise<number> {
     this.assertOpen();
-    const { db, indexer } = this.shared;
+    const { db, indexer, registered } = this.shared;
     if (!indexer) return 0;
+    // Parameters defined since the store opened (SearchParameters posted at runtime).
+    for (const [t, c] of indexer.paramKeys()) registered.add(`${t}\u0000${c}`);
     const filter: Filter = { d: false, ...(types ? { t: { $in: [...types] } } : {}) };
     const total = await db.count(RESOURCES, filter);
     let after = '';
@@ -305,6 +307,8 @@ export class MongoStore implements Store {
       after = String(batch[batch.length - 1]?._id ?? after);
       done += batch.length;
       onProgress?.({ done, total: Math.max(total, done) });
+      // Let requests in between batches: a reindex must not starve the server.
+      await new Promise((r) => setImmediate(r));
     }
     return done;
   }
