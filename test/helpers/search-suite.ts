@@ -198,6 +198,22 @@ export function searchSuite(tap: Tap, adapter: SearchAdapter): void {
       }
       t.same(back, pages.slice(0, -1), `${url}: back again, the same pages`);
     }
+    // Three writes in distinct milliseconds: _lastUpdated orders them, forwards and back.
+    for (const id of ['p3', 'p1', 'p2']) {
+      await new Promise((r) => setTimeout(r, 3));
+      const cur = await s.read('Patient', id);
+      if (cur.status === 'found') await s.update(JSON.parse(cur.record.json ?? '{}') as Resource & { id: string });
+    }
+    const byUpdate = parse('Patient?_sort=-_lastUpdated', 1);
+    const first = await s.search(byUpdate);
+    t.same(keys(first), P('p2'));
+    const second = await s.search({ ...byUpdate, cursor: first.next ?? '' });
+    t.same(keys(second), P('p1'));
+    const third = await s.search({ ...byUpdate, cursor: second.next ?? '' });
+    t.same(keys(third), P('p3'));
+    t.equal(third.next, undefined);
+    t.same(keys(await s.search({ ...byUpdate, cursor: third.previous ?? '' })), P('p1'), '_lastUpdated: back');
+    t.same(keys(await s.search(parse('Patient?_sort=_lastUpdated'))), P('p3', 'p1', 'p2'));
     const bad = s.search({ ...parse('Observation?_sort=date'), cursor: 'not-a-cursor' });
     await t.rejects(bad, { code: 'invalid-cursor' });
   });
