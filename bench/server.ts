@@ -1,5 +1,6 @@
 // Servers the benchmarks run against, one per child process:
-//   flint  Flint on a fresh SQLite file, seeded with READ_PATIENTS patients (ids in patients.json)
+//   flint  Flint on a fresh SQLite file, seeded with READ_PATIENTS patients (ids in patients.json);
+//          with AUTH=smart it also writes an operator token (system/*.cruds) to token.txt
 //   bare   a bare Fastify route answering GET /fhir/Patient/:id with the same bytes Flint stores
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,14 +21,21 @@ async function main(): Promise<void> {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
+    const auth: Record<string, string> = {};
+    if (config.auth.mode === 'smart') {
+      const { issueOperatorToken } = await import('../src/auth/server/admin.js');
+      const token = (await issueOperatorToken(app.authService, ['system/*.cruds'])).access_token;
+      writeFileSync(join(dir, 'token.txt'), token);
+      auth.authorization = `Bearer ${token}`;
+    }
     const n = Number(process.env.READ_PATIENTS ?? '0');
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
-      const res = await app.inject({ method: 'POST', url: '/fhir/Patient', headers: { 'content-type': 'application/fhir+json' }, payload: JSON.stringify(samplePatient(i)) });
+      const res = await app.inject({ method: 'POST', url: '/fhir/Patient', headers: { 'content-type': 'application/fhir+json', ...auth }, payload: JSON.stringify(samplePatient(i)) });
       ids.push(JSON.parse(res.body).id as string);
     }
     if (n > 0) {
-      const bodies = await Promise.all(ids.map(async (id) => (await app.inject(`/fhir/Patient/${id}`)).body));
+      const bodies = await Promise.all(ids.map(async (id) => (await app.inject({ url: `/fhir/Patient/${id}`, headers: auth })).body));
       writeFileSync(join(dir, 'patients.json'), JSON.stringify({ ids, bodies }));
     }
     process.stderr.write(`ready ${port} ${dir}\n`);

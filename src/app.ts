@@ -13,7 +13,7 @@ import type { FhirContext } from './fhir/context.js';
 import { fhirPlugin } from './http/plugin.js';
 import { errorHandler, notFoundHandler } from './http/outcome.js';
 import { createLogger } from './log.js';
-import { AuthService } from './auth/service.js';
+import { AuthService, authSettings } from './auth/service.js';
 import { smartGuard, externalGuard } from './auth/guard.js';
 import { authPlugin, adminPlugin, discoveryPlugin } from './auth/server/index.js';
 import { endpoints } from './auth/server/discovery.js';
@@ -126,16 +126,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   app.setNotFoundHandler(notFoundHandler);
 
   // Authentication and authorization (SMART on FHIR), audit, CORS.
-  const auth = new AuthService({
-    fhirBase: config.baseUrl,
-    authBase: `${new URL(config.baseUrl).origin}/auth`,
-    accessTtlS: config.auth.accessTtlS,
-    backendTtlS: Math.min(300, config.auth.accessTtlS),
-    refreshTtlS: 180 * 86_400,
-    codeTtlS: 60,
-    keyRotationDays: config.auth.keyRotationDays,
-    testHooks: config.auth.testHooks,
-  }, config.auth.db, opts.jwksFetcher);
+  const auth = new AuthService(authSettings(config), config.auth.db, opts.jwksFetcher);
   app.addHook('onClose', async () => auth.close());
   // The authorization server's services, for the CLI-free administration of a running app (tests, scripts).
   app.decorate('authService', auth);

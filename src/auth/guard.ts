@@ -6,6 +6,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { FhirError } from '../fhir/errors.js';
 import type { AuthService } from './service.js';
 import { policyFromScopes } from './policy.js';
+import type { AccessPolicy } from '../fhir/access.js';
 import { sameBase } from './server/authorize.js';
 
 /** Who made a request, for the audit log. */
@@ -39,18 +40,49 @@ function isPublic(req: FastifyRequest): boolean {
   return req.method === 'OPTIONS' || PUBLIC_ROUTES.has(req.routeOptions.url ?? '');
 }
 
+/** A token already resolved to its policy, good until `until` unless the auth store changes. */
+interface Resolved {
+  access: AccessPolicy;
+  caller: CallerIdentity;
+  until: number;
+  revision: number;
+}
+
+/**
+ * How long a resolved token is trusted without looking again. Revocations in this process clear
+ * the cache at once (the store's revision); a change made by another process (the CLI removing a
+ * client) is seen within this time.
+ */
+const RESOLVED_TTL_MS = 5000;
+const RESOLVED_MAX = 10_000;
+
 /** Tokens issued by Flint's own authorization server. */
 export function smartGuard(auth: AuthService): onRequestHookHandler {
   const realm = auth.settings.fhirBase;
+  const resolved = new Map<string, Resolved>();
+  const resolve = (token: string, now: number): Resolved => {
+    const hit = resolved.get(token);
+    if (hit && hit.until > now && hit.revision === auth.store.revision) return hit;
+    const found = auth.tokens.resolveAccess(token, now);
+    if ('error' in found) throw invalid(realm, found.error);
+    if (!sameBase(found.grant.aud, auth.settings.fhirBase)) throw invalid(realm, 'the token is for another server');
+    const g = found.grant;
+    const entry: Resolved = {
+      access: policyFromScopes({ scope: g.scope, ...(g.patient ? { patient: g.patient } : {}), ...(g.fhirUser ? { fhirUser: g.fhirUser } : {}) }),
+      caller: { clientId: g.clientId, ...(g.username ? { user: g.username } : {}), ...(g.patient ? { patient: g.patient } : {}) },
+      until: Math.min(found.expiresAt, now + RESOLVED_TTL_MS),
+      revision: auth.store.revision,
+    };
+    if (resolved.size >= RESOLVED_MAX) resolved.clear();
+    resolved.set(token, entry);
+    return entry;
+  };
   return (req, _reply, done) => {
     if (isPublic(req)) return done();
     try {
-      const found = auth.tokens.resolveAccess(bearer(req, realm));
-      if ('error' in found) throw invalid(realm, found.error);
-      if (!sameBase(found.grant.aud, auth.settings.fhirBase)) throw invalid(realm, 'the token is for another server');
-      const g = found.grant;
-      req.access = policyFromScopes({ scope: g.scope, ...(g.patient ? { patient: g.patient } : {}), ...(g.fhirUser ? { fhirUser: g.fhirUser } : {}) });
-      req.caller = { clientId: g.clientId, ...(g.username ? { user: g.username } : {}), ...(g.patient ? { patient: g.patient } : {}) };
+      const { access, caller } = resolve(bearer(req, realm), Date.now());
+      req.access = access;
+      req.caller = caller;
       done();
     } catch (err) {
       done(err as Error);

@@ -5,6 +5,7 @@ import { KeyRing } from './keys.js';
 import { TokenService } from './tokens.js';
 import { ClientAuthenticator, type JwksFetcher } from './client-auth.js';
 import type { Scopes } from './scopes.js';
+import type { Config } from '../config.js';
 
 export interface AuthSettings {
   /** The FHIR base URL (audience of tokens, OpenID issuer). */
@@ -18,6 +19,20 @@ export interface AuthSettings {
   keyRotationDays: number;
   /** Test-only shortcuts (`__test_user`, `__test_grant`): never in production. */
   testHooks: boolean;
+}
+
+/** The authorization server's settings for a Flint configuration (the server and the CLI share them). */
+export function authSettings(config: Config): AuthSettings {
+  return {
+    fhirBase: config.baseUrl,
+    authBase: `${new URL(config.baseUrl).origin}/auth`,
+    accessTtlS: config.auth.accessTtlS,
+    backendTtlS: Math.min(300, config.auth.accessTtlS),
+    refreshTtlS: 180 * 86_400,
+    codeTtlS: 60,
+    keyRotationDays: config.auth.keyRotationDays,
+    testHooks: config.auth.testHooks,
+  };
 }
 
 /** An authorization request between /authorize and the redirect with a code. */

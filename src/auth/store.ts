@@ -119,6 +119,12 @@ export const hashToken = (token: string): string => createHash('sha256').update(
 
 export class AuthStore {
   private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+  /**
+   * Bumped by every change that can take access away (revocations, grant and client changes),
+   * so that caches of resolved tokens in this process know when to forget.
+   */
+  revision = 0;
   private readonly auditQueue: AuditEntry[] = [];
   private auditTimer: NodeJS.Timeout | undefined;
 
@@ -130,6 +136,16 @@ export class AuthStore {
     this.db.exec(SCHEMA);
   }
 
+  /** Statements are prepared once (preparing costs more than running these lookups). */
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   close(): void {
     this.flushAudit();
     this.db.close();
@@ -138,67 +154,71 @@ export class AuthStore {
   // ---- clients and users -----------------------------------------------------------------
 
   putClient(c: ClientRecord): void {
-    this.db.prepare('INSERT INTO client (client_id, json) VALUES (?, ?) ON CONFLICT (client_id) DO UPDATE SET json = excluded.json').run(c.clientId, JSON.stringify(c));
+    this.revision++;
+    this.stmt('INSERT INTO client (client_id, json) VALUES (?, ?) ON CONFLICT (client_id) DO UPDATE SET json = excluded.json').run(c.clientId, JSON.stringify(c));
   }
 
   client(clientId: string): ClientRecord | undefined {
-    const row = this.db.prepare('SELECT json FROM client WHERE client_id = ?').get(clientId) as { json: string } | undefined;
+    const row = this.stmt('SELECT json FROM client WHERE client_id = ?').get(clientId) as { json: string } | undefined;
     return row ? JSON.parse(row.json) as ClientRecord : undefined;
   }
 
   clients(): ClientRecord[] {
-    return (this.db.prepare('SELECT json FROM client ORDER BY client_id').all() as { json: string }[]).map((r) => JSON.parse(r.json) as ClientRecord);
+    return (this.stmt('SELECT json FROM client ORDER BY client_id').all() as { json: string }[]).map((r) => JSON.parse(r.json) as ClientRecord);
   }
 
   deleteClient(clientId: string): boolean {
-    return this.db.prepare('DELETE FROM client WHERE client_id = ?').run(clientId).changes > 0;
+    this.revision++;
+    return this.stmt('DELETE FROM client WHERE client_id = ?').run(clientId).changes > 0;
   }
 
   putUser(u: UserRecord): void {
-    this.db.prepare('INSERT INTO user (username, json) VALUES (?, ?) ON CONFLICT (username) DO UPDATE SET json = excluded.json').run(u.username, JSON.stringify(u));
+    this.stmt('INSERT INTO user (username, json) VALUES (?, ?) ON CONFLICT (username) DO UPDATE SET json = excluded.json').run(u.username, JSON.stringify(u));
   }
 
   user(username: string): UserRecord | undefined {
-    const row = this.db.prepare('SELECT json FROM user WHERE username = ?').get(username) as { json: string } | undefined;
+    const row = this.stmt('SELECT json FROM user WHERE username = ?').get(username) as { json: string } | undefined;
     return row ? JSON.parse(row.json) as UserRecord : undefined;
   }
 
   users(): UserRecord[] {
-    return (this.db.prepare('SELECT json FROM user ORDER BY username').all() as { json: string }[]).map((r) => JSON.parse(r.json) as UserRecord);
+    return (this.stmt('SELECT json FROM user ORDER BY username').all() as { json: string }[]).map((r) => JSON.parse(r.json) as UserRecord);
   }
 
   // ---- grants, tokens, codes, launches ---------------------------------------------------
 
   putGrant(g: GrantRecord): void {
-    this.db.prepare('INSERT INTO grant_ (grant_id, client_id, username, revoked, json) VALUES (?, ?, ?, ?, ?) ON CONFLICT (grant_id) DO UPDATE SET revoked = excluded.revoked, json = excluded.json')
+    this.revision++;
+    this.stmt('INSERT INTO grant_ (grant_id, client_id, username, revoked, json) VALUES (?, ?, ?, ?, ?) ON CONFLICT (grant_id) DO UPDATE SET revoked = excluded.revoked, json = excluded.json')
       .run(g.grantId, g.clientId, g.username ?? null, g.revoked ? 1 : 0, JSON.stringify(g));
   }
 
   grant(grantId: string): GrantRecord | undefined {
-    const row = this.db.prepare('SELECT json, revoked FROM grant_ WHERE grant_id = ?').get(grantId) as { json: string; revoked: number } | undefined;
+    const row = this.stmt('SELECT json, revoked FROM grant_ WHERE grant_id = ?').get(grantId) as { json: string; revoked: number } | undefined;
     return row ? { ...(JSON.parse(row.json) as GrantRecord), revoked: row.revoked === 1 } : undefined;
   }
 
   grantsOfUser(username: string): GrantRecord[] {
-    return (this.db.prepare('SELECT json, revoked FROM grant_ WHERE username = ? AND revoked = 0 ORDER BY grant_id').all(username) as { json: string; revoked: number }[])
+    return (this.stmt('SELECT json, revoked FROM grant_ WHERE username = ? AND revoked = 0 ORDER BY grant_id').all(username) as { json: string; revoked: number }[])
       .map((r) => ({ ...(JSON.parse(r.json) as GrantRecord), revoked: false }));
   }
 
   /** Revokes a grant and every token issued under it. */
   revokeGrant(grantId: string): void {
+    this.revision++;
     this.db.transaction(() => {
-      this.db.prepare('UPDATE grant_ SET revoked = 1 WHERE grant_id = ?').run(grantId);
-      this.db.prepare('UPDATE token SET revoked = 1 WHERE grant_id = ?').run(grantId);
+      this.stmt('UPDATE grant_ SET revoked = 1 WHERE grant_id = ?').run(grantId);
+      this.stmt('UPDATE token SET revoked = 1 WHERE grant_id = ?').run(grantId);
     })();
   }
 
   putToken(t: TokenRecord): void {
-    this.db.prepare('INSERT INTO token (hash, grant_id, kind, issued_at, expires_at, revoked, used_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.stmt('INSERT INTO token (hash, grant_id, kind, issued_at, expires_at, revoked, used_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(t.hash, t.grantId, t.kind, t.issuedAt, t.expiresAt, t.revoked ? 1 : 0, t.usedAt ?? null);
   }
 
   token(hash: string): TokenRecord | undefined {
-    const row = this.db.prepare('SELECT hash, grant_id, kind, issued_at, expires_at, revoked, used_at FROM token WHERE hash = ?').get(hash) as
+    const row = this.stmt('SELECT hash, grant_id, kind, issued_at, expires_at, revoked, used_at FROM token WHERE hash = ?').get(hash) as
       { hash: string; grant_id: string; kind: 'access' | 'refresh'; issued_at: number; expires_at: number; revoked: number; used_at: number | null } | undefined;
     if (!row) return undefined;
     return {
@@ -208,63 +228,64 @@ export class AuthStore {
   }
 
   revokeToken(hash: string): void {
-    this.db.prepare('UPDATE token SET revoked = 1 WHERE hash = ?').run(hash);
+    this.revision++;
+    this.stmt('UPDATE token SET revoked = 1 WHERE hash = ?').run(hash);
   }
 
   /** Marks a refresh token used; false when it already was (reuse). */
   useRefresh(hash: string, now: number): boolean {
-    return this.db.prepare('UPDATE token SET used_at = ? WHERE hash = ? AND used_at IS NULL').run(now, hash).changes === 1;
+    return this.stmt('UPDATE token SET used_at = ? WHERE hash = ? AND used_at IS NULL').run(now, hash).changes === 1;
   }
 
   putCode(c: CodeRecord): void {
-    this.db.prepare('INSERT INTO code (hash, json, expires_at) VALUES (?, ?, ?)').run(c.hash, JSON.stringify(c), c.expiresAt);
+    this.stmt('INSERT INTO code (hash, json, expires_at) VALUES (?, ?, ?)').run(c.hash, JSON.stringify(c), c.expiresAt);
   }
 
   /** Redeems a code once: the second call for the same code gets `{ reused: true }`. */
   redeemCode(hash: string, now: number): { code?: CodeRecord; reused: boolean } {
     return this.db.transaction(() => {
-      const row = this.db.prepare('SELECT json, used_at FROM code WHERE hash = ?').get(hash) as { json: string; used_at: number | null } | undefined;
+      const row = this.stmt('SELECT json, used_at FROM code WHERE hash = ?').get(hash) as { json: string; used_at: number | null } | undefined;
       if (!row) return { reused: false };
       const code = JSON.parse(row.json) as CodeRecord;
       if (row.used_at !== null) return { code, reused: true };
-      this.db.prepare('UPDATE code SET used_at = ? WHERE hash = ?').run(now, hash);
+      this.stmt('UPDATE code SET used_at = ? WHERE hash = ?').run(now, hash);
       return { code, reused: false };
     })();
   }
 
   putLaunch(l: LaunchRecord): void {
-    this.db.prepare('INSERT INTO launch (launch, json, expires_at) VALUES (?, ?, ?)').run(l.launch, JSON.stringify(l), l.expiresAt);
+    this.stmt('INSERT INTO launch (launch, json, expires_at) VALUES (?, ?, ?)').run(l.launch, JSON.stringify(l), l.expiresAt);
   }
 
   launch(launch: string): LaunchRecord | undefined {
-    const row = this.db.prepare('SELECT json FROM launch WHERE launch = ?').get(launch) as { json: string } | undefined;
+    const row = this.stmt('SELECT json FROM launch WHERE launch = ?').get(launch) as { json: string } | undefined;
     return row ? JSON.parse(row.json) as LaunchRecord : undefined;
   }
 
   /** Records a client assertion's jti; false when (iss, jti) was seen before (a replay). */
   rememberJti(iss: string, jti: string, expiresAt: number, now: number): boolean {
-    this.db.prepare('DELETE FROM jti WHERE expires_at < ?').run(now);
-    return this.db.prepare('INSERT OR IGNORE INTO jti (iss, jti, expires_at) VALUES (?, ?, ?)').run(iss, jti, expiresAt).changes === 1;
+    this.stmt('DELETE FROM jti WHERE expires_at < ?').run(now);
+    return this.stmt('INSERT OR IGNORE INTO jti (iss, jti, expires_at) VALUES (?, ?, ?)').run(iss, jti, expiresAt).changes === 1;
   }
 
   // ---- signing keys -----------------------------------------------------------------------
 
   signingKeys(): { kid: string; createdAt: number; privateJwk: Record<string, unknown>; retiredAt?: number }[] {
-    return (this.db.prepare('SELECT kid, created_at, private_jwk, retired_at FROM signing_key ORDER BY created_at DESC').all() as
+    return (this.stmt('SELECT kid, created_at, private_jwk, retired_at FROM signing_key ORDER BY created_at DESC').all() as
       { kid: string; created_at: number; private_jwk: string; retired_at: number | null }[])
       .map((r) => ({ kid: r.kid, createdAt: r.created_at, privateJwk: JSON.parse(r.private_jwk) as Record<string, unknown>, ...(r.retired_at !== null ? { retiredAt: r.retired_at } : {}) }));
   }
 
   putSigningKey(kid: string, createdAt: number, privateJwk: Record<string, unknown>): void {
-    this.db.prepare('INSERT INTO signing_key (kid, created_at, private_jwk) VALUES (?, ?, ?)').run(kid, createdAt, JSON.stringify(privateJwk));
+    this.stmt('INSERT INTO signing_key (kid, created_at, private_jwk) VALUES (?, ?, ?)').run(kid, createdAt, JSON.stringify(privateJwk));
   }
 
   retireSigningKey(kid: string, at: number): void {
-    this.db.prepare('UPDATE signing_key SET retired_at = ? WHERE kid = ? AND retired_at IS NULL').run(at, kid);
+    this.stmt('UPDATE signing_key SET retired_at = ? WHERE kid = ? AND retired_at IS NULL').run(at, kid);
   }
 
   deleteSigningKey(kid: string): void {
-    this.db.prepare('DELETE FROM signing_key WHERE kid = ?').run(kid);
+    this.stmt('DELETE FROM signing_key WHERE kid = ?').run(kid);
   }
 
   // ---- audit ------------------------------------------------------------------------------
@@ -280,7 +301,7 @@ export class AuthStore {
     this.auditTimer = undefined;
     if (this.auditQueue.length === 0 || !this.db.open) return;
     const batch = this.auditQueue.splice(0);
-    const ins = this.db.prepare('INSERT INTO audit (time, request_id, client_id, user, patient, action, target, query, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const ins = this.stmt('INSERT INTO audit (time, request_id, client_id, user, patient, action, target, query, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.db.transaction(() => {
       for (const e of batch) ins.run(e.time, e.requestId, e.clientId ?? null, e.user ?? null, e.patient ?? null, e.action, e.target ?? null, e.query ?? null, e.status);
     })();
@@ -288,7 +309,7 @@ export class AuthStore {
 
   auditLog(opts: { after?: number; limit: number }): (AuditEntry & { seq: number })[] {
     this.flushAudit();
-    return (this.db.prepare('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?').all(opts.after ?? 0, opts.limit) as Record<string, unknown>[]).map((r) => ({
+    return (this.stmt('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?').all(opts.after ?? 0, opts.limit) as Record<string, unknown>[]).map((r) => ({
       seq: r.seq as number, time: r.time as string, requestId: r.request_id as string, action: r.action as string, status: r.status as number,
       ...(r.client_id ? { clientId: r.client_id as string } : {}), ...(r.user ? { user: r.user as string } : {}),
       ...(r.patient ? { patient: r.patient as string } : {}), ...(r.target ? { target: r.target as string } : {}), ...(r.query ? { query: r.query as string } : {}),

@@ -87,6 +87,11 @@ export function loadCoreDefinitions(): RawDefinitions {
   }
   const patient = readJson(join(dir, 'compartmentdefinition-patient.json'));
   if (isResource(patient)) collect(raw, patient);
+  // The first implementation guide: US Core 5.0.1 profiles (with snapshots), as the definitions
+  // package ships them. Only these eight of US Core's profiles and extensions are on the npm
+  // registry; the IG package itself is not (see README "Validation").
+  const usCore = readJson(join(dir, 'testing', 'uscore-v5.0.1-structuredefinitions.json'));
+  for (const sd of Array.isArray(usCore) ? usCore : []) if (isResource(sd)) collect(raw, sd);
   return raw;
 }
 

@@ -39,7 +39,8 @@ const SYSTEM_TYPES: Record<string, string> = {
 };
 const FHIR_TYPE_EXT = 'http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type';
 
-function typeCode(t: NonNullable<ElementDefinition['type']>[number]): string {
+/** The FHIR type code of an ElementDefinition.type (System.String and friends mapped to FHIR primitives). */
+export function typeCode(t: NonNullable<ElementDefinition['type']>[number]): string {
   const ext = t.extension?.find((e) => e.url === FHIR_TYPE_EXT);
   if (ext?.valueUrl) return ext.valueUrl;
   return SYSTEM_TYPES[t.code] ?? t.code;

@@ -28,7 +28,7 @@ export class Definitions {
   private readonly valueSets = new Map<string, ValueSet>();
   private readonly codeSystems = new Map<string, CodeSystem>();
 
-  constructor(raw: RawDefinitions, coreCount: { structureDefinitions: number }) {
+  constructor(private readonly raw: RawDefinitions, private readonly coreCount: { structureDefinitions: number }) {
     const resourceTypes: string[] = [];
     const primitives = new Set<string>();
     const complex = new Set<string>();
@@ -52,6 +52,19 @@ export class Definitions {
     for (const cs of raw.codeSystems) if (cs.url) this.codeSystems.set(cs.url, cs);
     this.patientCompartment = raw.compartments.find((c) => c.code === 'Patient');
     this.rejected = raw.rejected;
+  }
+
+  /**
+   * These definitions plus `extra` (say, the profiles a validation case brings), as a new
+   * Definitions; this one is unchanged. Extra definitions count as user definitions.
+   */
+  extend(extra: Pick<RawDefinitions, 'structureDefinitions' | 'valueSets' | 'codeSystems'>): Definitions {
+    return new Definitions({
+      ...this.raw,
+      structureDefinitions: [...this.raw.structureDefinitions, ...extra.structureDefinitions],
+      valueSets: [...this.raw.valueSets, ...extra.valueSets],
+      codeSystems: [...this.raw.codeSystems, ...extra.codeSystems],
+    }, this.coreCount);
   }
 
   isResourceType(type: string): boolean {

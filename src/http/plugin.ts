@@ -11,6 +11,7 @@ import { searchRoutes } from './routes/search.js';
 import { reindexRoutes } from './routes/reindex.js';
 import { bundleRoutes } from './routes/bundle.js';
 import { everythingRoutes } from './routes/everything.js';
+import { validateRoutes } from './routes/validate.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { trackMethods } from './routes/methods.js';
 
@@ -83,5 +84,6 @@ export const fhirPlugin: FastifyPluginAsync<FhirPluginOptions> = async (app: Fas
   reindexRoutes(app, ctx);
   bundleRoutes(app, ctx);
   everythingRoutes(app, ctx);
+  validateRoutes(app, ctx);
   methods.finish();
 };

@@ -1,11 +1,84 @@
-// The validation entry point used by the engine on every write.
+// The validation entry point used by the engine on every write and by $validate: the JSON
+// structure (structure.ts), the official R4 JSON Schema (schema.ts) and conformance to the
+// StructureDefinitions, profiles and extensions (conform.ts). One Validator per Definitions,
+// built once; everything it compiles (schemas, profiles, FHIRPath, expansions) is cached.
 import type { Definitions } from '../definitions/registry.js';
 import { checkStructure } from './structure.js';
+import { SchemaValidator } from './schema.js';
+import { Conformance } from './conform.js';
 import type { Issue } from './issue.js';
 
 export { hasErrors, type Issue } from './issue.js';
 
+export interface ValidateOptions {
+  /** Profiles to check besides those in meta.profile ($validate's `profile` parameter). */
+  profiles?: readonly string[];
+}
+
+let schemaValidator: SchemaValidator | undefined;
+
+/** The JSON Schema depends on nothing but the R4 package: one per process. */
+function sharedSchema(): SchemaValidator {
+  schemaValidator ??= new SchemaValidator();
+  return schemaValidator;
+}
+
+export class Validator {
+  readonly schema: SchemaValidator;
+  readonly conformance: Conformance;
+
+  constructor(readonly defs: Definitions) {
+    this.schema = sharedSchema();
+    this.conformance = new Conformance(defs);
+  }
+
+  validate(resource: unknown, opts: ValidateOptions = {}): Issue[] {
+    const nested: [string, Record<string, unknown>, string][] = [];
+    const structural = checkStructure(this.defs, resource, (rt, r, loc) => {
+      nested.push([rt, r, loc]);
+    });
+    const out = [...structural];
+    // Hostile depth: the walker stopped at its bound; the schema and the rules, which recurse
+    // without one, are not run on it at all.
+    if (structural.some((i) => i.code === 'too-costly')) return out;
+    const schemaIssues: Issue[] = [];
+    for (const [rt, r, loc] of nested) schemaIssues.push(...this.schema.check(rt, r, loc));
+    const r = resource as Record<string, unknown>;
+    if (typeof r === 'object' && r !== null && !Array.isArray(r) && typeof r.resourceType === 'string' && this.defs.isResourceType(r.resourceType)) {
+      const keys = new Set(out.map((i) => `${i.severity}|${i.expression?.[0]}|${i.diagnostics}`));
+      for (const i of this.conformance.validate(r, opts.profiles)) {
+        const key = `${i.severity}|${i.expression?.[0]}|${i.diagnostics}`;
+        if (keys.has(key)) continue;
+        keys.add(key);
+        out.push(i);
+      }
+    }
+    // The schema's messages are the least precise (an enum, a pattern, a required property):
+    // they are added only where nothing else has spoken.
+    const seen = new Set(out.map((i) => i.expression?.[0]));
+    for (const i of schemaIssues) {
+      const at = i.expression?.[0];
+      if (seen.has(at)) continue;
+      seen.add(at);
+      out.push(i);
+    }
+    return out;
+  }
+}
+
+const validators = new WeakMap<Definitions, Validator>();
+
+/** The Validator of these definitions (built on first use, then shared). */
+export function validatorFor(defs: Definitions): Validator {
+  let v = validators.get(defs);
+  if (!v) {
+    v = new Validator(defs);
+    validators.set(defs, v);
+  }
+  return v;
+}
+
 /** All problems found in `resource`, errors and warnings alike. */
-export function validateResource(defs: Definitions, resource: unknown): Issue[] {
-  return checkStructure(defs, resource);
+export function validateResource(defs: Definitions, resource: unknown, opts: ValidateOptions = {}): Issue[] {
+  return validatorFor(defs).validate(resource, opts);
 }

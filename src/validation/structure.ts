@@ -13,6 +13,9 @@ export const MAX_DEPTH = 64;
 
 type Json = Record<string, unknown>;
 
+/** Called for the resource and for every resource nested in it, with its location. */
+export type ResourceHook = (resourceType: string, resource: Json, loc: string) => void;
+
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -25,7 +28,7 @@ class Walker {
   readonly issues: Issue[] = [];
   private readonly elementModel: TypeModel | undefined;
 
-  constructor(private readonly defs: Definitions) {
+  constructor(private readonly defs: Definitions, private readonly onResource?: ResourceHook) {
     this.elementModel = defs.typeModel('Element');
   }
 
@@ -51,6 +54,7 @@ class Walker {
     if (value.id !== undefined && (typeof value.id !== 'string' || !ID_RE.test(value.id))) {
       this.error('value', 'id must be 1-64 characters of A-Z, a-z, 0-9, "-" and "."', loc ? `${loc}.id` : `${rt}.id`);
     }
+    this.onResource?.(rt, value, loc || rt);
     this.elements(value, model, loc || rt, depth);
   }
 
@@ -163,8 +167,8 @@ class Walker {
  * Checks the JSON structure of a resource. Returns one issue per problem, each located with a
  * FHIRPath-style expression; an empty list means structurally sound.
  */
-export function checkStructure(defs: Definitions, resource: unknown): Issue[] {
-  const w = new Walker(defs);
+export function checkStructure(defs: Definitions, resource: unknown, onResource?: ResourceHook): Issue[] {
+  const w = new Walker(defs, onResource);
   w.resource(resource, '', 0);
   return w.issues;
 }

@@ -2,6 +2,7 @@
 import t from 'tap';
 import { testApp, body } from '../helpers/app.js';
 import { loadDefinitions } from '../../src/definitions/registry.js';
+import { minimalResource } from '../helpers/minimal.js';
 
 t.test('the CapabilityStatement lists every R4 resource type with the implemented interactions', async (t) => {
   const app = await testApp(t);
@@ -37,7 +38,7 @@ t.test('what the CapabilityStatement claims, the server does', async (t) => {
   const cs = body(await app.inject('/fhir/metadata'));
   const claims = new Set(cs.rest[0].resource[0].interaction.map((i: any) => i.code));
   const type = cs.rest[0].resource[0].type;
-  const created = await app.inject({ method: 'POST', url: `/fhir/${type}`, payload: JSON.stringify({ resourceType: type }), headers: { 'content-type': 'application/fhir+json' } });
+  const created = await app.inject({ method: 'POST', url: `/fhir/${type}`, payload: JSON.stringify(minimalResource(loadDefinitions(), type)), headers: { 'content-type': 'application/fhir+json' } });
   t.equal(claims.has('create'), created.statusCode === 201);
   const id = body(created).id;
   t.equal(claims.has('read'), (await app.inject(`/fhir/${type}/${id}`)).statusCode === 200);

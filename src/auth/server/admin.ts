@@ -8,6 +8,7 @@ import { hashSecret, randomToken, verifySecret } from '../secrets.js';
 import { parseScopes } from '../scopes.js';
 import { ADMIN_SCOPE } from '../policy.js';
 import { managePage } from './pages.js';
+import type { TokenResponse } from '../tokens.js';
 
 function problem(reply: FastifyReply, status: number, message: string): FastifyReply {
   return reply.code(status).type('application/json').header('cache-control', 'no-store').send(JSON.stringify({ error: message }));
@@ -84,6 +85,26 @@ export async function registerUser(auth: AuthService, input: { username: string;
   if (input.password.length < 8) throw new Error('password: at least 8 characters');
   if (!/^(Patient|Practitioner|RelatedPerson|Person)\/[A-Za-z0-9\-.]{1,64}$/.test(input.fhirUser)) throw new Error('fhirUser must be Patient/id, Practitioner/id, RelatedPerson/id or Person/id');
   auth.store.putUser({ username: input.username, passwordHash: await hashSecret(input.password), fhirUser: input.fhirUser, name: input.name ?? input.username });
+}
+
+/** The client that holds operator tokens: no redirect URIs and no grant types, so no flow can use it. */
+export const OPERATOR_CLIENT = 'flint-cli';
+
+/**
+ * An access token for an operator (the command line, benchmarks): system scopes, and `__admin`
+ * when asked. Whoever can call this can read the auth database anyway; the issue is audited.
+ */
+export async function issueOperatorToken(auth: AuthService, scopes: string[], admin = false): Promise<TokenResponse> {
+  if (!scopes.every((s) => s.startsWith('system/'))) throw new Error('operator tokens carry system/ scopes only');
+  if (!auth.store.client(OPERATOR_CLIENT)) {
+    await registerClient(auth, { client_id: OPERATOR_CLIENT, name: 'Flint command line', type: 'public', grant_types: [], scopes: ['system/*.cruds'] });
+  }
+  const scope = [...scopes, ...(admin ? [ADMIN_SCOPE] : [])].join(' ');
+  const grant = { grantId: randomToken(16), clientId: OPERATOR_CLIENT, scope, aud: auth.settings.fhirBase, context: {}, createdAt: Date.now(), revoked: false };
+  auth.store.putGrant(grant);
+  const token = await auth.tokens.issue(grant);
+  auth.store.audit({ time: new Date().toISOString(), requestId: 'operator', clientId: OPERATOR_CLIENT, action: 'token-operator', query: scope, status: 200 });
+  return token;
 }
 
 const publicClient = (c: ClientRecord): Record<string, unknown> => {

@@ -40,9 +40,15 @@ function redirectWith(reply: FastifyReply, redirectUri: string, params: Record<s
   return reply.code(302).header('location', url.toString()).header('cache-control', 'no-store').send();
 }
 
-function html(reply: FastifyReply, status: number, body: string): FastifyReply {
+/**
+ * An HTML page of the sign-in flow. CSP form-action also governs where a form's POST may be
+ * redirected (Chromium enforces it on the redirect), so the pages of a pending authorization
+ * also allow the client's registered redirect origin — and nothing else.
+ */
+function html(reply: FastifyReply, status: number, body: string, redirectUri?: string): FastifyReply {
+  const formAction = redirectUri ? `'self' ${new URL(redirectUri).origin}` : "'self'";
   return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store')
-    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'").send(body);
+    .header('content-security-policy', `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'`).send(body);
 }
 
 /** Granted scopes: what was asked, what the client may have, what the user ticked. */
@@ -101,7 +107,7 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
       const chosen = p.__test_grant !== undefined ? parseScopes(p.__test_grant) : undefined;
       return complete(pending, client, chosen, reply);
     }
-    return html(reply, 200, loginPage({ tx: pending.tx, clientName: client.name, action: `${base}/login` }));
+    return html(reply, 200, loginPage({ tx: pending.tx, clientName: client.name, action: `${base}/login` }), pending.redirectUri);
   };
 
   const deny = (p: PendingAuthorization, reply: FastifyReply): FastifyReply => {
@@ -158,7 +164,7 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
     return html(reply, 200, consentPage({
       tx: p.tx, clientName: client.name, user: p.username ?? '', ...(p.patient ?? p.launch?.patient ? { patient: p.patient ?? p.launch?.patient ?? '' } : {}),
       choices, offline: granted.offline, action: `${base}/consent`,
-    }));
+    }), p.redirectUri);
   };
 
   app.get<{ Querystring: Params }>('/authorize', async (req, reply) => start(req.query, reply));
@@ -171,7 +177,7 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
     if (!client) return html(reply, 400, errorPage('Unknown client.'));
     const user = auth.store.user(req.body?.username ?? '');
     if (!user || !(await verifySecret(req.body?.password ?? '', user?.passwordHash))) {
-      return html(reply, 401, loginPage({ tx: p.tx, clientName: client.name, error: 'Wrong username or password.', action: `${base}/login` }));
+      return html(reply, 401, loginPage({ tx: p.tx, clientName: client.name, error: 'Wrong username or password.', action: `${base}/login` }), p.redirectUri);
     }
     if (p.launch?.username && p.launch.username !== user.username) return deny(p, reply);
     p.username = user.username;
@@ -180,7 +186,7 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
       if (user.fhirUser.startsWith('Patient/')) p.patient = user.fhirUser.slice('Patient/'.length);
       else {
         const patients = await lookupPatients('');
-        return html(reply, 200, pickerPage({ tx: p.tx, patients, query: '', action: `${base}/picker`, searchAction: `${base}/picker` }));
+        return html(reply, 200, pickerPage({ tx: p.tx, patients, query: '', action: `${base}/picker`, searchAction: `${base}/picker` }), p.redirectUri);
       }
     }
     return consent(p, client, reply);
@@ -190,7 +196,7 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
     const p = auth.pendingOf(req.query.tx);
     if (!p?.username) return html(reply, 400, errorPage('This sign-in has expired; start again from the application.'));
     const patients = await lookupPatients(req.query.q ?? '');
-    return html(reply, 200, pickerPage({ tx: p.tx, patients, query: req.query.q ?? '', action: `${base}/picker`, searchAction: `${base}/picker` }));
+    return html(reply, 200, pickerPage({ tx: p.tx, patients, query: req.query.q ?? '', action: `${base}/picker`, searchAction: `${base}/picker` }), p.redirectUri);
   });
 
   app.post<{ Body: Params }>('/picker', async (req, reply) => {

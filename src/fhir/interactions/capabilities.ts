@@ -79,6 +79,7 @@ export function capabilities(ctx: FhirContext, software: SoftwareInfo): Capabili
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
         operation: [
           { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything', documentation: 'Patient/[id]/$everything and Encounter/[id]/$everything (also type level): the compartment and what it references; start, end, _since, _type, _count.' },
+          { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate', documentation: 'POST [type]/$validate, GET or POST [type]/[id]/$validate: structure, the R4 JSON Schema, the base StructureDefinition, meta.profile and the `profile` parameter; mode create, update or delete. Answers 200 with the OperationOutcome.' },
           { name: 'reindex', definition: 'urn:flint:operation:reindex', documentation: 'POST starts a background reindex (optionally ?_type=A,B); GET lists jobs and their progress (?job=id for one). Creating, changing or deleting a SearchParameter starts one by itself.' },
         ],
         searchParam: [

@@ -1,0 +1,99 @@
+// ElementDefinition.constraint as FHIRPath, run by fhirpath.js with the R4 model (R4
+// conformance-rules.html#constraints). Each (element path, expression) pair is compiled once and
+// cached. An expression fhirpath.js cannot compile or run is not held against the resource: the
+// invariant is reported as not checked by `unsupported()`, never as a failure.
+import fhirpath from 'fhirpath';
+import r4model from 'fhirpath/fhir-context/r4';
+
+type Compiled = (resource: unknown, env?: Record<string, unknown>) => unknown[];
+
+/**
+ * Invariants Flint checks natively in the walk, because they hold on every element and would
+ * dominate the run time in fhirpath.js: ele-1 (an element has a value or children: empty
+ * objects and arrays are refused structurally), ext-1 (an extension has a value or extensions,
+ * not both) and ref-1 (a `#id` reference resolves to a contained resource).
+ */
+const UCUM = 'http://unitsofmeasure.org';
+
+export const NATIVE = new Set(['ele-1', 'ext-1', 'ref-1']);
+
+/**
+ * `name.empty() or …` holds at once when the element is absent (FHIRPath: true or x is true).
+ * Only when nothing binds looser than `or` (implies, xor) could regroup the expression.
+ */
+const EMPTY_OR = /^([a-z][A-Za-z0-9]*)\.empty\(\)\s+or\s/;
+const LOOSER = /\s(implies|xor)\s/;
+/** `a.empty() or b.exists()` (qty-3, cpt-2, att-1 and many more): decided from the JSON alone. */
+const EMPTY_OR_EXISTS = /^([a-z][A-Za-z0-9]*)\.empty\(\)\s+or\s+([a-z][A-Za-z0-9]*)\.exists\(\)$/;
+
+function absent(focus: unknown, name: string): boolean {
+  if (typeof focus !== 'object' || focus === null || Array.isArray(focus)) return false;
+  const obj = focus as Record<string, unknown>;
+  if (obj[name] !== undefined || obj[`_${name}`] !== undefined) return false;
+  // A choice element (value[x]) is present under a typed name (valueQuantity).
+  for (const k in obj) if (k.length > name.length && k.startsWith(name) && /[A-Z]/.test(k.charAt(name.length))) return false;
+  return true;
+}
+
+export class Invariants {
+  private readonly cache = new Map<string, Compiled | null>();
+  private readonly guards = new Map<string, string | null>();
+  private readonly pairs = new Map<string, [string, string] | null>();
+  private readonly failed = new Map<string, string>();
+
+  /** `base` is the element path the expression's focus has (e.g. `Patient.contact`, `Period`). */
+  private compiled(key: string, base: string, expression: string): Compiled | null {
+    let fn = this.cache.get(key);
+    if (fn === undefined) {
+      try {
+        fn = fhirpath.compile({ base, expression }, r4model, { traceFn: () => undefined }) as unknown as Compiled;
+      } catch (err) {
+        this.failed.set(expression, err instanceof Error ? err.message : String(err));
+        fn = null;
+      }
+      this.cache.set(key, fn);
+    }
+    return fn;
+  }
+
+  /**
+   * True when the invariant holds, false when it fails, undefined when it could not be run.
+   */
+  holds(base: string, expression: string, focus: unknown, resource: unknown, rootResource: unknown): boolean | undefined {
+    let guard = this.guards.get(expression);
+    if (guard === undefined) {
+      guard = LOOSER.test(expression) ? null : EMPTY_OR.exec(expression)?.[1] ?? null;
+      this.guards.set(expression, guard);
+    }
+    if (guard !== null && absent(focus, guard)) return true;
+    let pair = this.pairs.get(expression);
+    if (pair === undefined) {
+      const m = EMPTY_OR_EXISTS.exec(expression);
+      pair = m ? [m[1] ?? '', m[2] ?? ''] : null;
+      this.pairs.set(expression, pair);
+    }
+    if (pair !== null && typeof focus === 'object' && focus !== null && !Array.isArray(focus)) return !absent(focus, pair[1]);
+    const key = `${base}\u0000${expression}`;
+    const fn = this.compiled(key, base, expression);
+    if (!fn) return undefined;
+    let out: unknown[];
+    try {
+      out = fn(focus, { resource, rootResource, ucum: UCUM });
+    } catch (err) {
+      // fhirpath.js cannot run it (an unsupported function, a strictness of its own): it will
+      // not do better next time, and throwing is slow, so the expression is set aside. Either
+      // way the invariant is not held against the resource.
+      this.failed.set(expression, err instanceof Error ? err.message : String(err));
+      this.cache.set(key, null);
+      return undefined;
+    }
+    // R4 conformance-rules.html#constraints: the expression SHALL evaluate to true; an empty
+    // result (say, comparing dateTimes of different precision) is not true.
+    return out.length === 1 && out[0] === true;
+  }
+
+  /** Expressions that could not be compiled or run, with the reason. */
+  unsupported(): { expression: string; reason: string }[] {
+    return [...this.failed].map(([expression, reason]) => ({ expression, reason }));
+  }
+}
