@@ -21,7 +21,7 @@ export async function testApp(t: Teardown, env: Record<string, string> = {}): Pr
  * FLINT_TEST_STORE=mingo (`npm run test:on-mongo`) runs the HTTP tests on the MongoDB adapter
  * over an in-memory mingo database instead of SQLite.
  */
-function storeUnderTest(): BuildOptions {
+export function storeUnderTest(): BuildOptions {
   if (process.env.FLINT_TEST_STORE !== 'mingo') return {};
   return { store: (indexer) => MongoStore.open({ db: new MingoDb('replicaset'), indexer }) };
 }

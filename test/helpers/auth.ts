@@ -4,14 +4,14 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { buildApp, type BuildOptions } from '../../src/app.js';
 import { registerClient, registerUser, type ClientInput } from '../../src/auth/server/admin.js';
-import { load, clinic } from './app.js';
+import { load, clinic, storeUnderTest } from './app.js';
 
 export const BASE = 'http://flint.test/fhir';
 export const AUTH = 'http://flint.test/auth';
 export const REDIRECT = 'http://app.example/callback';
 
 export async function authApp(t: { teardown(fn: () => unknown): void }, env: Record<string, string> = {}, opts: BuildOptions = {}): Promise<FastifyInstance> {
-  const app = await buildApp(loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', BASE_URL: BASE, AUTH: 'smart', AUTH_TEST_HOOKS: '1', ...env }), opts);
+  const app = await buildApp(loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', BASE_URL: BASE, AUTH: 'smart', AUTH_TEST_HOOKS: '1', ...env }), { ...storeUnderTest(), ...opts });
   t.teardown(() => app.close());
   return app;
 }

@@ -1,5 +1,6 @@
 // Start-up errors of the MongoDB adapter: each says what is wrong, and never the password.
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { StoreError } from '../../src/store/port.js';
 import { connectMongo, databaseName } from '../../src/store/mongo/driver.js';
 import { openStore } from '../../src/store/open.js';
@@ -38,4 +39,17 @@ t.test('the database is the one named in the URL, else flint', async (t) => {
   t.equal(databaseName('mongodb://h:27017/clinic?replicaSet=rs0'), 'clinic');
   t.equal(databaseName('mongodb+srv://u:p@cluster0.example.net/'), 'flint');
   t.equal(databaseName('mongodb://a:1,b:2'), 'flint');
+});
+
+t.test('Flint exits with code 1 and a plain message when its MongoDB is unreachable, password hidden', async (t) => {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: {
+      ...process.env, PORT: '0', LOG_LEVEL: 'silent', AUTH: 'off',
+      DATABASE_URL: 'mongodb://flint:pa55word@127.0.0.1:9/flint?serverSelectionTimeoutMS=300&directConnection=true',
+    },
+    encoding: 'utf8', timeout: 60_000,
+  });
+  t.equal(res.status, 1);
+  t.match(res.stderr, /could not start .*MongoDB is unreachable/);
+  t.notMatch(res.stderr + res.stdout, /pa55word/);
 });

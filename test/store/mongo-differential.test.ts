@@ -2,6 +2,8 @@
 // filters and pipelines evaluated by mingo), the same parsed searches on both: the same
 // matches in the same order, page after page forwards and back, the same includes and
 // totals, with and without an access policy; the same history, references and reindex.
+// Sorting by _lastUpdated is left to test/helpers/search-suite.ts: the two stores stamp their
+// own clocks, so resources written in one millisecond by one may not be by the other.
 import t, { type Test } from 'tap';
 import type { Resource } from 'fhir/r4.js';
 import { loadDefinitions } from '../../src/definitions/registry.js';
@@ -140,7 +142,7 @@ const QUERIES = (p: string[]): string[] => [
   'Patient?birthdate=lt1960', 'Patient?birthdate=le1990-12-31', 'Patient?birthdate=sa1950', 'Patient?birthdate=eb2000', 'Patient?birthdate=ap1990',
   'Observation?date=2020', 'Observation?date=ge2020-03-01&date=lt2020-04-01', 'Encounter?date=ge2020-01-01', 'Observation?date=sa2021-01-01',
   'Observation?date=eb2015', 'Observation?date=gt2021-05-01', 'Observation?_lastUpdated=gt2000', 'Patient?_lastUpdated=lt2000',
-  'Patient?_lastUpdated=ge2000&_sort=_lastUpdated', 'Patient?_lastUpdated=ne2000',
+  'Patient?_lastUpdated=ne2000',
   // number and quantity
   'RiskAssessment?probability=0.8', 'RiskAssessment?probability=gt0.3', 'RiskAssessment?probability=le0.5', 'RiskAssessment?probability=ne0.25',
   'RiskAssessment?probability=ap0.5', 'RiskAssessment?probability:missing=true', 'RiskAssessment?_sort=probability', 'RiskAssessment?_sort=-probability',
@@ -164,7 +166,7 @@ const QUERIES = (p: string[]): string[] => [
   'Observation?code-value-quantity=http://loinc.org|29463-7$gt50', 'Observation?component-code-value-quantity=8480-6$gt100',
   'Observation?combo-code-value-quantity=8480-6$lt200',
   // sorts and paging
-  'Patient?_sort=birthdate', 'Patient?_sort=-birthdate', 'Patient?_sort=family,-birthdate', 'Patient?_sort=-_lastUpdated',
+  'Patient?_sort=birthdate', 'Patient?_sort=-birthdate', 'Patient?_sort=family,-birthdate',
   'Patient?_sort=_id', 'Patient?_sort=-_id', 'Observation?_sort=-date,_id&patient=pat-bob', 'Observation?_sort=date', 'Observation?_sort=code',
   'Practitioner?_sort=family', 'Appointment?_sort=-date', 'Encounter?_sort=-date', 'Condition?_sort=onset-date', 'Observation?_sort=status,-date',
   // totals

@@ -1,4 +1,4 @@
-// The store conformance suite and the index check on a real MongoDB server, when MONGODB_URI
+// The store conformance suite, the search suite and the index check on a real MongoDB server, when MONGODB_URI
 // names one (a replica set, e.g. mongodb://localhost:27017/?replicaSet=rs0). Skipped, saying
 // why, when it is not set: no mongod can be installed where these tests usually run.
 import t from 'tap';
@@ -9,6 +9,7 @@ import { INDEXES, RESOURCES, HISTORY } from '../../src/store/mongo/layout.js';
 import { MongoStore } from '../../src/store/mongo/store.js';
 import type { Store } from '../../src/store/port.js';
 import { storeSuite } from '../helpers/store-suite.js';
+import { searchSuite } from '../helpers/search-suite.js';
 
 const uri = process.env.MONGODB_URI;
 
@@ -41,6 +42,14 @@ if (!uri) {
       if (!name) throw new Error('unknown store');
       await s.close();
       return MongoStore.open({ db: await connectMongo(urlFor(name)) });
+    },
+  });
+  searchSuite(t, {
+    name: 'mongodb server',
+    open: async (indexer) => {
+      const name = `flint_test_${randomUUID().slice(0, 8)}`;
+      names.push(name);
+      return MongoStore.open({ db: await connectMongo(urlFor(name)), indexer });
     },
   });
   t.test('mongodb server: the indexes created are exactly the ones defined, and creating them twice is a no-op', async (t) => {

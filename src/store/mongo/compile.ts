@@ -117,10 +117,20 @@ export class Compiler {
   }
 
   async expr(e: Expr, types: readonly string[]): Promise<Filter> {
-    if ('and' in e) return and(await Promise.all(e.and.map((x) => this.expr(x, types))));
-    if ('or' in e) return or(await Promise.all(e.or.map((x) => this.expr(x, types))));
+    if ('and' in e) return and(await this.each(e.and, types));
+    if ('or' in e) return or(await this.each(e.or, types));
     if ('not' in e) return { $nor: [await this.expr(e.not, types)] };
     return this.condition(e.cond, types);
+  }
+
+  /**
+   * One after the other, not in parallel: chains and _has query the database, and inside a
+   * transaction a session must not run operations concurrently.
+   */
+  private async each(list: Expr[], types: readonly string[]): Promise<Filter[]> {
+    const out: Filter[] = [];
+    for (const x of list) out.push(await this.expr(x, types));
+    return out;
   }
 
   private async condition(c: Condition, types: readonly string[]): Promise<Filter> {

@@ -2,8 +2,9 @@
 // from the counter document, copies the superseded version to `history` and replaces the
 // current document only if it is still the version read: one atomic document write carries a
 // resource and its index. On a replica set or sharded cluster each write (and each
-// Store.transaction) is one multi-document transaction; on a standalone server writes are
-// serialised within this process and a transaction may hold one write only (README.md).
+// Store.transaction) is one multi-document transaction; on a standalone server there are no
+// transactions and a Store.transaction may hold one write only. Writes of one process queue on
+// a lock either way (README.md).
 import { randomUUID } from 'node:crypto';
 import type { Resource } from 'fhir/r4.js';
 import type { SearchQuery } from '../../search/ir.js';
@@ -37,7 +38,12 @@ interface Shared {
   readonly indexer: StoreIndexer | undefined;
   /** `Type\0code` of every parameter the indexer may emit. */
   readonly registered: Set<string>;
-  /** Standalone servers only: serialises this process's writes (no transactions to do it). */
+  /**
+   * Serialises this process's writes and transactions. Every write updates the counter
+   * document, so concurrent write transactions would only abort each other on it and retry;
+   * queueing them here is cheaper (other processes' writes still conflict and are retried). On a
+   * standalone server it is also what keeps conditional create race-free.
+   */
   readonly lock: Mutex;
 }
 
@@ -102,7 +108,7 @@ export class MongoStore implements Store {
       return this.apply(type, id, decide, undefined, tx.state);
     }
     if (db.topology === 'standalone') return lock.run(() => this.apply(type, id, decide, undefined));
-    return db.withTransaction((s) => this.apply(type, id, decide, s));
+    return lock.run(() => db.withTransaction((s) => this.apply(type, id, decide, s)));
   }
 
   private async apply<T>(type: string, id: string, decide: (cur: ResourceDoc | undefined) => Plan<T>, session: Session | undefined, solo?: SoloTx): Promise<T> {
@@ -198,7 +204,9 @@ export class MongoStore implements Store {
   private async versions(filter: Filter, limit: number): Promise<HistoryDoc[]> {
     const { db } = this.shared;
     const opts = { sort: { s: -1 as const }, limit, projection: { x: 0 as const, c: 0 as const } };
-    const [a, b] = await Promise.all([db.find(RESOURCES, filter, opts, this.session), db.find(HISTORY, filter, opts, this.session)]);
+    // Sequential: a session in a transaction must not run operations concurrently.
+    const a = await db.find(RESOURCES, filter, opts, this.session);
+    const b = await db.find(HISTORY, filter, opts, this.session);
     const seen = new Set<number>();
     const out: HistoryDoc[] = [];
     // A copy left in `history` by an interrupted standalone write repeats a current version: once.
@@ -236,11 +244,8 @@ export class MongoStore implements Store {
     const { db } = this.shared;
     const cur = await this.current(type, id);
     if (!cur) return 0;
-    const [a, b] = await Promise.all([
-      db.count(RESOURCES, base, undefined, this.session),
-      db.count(HISTORY, { ...base, v: { $lt: cur.v } }, undefined, this.session),
-    ]);
-    return a + b;
+    const a = await db.count(RESOURCES, base, undefined, this.session);
+    return a + await db.count(HISTORY, { ...base, v: { $lt: cur.v } }, undefined, this.session);
   }
 
   /**
@@ -287,8 +292,10 @@ export class MongoStore implements Store {
 
   async reindex(types: readonly string[] | undefined, onProgress?: (p: ReindexProgress) => void): Promise<number> {
     this.assertOpen();
-    const { db, indexer } = this.shared;
+    const { db, indexer, registered } = this.shared;
     if (!indexer) return 0;
+    // Parameters defined since the store opened (SearchParameters posted at runtime).
+    for (const [t, c] of indexer.paramKeys()) registered.add(`${t}\u0000${c}`);
     const filter: Filter = { d: false, ...(types ? { t: { $in: [...types] } } : {}) };
     const total = await db.count(RESOURCES, filter);
     let after = '';
@@ -305,6 +312,8 @@ export class MongoStore implements Store {
       after = String(batch[batch.length - 1]?._id ?? after);
       done += batch.length;
       onProgress?.({ done, total: Math.max(total, done) });
+      // Let requests in between batches: a reindex must not starve the server.
+      await new Promise((r) => setImmediate(r));
     }
     return done;
   }
@@ -316,14 +325,14 @@ export class MongoStore implements Store {
     if (this.tx) return fn(this);
     const { db, lock } = this.shared;
     if (db.topology !== 'standalone') {
-      return db.withTransaction(async (session) => {
+      return lock.run(() => db.withTransaction(async (session) => {
         const tx = new MongoStore(this.shared, { kind: 'session', session });
         try {
           return await fn(tx);
         } finally {
           tx.closed = true;
         }
-      });
+      }));
     }
     return lock.run(async () => {
       const state: SoloTx = { writes: 0 };
