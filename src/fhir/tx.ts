@@ -4,8 +4,13 @@ import type { FhirContext } from './context.js';
 
 export async function inTransaction<T>(ctx: FhirContext, fn: (tx: FhirContext) => Promise<T>): Promise<T> {
   if (ctx.deferred) return fn(ctx); // already inside one: join it
-  const deferred: (() => void)[] = [];
-  const result = await ctx.store.transaction((store) => fn({ ...ctx, store, deferred }));
+  let deferred: (() => void)[] = [];
+  const result = await ctx.store.transaction((store) => {
+    // A store may run the body again (MongoDB retries a transaction on a write conflict): only
+    // the effects of the attempt that committed count.
+    deferred = [];
+    return fn({ ...ctx, store, deferred });
+  });
   for (const effect of deferred) effect();
   return result;
 }
