@@ -6,7 +6,10 @@
 //  - a Practitioner taking part (participant not `declined`) cannot hold two overlapping
 //    Appointments: 409;
 //  - cancelled, noshow and entered-in-error (or deleting the Appointment, or dropping the Slot
-//    from it) give the Slot back: free.
+//    from it) give the Slot back: free;
+//  - an Appointment on one Slot lies within the Slot's start and end (422 otherwise);
+//  - a Slot that an Appointment holds cannot be freed or deleted directly (409): cancel the
+//    Appointment instead (a write hook on Slot).
 // Statuses that hold time: pending, booked, arrived, checked-in and fulfilled (the time was
 // used). proposed and waitlist do not: R4 defines them as not yet agreed / waiting for a slot.
 import type { Appointment, Slot } from 'fhir/r4.js';
@@ -50,11 +53,20 @@ async function setSlot(ctx: FhirContext, id: string, slot: Slot, versionId: stri
   await update(ctx, { type: 'Slot', id, body: { ...slot, status }, ifMatch: versionId });
 }
 
-async function takeSlots(ctx: FhirContext, ids: string[], held: string[], hold: SlotHold): Promise<void> {
+/** R4 appointment.html: the Slots are the time the Appointment takes, so its times lie within them. */
+function checkWithin(a: Appointment, id: string, slot: Slot): void {
+  if (!a.start || !a.end) return;
+  if (Date.parse(a.start) < Date.parse(slot.start) || Date.parse(a.end) > Date.parse(slot.end)) {
+    throw unprocessable(`The Appointment (${a.start} to ${a.end}) does not lie within Slot/${id} (${slot.start} to ${slot.end})`);
+  }
+}
+
+async function takeSlots(ctx: FhirContext, a: Appointment, ids: string[], held: string[], hold: SlotHold): Promise<void> {
   for (const id of ids) {
     const found = await readCurrent<Slot>(ctx, 'Slot', id);
     if (!found) throw unprocessable(`Slot/${id} does not exist`);
     const { resource: slot, versionId } = found;
+    if (ids.length === 1) checkWithin(a, id, slot);
     // A Slot this Appointment already held stays its own (e.g. booked → arrived).
     if (!held.includes(id) && slot.status !== 'free') throw conflict(`Slot/${id} is not free (it is ${slot.status})`);
     await setSlot(ctx, id, slot, versionId, hold);
@@ -116,9 +128,34 @@ async function schedule(ctx: FhirContext, change: WriteChange): Promise<void> {
   const wanted = hold && current ? slotIds(sys, current) : [];
   await releaseSlots(sys, held.filter((s) => !wanted.includes(s)));
   if (hold && current) {
-    await takeSlots(sys, wanted, held, hold);
+    await takeSlots(sys, current, wanted, held, hold);
     await checkPractitioners(sys, current, change.id, ctx.access !== undefined);
   }
 }
 
 export const schedulingHook: WriteHook = { types: ['Appointment'], onWrite: onAppointment };
+
+/** A held Slot is freed by cancelling its Appointment, never behind the Appointment's back. */
+async function onSlot(ctx: FhirContext, change: WriteChange): Promise<void> {
+  // In a Bundle the Appointment may be cancelled by a later entry: judge the final state.
+  if (ctx.checks) ctx.checks.push(() => guardSlot(ctx, change));
+  else await guardSlot(ctx, change);
+}
+
+async function guardSlot(ctx: FhirContext, change: WriteChange): Promise<void> {
+  const before = (change.previous as Slot | undefined)?.status;
+  const after = (change.current as Slot | undefined)?.status;
+  if ((before !== 'busy' && before !== 'busy-tentative') || after === 'busy' || after === 'busy-tentative') return;
+  const holders = await findAll<Appointment>(systemContext(ctx), 'Appointment', [['slot', `Slot/${change.id}`], ['status', TIME_HOLDING.join(',')]]);
+  if (holders.length > 0) {
+    const which = ctx.access === undefined ? ` (Appointment/${holders[0]?.id})` : '';
+    throw conflict(`Slot/${change.id} is held by an appointment${which}: cancel the appointment to free the slot`);
+  }
+}
+
+export const slotGuardHook: WriteHook = {
+  types: ['Slot'],
+  onWrite: onSlot,
+  // Only a Slot that stops being busy can take time from an Appointment.
+  wants: (resource, create) => !create && (resource === undefined || !['busy', 'busy-tentative'].includes((resource as Slot).status)),
+};

@@ -146,6 +146,38 @@ t.test('in a transaction Bundle the rules see every entry: a Slot PUT after the 
   t.equal(await slotStatus(app, 's-jones-9'), 'free', 'nothing of it was kept');
 });
 
+t.test('an Appointment on a Slot lies within the Slot\'s time (422 otherwise)', async (t) => {
+  const app = await testApp(t);
+  await setup(app);
+  const late = await post(app, '/fhir/Appointment', appt('s-mon-9', '2026-12-14T09:15:00Z', '2026-12-14T09:45:00Z'));
+  t.equal(late.statusCode, 422);
+  t.match(body(late).issue[0].diagnostics, /does not lie within Slot\/s-mon-9/);
+  t.equal(await slotStatus(app, 's-mon-9'), 'free', 'the refused booking took nothing');
+  t.equal((await post(app, '/fhir/Appointment', appt('s-mon-9', '2026-12-14T09:00:00Z', '2026-12-14T09:20:00Z'))).statusCode, 201, 'a shorter visit inside the Slot is fine');
+});
+
+t.test('a Slot held by an Appointment cannot be freed or deleted behind its back (409); cancelling frees it', async (t) => {
+  const app = await testApp(t);
+  await setup(app);
+  const booked = body(await post(app, '/fhir/Appointment', appt('s-mon-9', '2026-12-14T09:00:00Z', '2026-12-14T09:30:00Z')));
+  const freed = await put(app, '/fhir/Slot/s-mon-9', slot('s-mon-9', 'sch-smith', '2026-12-14T09:00:00Z', '2026-12-14T09:30:00Z'));
+  t.equal(freed.statusCode, 409);
+  t.match(body(freed).issue[0].diagnostics, /held by an appointment/);
+  t.equal(await slotStatus(app, 's-mon-9'), 'busy');
+  t.equal((await app.inject({ method: 'DELETE', url: '/fhir/Slot/s-mon-9' })).statusCode, 409, 'nor deleted');
+  t.equal((await put(app, '/fhir/Slot/s-tue-9', slot('s-tue-9', 'sch-smith', '2026-12-15T09:00:00Z', '2026-12-15T09:30:00Z', 'busy-unavailable'))).statusCode, 200, 'a free Slot the schedule closes is fine');
+  // One transaction that cancels the Appointment and touches the Slot: judged on its final state.
+  const both = {
+    resourceType: 'Bundle', type: 'transaction', entry: [
+      { request: { method: 'PUT', url: 'Slot/s-mon-9' }, resource: slot('s-mon-9', 'sch-smith', '2026-12-14T09:00:00Z', '2026-12-14T09:30:00Z') },
+      { request: { method: 'PUT', url: `Appointment/${booked.id}` }, resource: { ...booked, status: 'cancelled' } },
+    ],
+  };
+  const res = await post(app, '/fhir', both);
+  t.equal(res.statusCode, 200, res.body);
+  t.equal(await slotStatus(app, 's-mon-9'), 'free');
+});
+
 t.test('free slots for a practitioner this week: Slot?schedule.actor=…&status=free&start=ge…&start=lt…', async (t) => {
   const app = await testApp(t);
   await setup(app);
