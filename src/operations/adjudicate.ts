@@ -5,7 +5,8 @@
 // with the payer's own), and the Claim is adjudicated into a ClaimResponse, also stored:
 //  - outcome complete; per item: submitted = eligible = net (unitPrice × quantity when net is
 //    absent), copay = the patient's share (src/operations/share.ts, from the Claim's focal
-//    Coverage as the payer holds it), benefit = eligible − copay; the same four as totals, and
+//    Coverage as the payer holds it: its own Coverage with the member's identifier or
+//    subscriberId, else the copy the sender sent), benefit = eligible − copay; the same four as totals, and
 //    a payment of the total benefit.
 // A Claim whose business identifier the payer already holds is not adjudicated twice: its
 // ClaimResponse is answered again (safe retries).
@@ -69,11 +70,29 @@ function amount(item: NonNullable<Claim['item']>[number]): number {
 
 const adj = (code: string, c: number, currency: string) => ({ category: { coding: [{ system: ADJUDICATION, code }] }, amount: money(c, currency) });
 
+/**
+ * The payer's own record of the member's coverage, when it holds one: a Coverage other than the
+ * sender's copy whose identifier carries one of the copy's identifiers or its subscriberId (the
+ * member number). The payer's terms, not the sender's, decide the patient's share.
+ */
+async function ownCoverage(ctx: FhirContext, copy: Coverage, copyId: string): Promise<Coverage | undefined> {
+  const keys = [
+    ...(copy.identifier ?? []).filter((i) => i.value).map((i) => (i.system ? `${i.system}|${i.value}` : `${i.value}`)),
+    ...(copy.subscriberId ? [copy.subscriberId] : []),
+  ];
+  for (const key of keys) {
+    const found = (await findAll<Coverage & { id: string }>(ctx, 'Coverage', [['identifier', key], ['status', 'active']])).filter((c) => c.id !== copyId);
+    if (found.length === 1) return found[0];
+  }
+  return undefined;
+}
+
 /** The payer's decision on a stored Claim (deterministic: the rule in the header). */
 export async function adjudicate(ctx: FhirContext, claim: Claim & { id: string }): Promise<ClaimResponse> {
   const focal = claim.insurance?.find((i) => i.focal) ?? claim.insurance?.[0];
   const covId = localId(ctx, focal?.coverage?.reference, 'Coverage');
-  const coverage = covId ? (await readCurrent<Coverage>(ctx, 'Coverage', covId))?.resource : undefined;
+  const submitted = covId ? (await readCurrent<Coverage>(ctx, 'Coverage', covId))?.resource : undefined;
+  const coverage = (submitted && await ownCoverage(ctx, submitted, covId ?? '')) ?? submitted;
   const insurer = claim.insurer ?? coverage?.payor?.[0];
   if (!insurer) throw new FhirError(422, 'The Claim names no insurer and its Coverage no payor', 'business-rule');
   const items = claim.item ?? [];

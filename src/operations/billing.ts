@@ -149,7 +149,9 @@ async function bill(ctx: FhirContext, encounterId: string): Promise<{ claim?: Cl
   }
 
   let invoice: Invoice | undefined;
-  if (share.cents > 0) {
+  // Insured: always a draft, even for a predicted share of 0, because the payer's answer may
+  // still give the patient a share (it is then issued, or cancelled when there is nothing to pay).
+  if (share.cents > 0 || coverage) {
     const issuer = localId(ctx, encounter.serviceProvider?.reference, 'Organization') ? encounter.serviceProvider : undefined;
     const draft: Invoice = {
       resourceType: 'Invoice', identifier,

@@ -75,9 +75,9 @@ t.test('Claim/$submit refuses what it cannot store, and stores nothing then', as
   t.equal((await post(app, '/fhir/Claim/$submit', odd)).statusCode, 400, 'an unknown resource type in the Bundle');
 });
 
-async function billedVisit(app: FastifyInstance): Promise<string> {
+async function billedVisit(app: FastifyInstance, costToBeneficiary = copay(30)): Promise<string> {
   await loadClinic(app);
-  await put(app, '/fhir/Coverage/cov-alice', { ...byId('cov-alice'), costToBeneficiary: copay(30) });
+  await put(app, '/fhir/Coverage/cov-alice', { ...byId('cov-alice'), costToBeneficiary });
   await put(app, '/fhir/Encounter/enc-p1', {
     resourceType: 'Encounter', id: 'enc-p1', status: 'in-progress',
     class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
@@ -113,6 +113,24 @@ t.test('$submit-to-payer sends the claim to a second Flint and records its Claim
   t.same(invoice?.totalNet, { value: 30, currency: 'USD' });
   const again = await operation(app, `/fhir/Claim/${claimId}/$submit-to-payer`);
   t.equal(again.statusCode, 409, 'a claim is sent once');
+});
+
+t.test('the payer decides the share: a visit the clinic expected to be fully covered gets its Invoice issued', async (t) => {
+  const payer = await listenFlint(t, { AUTH: 'off' });
+  // The payer's own record of the member (member number as identifier) says 15.00 co-pay;
+  // the clinic's copy says nothing: the payer's terms decide.
+  await put(payer.app, '/fhir/Coverage/cov-alice', { ...byId('cov-alice'), identifier: [{ system: 'http://acme.example/member', value: 'ACME-778812' }], costToBeneficiary: copay(15) });
+  const clinicFlint = await listenFlint(t, { AUTH: 'off', PAYER_URL: payer.base });
+  const app = clinicFlint.app;
+  const claimId = await billedVisit(app, []);
+  const drafts = await ids(app, '/fhir/Invoice?subject=Patient/pat-alice&status=draft');
+  t.equal(drafts.length, 1, 'a draft Invoice of 0.00 waits for the payer');
+  const res = await operation(app, `/fhir/Claim/${claimId}/$submit-to-payer`);
+  t.equal(res.statusCode, 200, res.body);
+  const [invoice] = outputs(body(res), 'invoice');
+  t.equal(`Invoice/${invoice?.id}`, drafts[0]);
+  t.equal(invoice?.status, 'issued');
+  t.same(invoice?.totalNet, { value: 15, currency: 'USD' }, 'the share the payer adjudicated');
 });
 
 t.test('$submit-to-payer without a payer, or with one that is down, changes nothing', async (t) => {
