@@ -141,6 +141,8 @@ class Run {
     if (!base) return;
     const scope: Scope = { resource: res, root };
     this.node(base, base.root, { value: res, type: rt, loc }, scope, 'base', depth);
+    if (Array.isArray(res.contained)) this.containedReferenced(res, loc);
+    if (rt === 'Bundle' && Array.isArray(res.entry)) this.fullUrls(res.entry, loc);
     const meta = isObject(res.meta) ? res.meta : undefined;
     const declared = Array.isArray(meta?.profile) ? meta.profile.filter((p): p is string => typeof p === 'string') : [];
     const urls = [...declared.map((u, i) => ({ u, at: `${loc}.meta.profile[${i}]` })), ...extra.map((u) => ({ u, at: loc }))];
@@ -158,6 +160,43 @@ class Run {
         this.node(p, p.root, { value: res, type: rt, loc }, scope, 'profile', depth);
       }
     }
+  }
+
+  /**
+   * dom-3 (R4 references.html#contained): a contained resource is referred to from elsewhere in
+   * the resource (`#id`), or refers to its container (`#`). Checked natively: fhirpath.js
+   * refuses the published expression ("Expected singleton on left side of 'as'").
+   */
+  private containedReferenced(res: Json, loc: string): void {
+    const contained = res.contained as unknown[];
+    const refs = new Set<string>();
+    fragments(res, refs, 0);
+    contained.forEach((c, i) => {
+      if (!isObject(c) || typeof c.id !== 'string') return;
+      if (refs.has(`#${c.id}`)) return;
+      const own = new Set<string>();
+      fragments(c, own, 0);
+      if (own.has('#')) return;
+      this.add(issue('error', 'invariant', "Constraint failed: dom-3: 'If the resource is contained in another resource, it SHALL be referred to from elsewhere in the resource or SHALL refer to the containing resource'", `${loc}.contained[${i}]`));
+    });
+  }
+
+  /** R4 datatypes.html#Attachment: size is the number of bytes of data (before base64). */
+  private attachment(a: Json, loc: string): void {
+    if (typeof a.data !== 'string' || typeof a.size !== 'number') return;
+    const b64 = a.data.replace(/\s+/g, '');
+    const bytes = Math.floor((b64.length * 3) / 4) - (b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0);
+    if (bytes !== a.size) this.add(issue('error', 'value', `The stated size ${a.size} does not match the ${bytes} bytes of data`, `${loc}.size`));
+  }
+
+  /** R4 bundle.html#bundle-unique: an entry's fullUrl is an absolute URL (or a urn:uuid / urn:oid). */
+  private fullUrls(entries: unknown[], loc: string): void {
+    entries.forEach((e, i) => {
+      if (!isObject(e) || typeof e.fullUrl !== 'string') return;
+      if (!/^[a-z][a-z0-9+.-]*:/i.test(e.fullUrl)) {
+        this.add(issue('error', 'value', `The fullUrl must be an absolute URL, not "${short(e.fullUrl)}"`, `${loc}.entry[${i}].fullUrl`));
+      }
+    });
   }
 
   /** Checks one occurrence of the element `rule` of `p`. */
@@ -192,6 +231,7 @@ class Run {
       // Entering a data type's own definition: its type-wide checks run here, once per value.
       if (type === 'Coding') this.coding(value, loc);
       else if (type === 'Extension') this.extension(value, loc, scope, depth);
+      else if (type === 'Attachment') this.attachment(value, loc);
       const dt = this.c.base(type);
       if (dt) this.node(dt, dt.root, e, scope, 'base', depth + 1);
     }
@@ -516,6 +556,18 @@ class Run {
       return;
     }
     this.node(p, p.root, { value: ext, type: 'Extension', loc }, scope, 'profile', depth + 1);
+  }
+}
+
+/** Every string starting with `#` anywhere in `v` (references, canonicals, uris to contained resources). */
+function fragments(v: unknown, into: Set<string>, depth: number): void {
+  if (depth > MAX_DEPTH) return;
+  if (typeof v === 'string') {
+    if (v.charCodeAt(0) === 35) into.add(v);
+  } else if (Array.isArray(v)) {
+    for (const x of v) fragments(x, into, depth + 1);
+  } else if (typeof v === 'object' && v !== null) {
+    for (const k in v) if (k !== 'div') fragments((v as Json)[k], into, depth + 1);
   }
 }
 

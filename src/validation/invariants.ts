@@ -11,11 +11,12 @@ type Compiled = (resource: unknown, env?: Record<string, unknown>) => unknown[];
  * Invariants Flint checks natively in the walk, because they hold on every element and would
  * dominate the run time in fhirpath.js: ele-1 (an element has a value or children: empty
  * objects and arrays are refused structurally), ext-1 (an extension has a value or extensions,
- * not both) and ref-1 (a `#id` reference resolves to a contained resource).
+ * not both), ref-1 (a `#id` reference resolves to a contained resource) and dom-3 (a contained
+ * resource is referred to), which fhirpath.js cannot run as published.
  */
 const UCUM = 'http://unitsofmeasure.org';
 
-export const NATIVE = new Set(['ele-1', 'ext-1', 'ref-1']);
+export const NATIVE = new Set(['ele-1', 'ext-1', 'ref-1', 'dom-3']);
 
 /**
  * `name.empty() or …` holds at once when the element is absent (FHIRPath: true or x is true).
