@@ -74,8 +74,11 @@ export class Conformance {
     let p = this.compiled.get(key);
     if (p === undefined) {
       const sd = this.defs.structureDefinition(key);
-      const elements = sd ? snapshotElements(sd, (u) => this.defs.structureDefinition(u)) : undefined;
-      p = sd && elements ? compileProfile(sd, elements) ?? null : null;
+      // URLs come from the data (meta.profile, extension urls): only known ones are remembered,
+      // so hostile input cannot grow the cache.
+      if (!sd) return null;
+      const elements = snapshotElements(sd, (u) => this.defs.structureDefinition(u));
+      p = elements ? compileProfile(sd, elements) ?? null : null;
       this.compiled.set(key, p);
     }
     return p;
