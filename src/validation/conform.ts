@@ -9,7 +9,8 @@ import { snapshotElements } from '../definitions/snapshot.js';
 import { Terminology } from './bindings.js';
 import { Invariants, NATIVE } from './invariants.js';
 import { childrenOf, compileProfile, type CompiledProfile, type Rule } from './rules.js';
-import { deepEqual, matchesPattern, navigate, splitPath } from './match.js';
+import { deepEqual, matchesPattern } from './match.js';
+import { inSlice, type SliceProbe } from './slicing.js';
 import { issue, type Issue } from './issue.js';
 import { MAX_DEPTH } from './structure.js';
 
@@ -343,7 +344,11 @@ class Run {
     const counts = new Map<Rule, number>();
     const unmatched: Entry[] = [];
     for (const e of entries) {
-      const slice = owner.slices.find((s) => this.inSlice(p, owner, s, e, scope));
+      const probe: SliceProbe = {
+        typeOfSuffix: (suffix) => this.c.typeOfSuffix(suffix),
+        conforms: (url, value) => this.conformsTo(url, value, e.loc, scope),
+      };
+      const slice = owner.slices.find((s) => inSlice(p, owner, s, e.value, e.type, probe));
       if (!slice) {
         unmatched.push(e);
         continue;
@@ -361,62 +366,14 @@ class Run {
     }
   }
 
-  private inSlice(p: CompiledProfile, owner: Rule, slice: Rule, e: Entry, scope: Scope): boolean {
-    const discriminators = owner.slicing?.discriminator ?? [];
-    if (discriminators.length === 0) {
-      // R4 shorthand: value[x]:valueQuantity slices a choice by type.
-      if (owner.choice) return slice.types.some((t) => t.code === e.type);
-      return false;
-    }
-    for (const d of discriminators) {
-      if (!this.discriminates(p, slice, d.type, d.path, e, scope)) return false;
-    }
-    return true;
-  }
-
-  private discriminates(p: CompiledProfile, slice: Rule, kind: string, path: string, e: Entry, scope: Scope): boolean {
-    const target = ruleAt(p, slice, path);
-    const found = path === '$this' ? [{ value: e.value, type: e.type }] : navigate(e.value, path);
-    if (!found) return false;
-    switch (kind) {
-      case 'value':
-      case 'pattern': {
-        let expected = target?.fixed ?? target?.pattern;
-        // An extension slice is told apart by url, which its definition fixes.
-        if (!expected && splitPath(path).pop() === 'url') {
-          const ext = slice.types.find((t) => t.code === 'Extension')?.profiles[0];
-          if (ext) expected = { type: 'Uri', value: ext };
-        }
-        if (!expected) return false;
-        const want = expected.value;
-        const exact = target?.fixed !== undefined;
-        return found.some((f) => (exact ? deepEqual(f.value, want) : matchesPattern(f.value, want)));
-      }
-      case 'exists': {
-        const shouldExist = target ? target.min > 0 : false;
-        return (found.length > 0) === shouldExist;
-      }
-      case 'type': {
-        if (!target) return false;
-        return found.some((f) => {
-          const t = f.type ? this.c.typeOfSuffix(f.type) : path === '$this' ? e.type : isObject(f.value) && typeof f.value.resourceType === 'string' ? f.value.resourceType : undefined;
-          return t !== undefined && target.types.some((x) => x.code === t);
-        });
-      }
-      case 'profile': {
-        const urls = target?.types.flatMap((t) => t.profiles) ?? [];
-        return found.some((f) => urls.some((u) => {
-          const prof = this.c.profile(u);
-          if (!prof || !isObject(f.value)) return false;
-          const probe = new Run(this.c);
-          if (this.c.defs.isResourceType(prof.type)) probe.resource(f.value, e.loc, scope.root, [u], 0);
-          else probe.node(prof, prof.root, { value: f.value, type: prof.type, loc: e.loc }, scope, 'profile', 0);
-          return !probe.issues.some((i) => i.severity === 'error');
-        }));
-      }
-      default:
-        return false;
-    }
+  /** The profile discriminator's test: `value` meets the profile at `url` without errors. */
+  private conformsTo(url: string, value: unknown, loc: string, scope: Scope): boolean {
+    const prof = this.c.profile(url);
+    if (!prof || !isObject(value)) return false;
+    const probe = new Run(this.c);
+    if (this.c.defs.isResourceType(prof.type)) probe.resource(value, loc, scope.root, [url], 0);
+    else probe.node(prof, prof.root, { value, type: prof.type, loc }, scope, 'profile', 0);
+    return !probe.issues.some((i) => i.severity === 'error');
   }
 
   // ---- element checks ----
@@ -574,20 +531,3 @@ function fragments(v: unknown, into: Set<string>, depth: number): void {
   }
 }
 
-/** The rule a discriminator path leads to inside a slice (`code.coding.system`, `$this`, `extension('u')`). */
-function ruleAt(p: CompiledProfile, slice: Rule, path: string): Rule | undefined {
-  let r: Rule | undefined = slice;
-  for (const step of splitPath(path)) {
-    if (!r) return undefined;
-    if (step === '$this') continue;
-    const ext = /^extension\('([^']*)'\)$/.exec(step);
-    const kids: readonly Rule[] = childrenOf(p, r);
-    if (ext) {
-      const e = kids.find((k) => k.name === 'extension');
-      r = e?.slices.find((s) => s.types.some((t) => t.profiles.includes(ext[1] ?? '')));
-      continue;
-    }
-    r = kids.find((k) => k.name === step) ?? kids.find((k) => k.choice && step.startsWith(k.name));
-  }
-  return r;
-}
