@@ -47,6 +47,8 @@ export class Terminology {
     let codes = this.csCodes.get(system);
     if (codes === undefined) {
       const cs = this.defs.codeSystem(system);
+      // Systems come from the data: unknown ones are not remembered (the cache stays bounded).
+      if (!cs) return null;
       if (cs?.content === 'complete' && cs.concept?.length) {
         const set = new Set<string>();
         walkConcepts(cs.concept, (c) => set.add(c.code));

@@ -9,7 +9,8 @@ import { snapshotElements } from '../definitions/snapshot.js';
 import { Terminology } from './bindings.js';
 import { Invariants, NATIVE } from './invariants.js';
 import { childrenOf, compileProfile, type CompiledProfile, type Rule } from './rules.js';
-import { deepEqual, matchesPattern, navigate, splitPath } from './match.js';
+import { deepEqual, matchesPattern } from './match.js';
+import { inSlice, type SliceProbe } from './slicing.js';
 import { issue, type Issue } from './issue.js';
 import { MAX_DEPTH } from './structure.js';
 
@@ -74,8 +75,11 @@ export class Conformance {
     let p = this.compiled.get(key);
     if (p === undefined) {
       const sd = this.defs.structureDefinition(key);
-      const elements = sd ? snapshotElements(sd, (u) => this.defs.structureDefinition(u)) : undefined;
-      p = sd && elements ? compileProfile(sd, elements) ?? null : null;
+      // URLs come from the data (meta.profile, extension urls): only known ones are remembered,
+      // so hostile input cannot grow the cache.
+      if (!sd) return null;
+      const elements = snapshotElements(sd, (u) => this.defs.structureDefinition(u));
+      p = elements ? compileProfile(sd, elements) ?? null : null;
       this.compiled.set(key, p);
     }
     return p;
@@ -141,6 +145,8 @@ class Run {
     if (!base) return;
     const scope: Scope = { resource: res, root };
     this.node(base, base.root, { value: res, type: rt, loc }, scope, 'base', depth);
+    if (Array.isArray(res.contained)) this.containedReferenced(res, loc);
+    if (rt === 'Bundle' && Array.isArray(res.entry)) this.fullUrls(res.entry, loc);
     const meta = isObject(res.meta) ? res.meta : undefined;
     const declared = Array.isArray(meta?.profile) ? meta.profile.filter((p): p is string => typeof p === 'string') : [];
     const urls = [...declared.map((u, i) => ({ u, at: `${loc}.meta.profile[${i}]` })), ...extra.map((u) => ({ u, at: loc }))];
@@ -158,6 +164,43 @@ class Run {
         this.node(p, p.root, { value: res, type: rt, loc }, scope, 'profile', depth);
       }
     }
+  }
+
+  /**
+   * dom-3 (R4 references.html#contained): a contained resource is referred to from elsewhere in
+   * the resource (`#id`), or refers to its container (`#`). Checked natively: fhirpath.js
+   * refuses the published expression ("Expected singleton on left side of 'as'").
+   */
+  private containedReferenced(res: Json, loc: string): void {
+    const contained = res.contained as unknown[];
+    const refs = new Set<string>();
+    fragments(res, refs, 0);
+    contained.forEach((c, i) => {
+      if (!isObject(c) || typeof c.id !== 'string') return;
+      if (refs.has(`#${c.id}`)) return;
+      const own = new Set<string>();
+      fragments(c, own, 0);
+      if (own.has('#')) return;
+      this.add(issue('error', 'invariant', "Constraint failed: dom-3: 'If the resource is contained in another resource, it SHALL be referred to from elsewhere in the resource or SHALL refer to the containing resource'", `${loc}.contained[${i}]`));
+    });
+  }
+
+  /** R4 datatypes.html#Attachment: size is the number of bytes of data (before base64). */
+  private attachment(a: Json, loc: string): void {
+    if (typeof a.data !== 'string' || typeof a.size !== 'number') return;
+    const b64 = a.data.replace(/\s+/g, '');
+    const bytes = Math.floor((b64.length * 3) / 4) - (b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0);
+    if (bytes !== a.size) this.add(issue('error', 'value', `The stated size ${a.size} does not match the ${bytes} bytes of data`, `${loc}.size`));
+  }
+
+  /** R4 bundle.html#bundle-unique: an entry's fullUrl is an absolute URL (or a urn:uuid / urn:oid). */
+  private fullUrls(entries: unknown[], loc: string): void {
+    entries.forEach((e, i) => {
+      if (!isObject(e) || typeof e.fullUrl !== 'string') return;
+      if (!/^[a-z][a-z0-9+.-]*:/i.test(e.fullUrl)) {
+        this.add(issue('error', 'value', `The fullUrl must be an absolute URL, not "${short(e.fullUrl)}"`, `${loc}.entry[${i}].fullUrl`));
+      }
+    });
   }
 
   /** Checks one occurrence of the element `rule` of `p`. */
@@ -192,6 +235,7 @@ class Run {
       // Entering a data type's own definition: its type-wide checks run here, once per value.
       if (type === 'Coding') this.coding(value, loc);
       else if (type === 'Extension') this.extension(value, loc, scope, depth);
+      else if (type === 'Attachment') this.attachment(value, loc);
       const dt = this.c.base(type);
       if (dt) this.node(dt, dt.root, e, scope, 'base', depth + 1);
     }
@@ -300,7 +344,11 @@ class Run {
     const counts = new Map<Rule, number>();
     const unmatched: Entry[] = [];
     for (const e of entries) {
-      const slice = owner.slices.find((s) => this.inSlice(p, owner, s, e, scope));
+      const probe: SliceProbe = {
+        typeOfSuffix: (suffix) => this.c.typeOfSuffix(suffix),
+        conforms: (url, value) => this.conformsTo(url, value, e.loc, scope),
+      };
+      const slice = owner.slices.find((s) => inSlice(p, owner, s, e.value, e.type, probe));
       if (!slice) {
         unmatched.push(e);
         continue;
@@ -318,62 +366,14 @@ class Run {
     }
   }
 
-  private inSlice(p: CompiledProfile, owner: Rule, slice: Rule, e: Entry, scope: Scope): boolean {
-    const discriminators = owner.slicing?.discriminator ?? [];
-    if (discriminators.length === 0) {
-      // R4 shorthand: value[x]:valueQuantity slices a choice by type.
-      if (owner.choice) return slice.types.some((t) => t.code === e.type);
-      return false;
-    }
-    for (const d of discriminators) {
-      if (!this.discriminates(p, slice, d.type, d.path, e, scope)) return false;
-    }
-    return true;
-  }
-
-  private discriminates(p: CompiledProfile, slice: Rule, kind: string, path: string, e: Entry, scope: Scope): boolean {
-    const target = ruleAt(p, slice, path);
-    const found = path === '$this' ? [{ value: e.value, type: e.type }] : navigate(e.value, path);
-    if (!found) return false;
-    switch (kind) {
-      case 'value':
-      case 'pattern': {
-        let expected = target?.fixed ?? target?.pattern;
-        // An extension slice is told apart by url, which its definition fixes.
-        if (!expected && splitPath(path).pop() === 'url') {
-          const ext = slice.types.find((t) => t.code === 'Extension')?.profiles[0];
-          if (ext) expected = { type: 'Uri', value: ext };
-        }
-        if (!expected) return false;
-        const want = expected.value;
-        const exact = target?.fixed !== undefined;
-        return found.some((f) => (exact ? deepEqual(f.value, want) : matchesPattern(f.value, want)));
-      }
-      case 'exists': {
-        const shouldExist = target ? target.min > 0 : false;
-        return (found.length > 0) === shouldExist;
-      }
-      case 'type': {
-        if (!target) return false;
-        return found.some((f) => {
-          const t = f.type ? this.c.typeOfSuffix(f.type) : path === '$this' ? e.type : isObject(f.value) && typeof f.value.resourceType === 'string' ? f.value.resourceType : undefined;
-          return t !== undefined && target.types.some((x) => x.code === t);
-        });
-      }
-      case 'profile': {
-        const urls = target?.types.flatMap((t) => t.profiles) ?? [];
-        return found.some((f) => urls.some((u) => {
-          const prof = this.c.profile(u);
-          if (!prof || !isObject(f.value)) return false;
-          const probe = new Run(this.c);
-          if (this.c.defs.isResourceType(prof.type)) probe.resource(f.value, e.loc, scope.root, [u], 0);
-          else probe.node(prof, prof.root, { value: f.value, type: prof.type, loc: e.loc }, scope, 'profile', 0);
-          return !probe.issues.some((i) => i.severity === 'error');
-        }));
-      }
-      default:
-        return false;
-    }
+  /** The profile discriminator's test: `value` meets the profile at `url` without errors. */
+  private conformsTo(url: string, value: unknown, loc: string, scope: Scope): boolean {
+    const prof = this.c.profile(url);
+    if (!prof || !isObject(value)) return false;
+    const probe = new Run(this.c);
+    if (this.c.defs.isResourceType(prof.type)) probe.resource(value, loc, scope.root, [url], 0);
+    else probe.node(prof, prof.root, { value, type: prof.type, loc }, scope, 'profile', 0);
+    return !probe.issues.some((i) => i.severity === 'error');
   }
 
   // ---- element checks ----
@@ -519,20 +519,15 @@ class Run {
   }
 }
 
-/** The rule a discriminator path leads to inside a slice (`code.coding.system`, `$this`, `extension('u')`). */
-function ruleAt(p: CompiledProfile, slice: Rule, path: string): Rule | undefined {
-  let r: Rule | undefined = slice;
-  for (const step of splitPath(path)) {
-    if (!r) return undefined;
-    if (step === '$this') continue;
-    const ext = /^extension\('([^']*)'\)$/.exec(step);
-    const kids: readonly Rule[] = childrenOf(p, r);
-    if (ext) {
-      const e = kids.find((k) => k.name === 'extension');
-      r = e?.slices.find((s) => s.types.some((t) => t.profiles.includes(ext[1] ?? '')));
-      continue;
-    }
-    r = kids.find((k) => k.name === step) ?? kids.find((k) => k.choice && step.startsWith(k.name));
+/** Every string starting with `#` anywhere in `v` (references, canonicals, uris to contained resources). */
+function fragments(v: unknown, into: Set<string>, depth: number): void {
+  if (depth > MAX_DEPTH) return;
+  if (typeof v === 'string') {
+    if (v.charCodeAt(0) === 35) into.add(v);
+  } else if (Array.isArray(v)) {
+    for (const x of v) fragments(x, into, depth + 1);
+  } else if (typeof v === 'object' && v !== null) {
+    for (const k in v) if (k !== 'div') fragments((v as Json)[k], into, depth + 1);
   }
-  return r;
 }
+

@@ -11,17 +11,30 @@ type Compiled = (resource: unknown, env?: Record<string, unknown>) => unknown[];
  * Invariants Flint checks natively in the walk, because they hold on every element and would
  * dominate the run time in fhirpath.js: ele-1 (an element has a value or children: empty
  * objects and arrays are refused structurally), ext-1 (an extension has a value or extensions,
- * not both) and ref-1 (a `#id` reference resolves to a contained resource).
+ * not both), ref-1 (a `#id` reference resolves to a contained resource) and dom-3 (a contained
+ * resource is referred to), which fhirpath.js cannot run as published.
  */
 const UCUM = 'http://unitsofmeasure.org';
 
-export const NATIVE = new Set(['ele-1', 'ext-1', 'ref-1']);
+export const NATIVE = new Set(['ele-1', 'ext-1', 'ref-1', 'dom-3']);
 
 /**
- * `name.empty() or …` holds at once when the element is absent (FHIRPath: true or x is true).
- * Only when nothing binds looser than `or` (implies, xor) could regroup the expression.
+ * `a.empty() or b.hasValue().not() or …` holds at once when `a` or `b` is absent (FHIRPath:
+ * true or x is true): per-1, qty-3, rng-2 and many more. Only when nothing binds looser than
+ * `or` (implies, xor), which could regroup the expression.
  */
-const EMPTY_OR = /^([a-z][A-Za-z0-9]*)\.empty\(\)\s+or\s/;
+const ABSENT_OR = /^([a-z][A-Za-z0-9]*)\.(?:empty\(\)|hasValue\(\)\.not\(\)|exists\(\)\.not\(\))\s+or\s+/;
+
+/** The element names of the leading `x.empty() or` disjuncts. */
+function leadingAbsent(expression: string): string[] {
+  const names: string[] = [];
+  let rest = expression;
+  for (let m = ABSENT_OR.exec(rest); m; m = ABSENT_OR.exec(rest)) {
+    names.push(m[1] ?? '');
+    rest = rest.slice(m[0].length);
+  }
+  return names;
+}
 const LOOSER = /\s(implies|xor)\s/;
 /** `a.empty() or b.exists()` (qty-3, cpt-2, att-1 and many more): decided from the JSON alone. */
 const EMPTY_OR_EXISTS = /^([a-z][A-Za-z0-9]*)\.empty\(\)\s+or\s+([a-z][A-Za-z0-9]*)\.exists\(\)$/;
@@ -37,7 +50,7 @@ function absent(focus: unknown, name: string): boolean {
 
 export class Invariants {
   private readonly cache = new Map<string, Compiled | null>();
-  private readonly guards = new Map<string, string | null>();
+  private readonly guards = new Map<string, readonly string[]>();
   private readonly pairs = new Map<string, [string, string] | null>();
   private readonly failed = new Map<string, string>();
 
@@ -62,10 +75,10 @@ export class Invariants {
   holds(base: string, expression: string, focus: unknown, resource: unknown, rootResource: unknown): boolean | undefined {
     let guard = this.guards.get(expression);
     if (guard === undefined) {
-      guard = LOOSER.test(expression) ? null : EMPTY_OR.exec(expression)?.[1] ?? null;
+      guard = LOOSER.test(expression) ? [] : leadingAbsent(expression);
       this.guards.set(expression, guard);
     }
-    if (guard !== null && absent(focus, guard)) return true;
+    for (const name of guard) if (absent(focus, name)) return true;
     let pair = this.pairs.get(expression);
     if (pair === undefined) {
       const m = EMPTY_OR_EXISTS.exec(expression);

@@ -25,7 +25,8 @@ t.test('a transaction creates everything, rewriting temporary ids wherever refer
         resource: {
           resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: P }, encounter: { reference: E },
           extension: [{ url: 'http://example.org/also', valueReference: { reference: P } }],
-          contained: [{ resourceType: 'Provenance', id: 'prov', target: [{ reference: E }], recorded: '2024-01-01T00:00:00Z', agent: [{ who: { reference: P } }] }],
+          // R4 dom-3: a contained resource is referred to, or refers to its container ('#').
+          contained: [{ resourceType: 'Provenance', id: 'prov', target: [{ reference: E }, { reference: '#' }], recorded: '2024-01-01T00:00:00Z', agent: [{ who: { reference: P } }] }],
         },
         request: { method: 'POST', url: 'Observation' },
       },

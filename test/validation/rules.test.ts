@@ -103,6 +103,9 @@ t.test('reference formats and target types', async (t) => {
   t.same(at(errors(obs({ subject: { reference: 'Medication/1' } }))), ['Observation.subject.reference'], 'subject may not be a Medication');
   t.same(at(errors(obs({ subject: { reference: '#p1' } }))), ['Observation.subject.reference'], 'an unresolved #reference');
   t.same(errors(obs({ contained: [{ resourceType: 'Patient', id: 'p1' }], subject: { reference: '#p1' } })), []);
+  // dom-3: a contained resource must be referred to (or refer to its container).
+  t.same(at(errors(obs({ contained: [{ resourceType: 'Patient', id: 'p1' }] }))), ['Observation.contained[0]']);
+  t.same(errors(obs({ contained: [{ resourceType: 'Provenance', id: 'v', target: [{ reference: '#' }], recorded: '2020-01-01T00:00:00Z', agent: [{ who: { display: 'x' } }] }] })), [], 'or refer to the container');
 });
 
 t.test('extensions are checked against their definitions; unknown ones warn', async (t) => {
@@ -193,4 +196,54 @@ t.test('a profile with a differential only gets a snapshot; minValue, maxValue a
   t.same(at(run({ note: [{ text: 'far too long a note' }] })), ['Observation.note[0].text'], 'a path into a data type');
   const noSubject = validateResource(d, obs({ meta: { profile: [url] } })).filter((i) => i.severity === 'error');
   t.ok(noSubject.some((i) => /subject: minimum required = 1/.test(i.diagnostics)));
+});
+
+/** A constraint on `type` built from its base snapshot: `slicing` on one element and extra slice elements after it. */
+function sliced(type: string, url: string, path: string, slicing: Record<string, unknown>, extra: Record<string, unknown>[]) {
+  const base = defs.baseDefinition(type);
+  if (!base?.snapshot) throw new Error(`no ${type}`);
+  const elements: Record<string, unknown>[] = base.snapshot.element.map((e) => (e.id === path ? { ...e, slicing } : { ...e }));
+  const at = elements.findIndex((e) => e.id === path);
+  let end = at + 1;
+  while (end < elements.length && String(elements[end]?.id).startsWith(`${path}.`)) end++;
+  elements.splice(end, 0, ...extra);
+  const sd = { ...base, url, derivation: 'constraint' as const, snapshot: { element: elements as never } };
+  return defs.extend({ structureDefinitions: [sd], valueSets: [], codeSystems: [] });
+}
+
+t.test('slicing: a type discriminator tells components apart by the type of their value', async (t) => {
+  const url = 'http://example.org/StructureDefinition/typed-components';
+  const d = sliced('Observation', url, 'Observation.component', { discriminator: [{ type: 'type', path: 'value' }], rules: 'open' }, [
+    { id: 'Observation.component:q', path: 'Observation.component', sliceName: 'q', min: 1, max: '1', type: [{ code: 'BackboneElement' }] },
+    { id: 'Observation.component:q.code', path: 'Observation.component.code', min: 1, max: '1', type: [{ code: 'CodeableConcept' }] },
+    { id: 'Observation.component:q.value[x]', path: 'Observation.component.value[x]', min: 1, max: '1', type: [{ code: 'Quantity' }] },
+  ]);
+  const run = (components: unknown[]) => validateResource(d, obs({ component: components }), { profiles: [url] }).filter((i) => i.severity === 'error');
+  t.same(run([{ code: { text: 'a' }, valueString: 's' }, { code: { text: 'b' }, valueQuantity: { value: 1 } }]), []);
+  const missing = run([{ code: { text: 'a' }, valueString: 's' }]);
+  t.ok(missing.some((i) => /Observation.component:q: minimum required = 1/.test(i.diagnostics)), 'no component has a Quantity');
+});
+
+t.test('slicing: a profile discriminator matches entries that conform to the slice\'s profile', async (t) => {
+  const url = 'http://example.org/StructureDefinition/bundle-with-us-core-patient';
+  const usCore = 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient';
+  const d = sliced('Bundle', url, 'Bundle.entry', { discriminator: [{ type: 'profile', path: 'resource' }], rules: 'open' }, [
+    { id: 'Bundle.entry:pat', path: 'Bundle.entry', sliceName: 'pat', min: 1, max: '1', type: [{ code: 'BackboneElement' }] },
+    { id: 'Bundle.entry:pat.resource', path: 'Bundle.entry.resource', min: 1, max: '1', type: [{ code: 'Patient', profile: [usCore] }] },
+  ]);
+  const patient = (extra: Record<string, unknown>) => ({ resourceType: 'Patient', gender: 'male', name: [{ family: 'Roe' }], ...extra });
+  const bundle = (p: unknown) => ({ resourceType: 'Bundle', type: 'collection', entry: [{ fullUrl: 'urn:uuid:c757873d-ec9a-4326-a141-556f43239520', resource: p }] });
+  const run = (b: unknown) => validateResource(d, b, { profiles: [url] }).filter((i) => i.severity === 'error');
+  t.same(run(bundle(patient({ identifier: [{ system: 'http://x', value: '1' }] }))), []);
+  t.ok(run(bundle(patient({}))).some((i) => /Bundle.entry:pat: minimum required = 1/.test(i.diagnostics)), 'a patient without an identifier is not a US Core patient');
+});
+
+t.test('Attachment.size matches its data; Bundle fullUrls are absolute', async (t) => {
+  const media = (size: number) => ({ resourceType: 'Media', status: 'completed', content: { contentType: 'text/plain', data: 'aGVsbG8=', size } });
+  t.same(errors(media(5)), [], '"hello" is 5 bytes');
+  t.same(at(errors(media(100))), ['Media.content.size']);
+  const bundle = (fullUrl: string) => ({ resourceType: 'Bundle', type: 'collection', entry: [{ fullUrl, resource: { resourceType: 'Patient' } }] });
+  t.same(errors(bundle('http://example.org/fhir/Patient/1')), []);
+  t.same(errors(bundle('urn:uuid:c757873d-ec9a-4326-a141-556f43239520')), []);
+  t.same(at(errors(bundle('Patient/1'))), ['Bundle.entry[0].fullUrl']);
 });
