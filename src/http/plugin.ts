@@ -65,18 +65,23 @@ export const fhirPlugin: FastifyPluginAsync<FhirPluginOptions> = async (app: Fas
     const audit = opts.audit;
     // Every access, allowed or refused: who, what, on what, with which outcome.
     app.addHook('onResponse', (req, reply, done) => {
+      // Hot path (every request): plain assignments, no spreads.
       const params = (req.params ?? {}) as Record<string, string | undefined>;
-      const at = req.url.indexOf('?');
+      const entry: AuditEntry = { time: new Date().toISOString(), requestId: String(req.id), action: `${req.method} ${req.routeOptions.url ?? 'unmatched'}`, status: reply.statusCode };
+      const caller = req.caller;
+      if (caller) {
+        if (caller.clientId) entry.clientId = caller.clientId;
+        if (caller.user) entry.user = caller.user;
+        if (caller.patient) entry.patient = caller.patient;
+      }
       const type = params.type ?? params.ctype;
-      audit({
-        time: new Date().toISOString(), requestId: String(req.id), action: `${req.method} ${req.routeOptions.url ?? 'unmatched'}`,
-        status: reply.statusCode,
-        ...(req.caller?.clientId ? { clientId: req.caller.clientId } : {}),
-        ...(req.caller?.user ? { user: req.caller.user } : {}),
-        ...(req.caller?.patient ? { patient: req.caller.patient } : {}),
-        ...(type ? { target: [type, params.id ?? params.cid].filter(Boolean).join('/') } : {}),
-        ...(at >= 0 ? { query: req.url.slice(at + 1).slice(0, 2000) } : {}),
-      });
+      if (type) {
+        const id = params.id ?? params.cid;
+        entry.target = id ? `${type}/${id}` : type;
+      }
+      const at = req.url.indexOf('?');
+      if (at >= 0) entry.query = req.url.slice(at + 1, at + 2001);
+      audit(entry);
       done();
     });
   }
