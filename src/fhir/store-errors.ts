@@ -21,5 +21,7 @@ export function mapStoreError(err: unknown, clientIfMatch = false): unknown {
     case 'too-busy': return new FhirError(503, err.message, 'transient');
     case 'unavailable': return new FhirError(503, err.message, 'transient');
     case 'unsupported': return new FhirError(501, err.message, 'not-supported');
+    // A search the store refuses to run at this breadth: the client can narrow it (R4 issue type too-costly).
+    case 'too-costly': return new FhirError(403, err.message, 'too-costly');
   }
 }

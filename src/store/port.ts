@@ -109,7 +109,7 @@ export interface ReindexProgress {
 export class StoreError extends Error {
   constructor(
     /** unsupported: this deployment cannot do it (a multi-write transaction on a standalone MongoDB). */
-    readonly code: 'version-conflict' | 'invalid-cursor' | 'unavailable' | 'too-busy' | 'unsupported',
+    readonly code: 'version-conflict' | 'invalid-cursor' | 'unavailable' | 'too-busy' | 'unsupported' | 'too-costly',
     message: string,
   ) {
     super(message);

@@ -30,10 +30,10 @@ t.test('a chain or _has whose inner search matches too much is refused, not run'
   const c = new Compiler(registered, many, undefined);
   const chain = c.expr({ cond: { kind: 'chain', param: 'subject', targetTypes: ['Patient'], where: { cond: { kind: 'string', param: 'name', match: 'starts', value: 'a' } } } }, ['Observation']);
   const err = await chain.then(() => undefined, (e: unknown) => e);
-  t.ok(err instanceof StoreError && err.code === 'unsupported' && err.message.includes(String(MAX_INNER)), 'chain refused');
+  t.ok(err instanceof StoreError && err.code === 'too-costly' && err.message.includes(String(MAX_INNER)), 'chain refused');
   const has = c.expr({ cond: { kind: 'has', sourceType: 'Observation', param: 'subject', where: { and: [] } } }, ['Patient']);
   const err2 = await has.then(() => undefined, (e: unknown) => e);
-  t.ok(err2 instanceof StoreError && err2.code === 'unsupported', '_has refused');
+  t.ok(err2 instanceof StoreError && err2.code === 'too-costly', '_has refused');
   const few: InnerSearch = { ids: async () => ['p1', 'p2'], references: async () => [{ t: 'Patient', i: 'p1' }, { t: 'Group', i: 'g1' }] };
   const ok = new Compiler(registered, few, undefined);
   t.same(await ok.expr({ cond: { kind: 'chain', param: 'subject', targetTypes: ['Patient'], where: { and: [] } } }, ['Observation']),

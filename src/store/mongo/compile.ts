@@ -272,5 +272,5 @@ export class Compiler {
 }
 
 function tooBroad(what: string): StoreError {
-  return new StoreError('unsupported', `the ${what} search matches more than ${MAX_INNER} resources; narrow it down`);
+  return new StoreError('too-costly', `the ${what} search matches more than ${MAX_INNER} resources; narrow it down`);
 }
