@@ -4,6 +4,7 @@
 import type { AccessConstraint, CompartmentConstraint, CompositeMatch, Condition, Expr, Prefix } from '../../search/ir.js';
 import { StoreError } from '../port.js';
 import { prefixEnd, uriPrefixes } from '../text-range.js';
+import { visibility } from '../visibility.js';
 import type { Filter } from './db.js';
 import { KIND_OF_TABLE } from './layout.js';
 
@@ -246,25 +247,20 @@ export class Compiler {
   async visible(types: readonly string[]): Promise<Filter> {
     const access = this.access;
     if (!access) return TRUE;
+    const { plain, restricted } = visibility(access, types);
     const branches: Filter[] = [];
-    const plain: string[] = [];
-    for (const t of types) {
-      const ta = access.types[t] ?? access.otherTypes;
-      if (!ta) continue;
+    for (const r of restricted) {
       const parts: Filter[] = [];
-      const c = access.compartment;
-      // Types the compartment definition does not cover (Practitioner, Medication…) are not confined.
-      if (ta.inCompartment && c && (t === c.type || c.params[t]?.length)) parts.push(this.compartment(c, [t]));
-      if (ta.filter) {
+      if (r.compartment) parts.push(this.compartment(r.compartment, [r.type]));
+      if (r.filter) {
         this.access = undefined; // a filter is the policy itself: not filtered again
         try {
-          parts.push(await this.expr(ta.filter, [t]));
+          parts.push(await this.expr(r.filter, [r.type]));
         } finally {
           this.access = access;
         }
       }
-      if (parts.length === 0) plain.push(t);
-      else branches.push(and([{ t }, ...parts]));
+      branches.push(and([{ t: r.type }, ...parts]));
     }
     if (plain.length) branches.push({ t: { $in: plain } });
     return or(branches);

@@ -6,6 +6,7 @@ import type { PidRegistry } from './index-writer.js';
 import { IncludeRounds } from '../includes.js';
 import { pageLinks } from '../paging.js';
 import { prefixEnd, uriPrefixes } from '../text-range.js';
+import { visibility } from '../visibility.js';
 
 type Param = string | number | null | Buffer;
 
@@ -300,26 +301,20 @@ export class SqliteSearch {
   private visible(a: string, types: readonly string[]): Sql {
     const access = this.access;
     if (!access) return TRUE;
+    const { plain, restricted } = visibility(access, types);
     const branches: Sql[] = [];
-    const plain: string[] = [];
-    for (const t of types) {
-      const ta = access.types[t] ?? access.otherTypes;
-      if (!ta) continue;
+    for (const r of restricted) {
       const parts: Sql[] = [];
-      const c = access.compartment;
-      // Types the compartment definition does not cover (Practitioner, Medication…) are not confined.
-      if (ta.inCompartment && c && (t === c.type || c.params[t]?.length)) parts.push(this.compartmentSql(c, a, [t]));
-      if (ta.filter) {
-        const saved = this.access;
+      if (r.compartment) parts.push(this.compartmentSql(r.compartment, a, [r.type]));
+      if (r.filter) {
         this.access = undefined; // a filter is the policy itself: not filtered again
         try {
-          parts.push(this.compile(ta.filter, a, [t], 'probe'));
+          parts.push(this.compile(r.filter, a, [r.type], 'probe'));
         } finally {
-          this.access = saved;
+          this.access = access;
         }
       }
-      if (parts.length === 0) plain.push(t);
-      else branches.push({ text: `(${a}.type = ? AND ${parts.map((p) => p.text).join(' AND ')})`, params: [t, ...parts.flatMap((p) => p.params)] });
+      branches.push({ text: `(${a}.type = ? AND ${parts.map((p) => p.text).join(' AND ')})`, params: [r.type, ...parts.flatMap((p) => p.params)] });
     }
     if (plain.length) branches.push({ text: `${a}.type IN (${plain.map(() => '?').join(',')})`, params: plain });
     if (branches.length === 0) return FALSE;
