@@ -32,6 +32,12 @@ export interface LocalReference {
 
 const LOCAL = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 
+/** `Type/id` of a reference to a resource on this server (relative, or absolute under `baseUrl`). */
+export function parseLocalReference(reference: string, baseUrl: string): { type: string; id: string } | undefined {
+  const m = LOCAL.exec(reference.startsWith(`${baseUrl}/`) ? reference.slice(baseUrl.length + 1) : reference);
+  return m?.[1] && m[2] ? { type: m[1], id: m[2] } : undefined;
+}
+
 /** The references of a resource that point at a resource on this server (relative or under `baseUrl`). */
 export function localReferences(resource: unknown, baseUrl: string, rootType: string): LocalReference[] {
   const out: LocalReference[] = [];
@@ -48,9 +54,8 @@ export function localReferences(resource: unknown, baseUrl: string, rootType: st
       return;
     }
     if (key !== 'reference' || typeof v !== 'string') return;
-    const local = v.startsWith(`${baseUrl}/`) ? v.slice(baseUrl.length + 1) : v;
-    const m = LOCAL.exec(local);
-    if (m?.[1] && m[2]) out.push({ type: m[1], id: m[2], path: path.replace(/\.reference$/, '') });
+    const ref = parseLocalReference(v, baseUrl);
+    if (ref) out.push({ ...ref, path: path.replace(/\.reference$/, '') });
   };
   walk(resource, rootType, '');
   return out;

@@ -5,6 +5,7 @@ import type { Resource } from 'fhir/r4.js';
 import type { FhirContext } from '../fhir/context.js';
 import { accessConstraint } from '../fhir/access.js';
 import { storeCall } from '../fhir/store-errors.js';
+import { parseLocalReference } from '../fhir/references.js';
 
 const PAGE = 500;
 
@@ -32,10 +33,8 @@ export async function readCurrent<T extends Resource = Resource>(ctx: FhirContex
   return { resource: JSON.parse(found.record.json) as T, versionId: found.record.versionId };
 }
 
-/** `Type/id` of a local reference (relative, or absolute under this server's base), else undefined. */
+/** The id of a local reference (relative, or absolute under this server's base) to a `type`, else undefined. */
 export function localId(ctx: FhirContext, reference: string | undefined, type: string): string | undefined {
-  if (!reference) return undefined;
-  const rel = reference.startsWith(`${ctx.baseUrl}/`) ? reference.slice(ctx.baseUrl.length + 1) : reference;
-  const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(rel);
-  return m && m[1] === type ? m[2] : undefined;
+  const ref = reference ? parseLocalReference(reference, ctx.baseUrl) : undefined;
+  return ref?.type === type ? ref.id : undefined;
 }
