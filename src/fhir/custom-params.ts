@@ -3,7 +3,7 @@
 import type { Resource, SearchParameter } from 'fhir/r4.js';
 import type { FhirContext } from './context.js';
 import { FhirError } from './errors.js';
-import { issue } from '../validation/issue.js';
+import { issue } from '../fhir-basics/outcome.js';
 
 const TYPES = new Set(['number', 'date', 'string', 'token', 'reference', 'composite', 'quantity', 'uri']);
 

@@ -1,6 +1,6 @@
 // One error type for the whole engine: FhirError(status, issues). Only the HTTP layer turns it
 // into a response (an OperationOutcome with this status).
-import { issue, type Issue, type IssueCode } from '../validation/issue.js';
+import { issue, type Issue, type IssueCode } from '../fhir-basics/outcome.js';
 
 export class FhirError extends Error {
   readonly issues: Issue[];

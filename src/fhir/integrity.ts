@@ -5,7 +5,7 @@ import type { Resource } from 'fhir/r4.js';
 import type { FhirContext } from './context.js';
 import { FhirError } from './errors.js';
 import { localReferences } from './references.js';
-import { issue } from '../validation/issue.js';
+import { issue } from '../fhir-basics/outcome.js';
 import { storeCall } from './store-errors.js';
 
 export type IntegrityMode = 'lenient' | 'strict';

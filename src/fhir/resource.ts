@@ -4,11 +4,10 @@ import type { FhirContext } from './context.js';
 import { hasErrors, validateResource } from '../validation/index.js';
 import { badRequest, notFound, unprocessable } from './errors.js';
 
-export const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
+import { ID_RE } from '../fhir-basics/ids.js';
+import { isObject } from '../fhir-basics/json.js';
 
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+export { isObject };
 
 /** A type named in a URL must be a concrete resource type Flint knows. */
 export function assertType(ctx: FhirContext, type: string): void {

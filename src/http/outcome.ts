@@ -1,15 +1,10 @@
 // Every error leaves Flint as an OperationOutcome with the right status: FhirErrors as thrown by
 // the engine, Fastify's own errors (body too large, bad media type, bad JSON) translated here.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { OperationOutcome } from 'fhir/r4.js';
 import { FhirError } from '../fhir/errors.js';
-import { issue, type Issue, type IssueCode } from '../validation/issue.js';
+import { issue, outcomeJson, type Issue, type IssueCode } from '../fhir-basics/outcome.js';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
-
-export function operationOutcome(issues: Issue[]): OperationOutcome {
-  return { resourceType: 'OperationOutcome', issue: issues };
-}
 
 function fastifyIssue(err: FastifyError, status: number): Issue {
   let code: IssueCode = 'invalid';
@@ -42,9 +37,7 @@ function fastifyIssue(err: FastifyError, status: number): Issue {
 }
 
 export function sendOutcome(reply: FastifyReply, status: number, issues: Issue[], headers: Record<string, string> = {}): FastifyReply {
-  // Messages may quote the request; escaping '<' keeps quoted markup inert wherever it lands.
-  const json = JSON.stringify(operationOutcome(issues)).replace(/</g, '\\u003c');
-  return reply.code(status).headers(headers).type(FHIR_JSON).send(json);
+  return reply.code(status).headers(headers).type(FHIR_JSON).send(outcomeJson(issues));
 }
 
 export function errorHandler(err: FastifyError | FhirError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply {

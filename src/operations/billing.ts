@@ -20,7 +20,7 @@ import { assertVisible, requirePerm } from '../fhir/access.js';
 import { inTransaction } from '../fhir/tx.js';
 import { create, update } from '../fhir/interactions/write.js';
 import { systemContext } from '../fhir/workflow/hooks.js';
-import { issue, type Issue } from '../validation/issue.js';
+import { issue, type Issue } from '../fhir-basics/outcome.js';
 import { basePrice } from './charge.js';
 import { findAll, localId, readCurrent } from './query.js';
 import { allocate, cents, money, patientShareCents } from './share.js';

@@ -26,7 +26,7 @@ import { assertVisible, requirePerm } from '../fhir/access.js';
 import { inTransaction } from '../fhir/tx.js';
 import { create } from '../fhir/interactions/write.js';
 import { systemContext } from '../fhir/workflow/hooks.js';
-import { issue, type Issue } from '../validation/issue.js';
+import { issue, type Issue } from '../fhir-basics/outcome.js';
 import { findAll, readCurrent } from './query.js';
 
 export const CHARGE_SOURCE = 'urn:flint:charge-source';

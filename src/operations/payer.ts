@@ -13,7 +13,7 @@ import { assertVisible, requirePerm } from '../fhir/access.js';
 import { inTransaction } from '../fhir/tx.js';
 import { create, update } from '../fhir/interactions/write.js';
 import { systemContext } from '../fhir/workflow/hooks.js';
-import { issue, type Issue } from '../validation/issue.js';
+import { issue, type Issue } from '../fhir-basics/outcome.js';
 import { BILL_ID, invoiceLines } from './billing.js';
 import { findAll, readCurrent } from './query.js';
 import { cents, money } from './share.js';

@@ -9,7 +9,7 @@ import { checkNotReferenced } from '../fhir/integrity.js';
 import { assertVisible, requirePerm, type Perm } from '../fhir/access.js';
 import { read } from '../fhir/interactions/read.js';
 import { validatorFor } from '../validation/index.js';
-import { issue, type Issue } from '../validation/issue.js';
+import { issue, type Issue } from '../fhir-basics/outcome.js';
 
 export const MODES = ['create', 'update', 'delete'] as const;
 export type ValidateMode = (typeof MODES)[number];

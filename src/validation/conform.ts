@@ -11,7 +11,7 @@ import { Invariants, NATIVE } from './invariants.js';
 import { childrenOf, compileProfile, type CompiledProfile, type Rule } from './rules.js';
 import { deepEqual, matchesPattern } from './match.js';
 import { inSlice, type SliceProbe } from './slicing.js';
-import { issue, type Issue } from './issue.js';
+import { issue, type Issue } from '../fhir-basics/outcome.js';
 import { MAX_DEPTH } from './structure.js';
 
 type Json = Record<string, unknown>;

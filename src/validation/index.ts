@@ -6,9 +6,9 @@ import type { Definitions } from '../definitions/registry.js';
 import { checkStructure } from './structure.js';
 import { SchemaValidator } from './schema.js';
 import { Conformance } from './conform.js';
-import type { Issue } from './issue.js';
+import type { Issue } from '../fhir-basics/outcome.js';
 
-export { hasErrors, type Issue } from './issue.js';
+export { hasErrors, type Issue } from '../fhir-basics/outcome.js';
 
 export interface ValidateOptions {
   /** Profiles to check besides those in meta.profile ($validate's `profile` parameter). */

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { r4DataDir } from '../definitions/load.js';
-import { issue, type Issue } from './issue.js';
+import { issue, type Issue } from '../fhir-basics/outcome.js';
 
 const SCHEMA_ID = 'http://hl7.org/fhir/json-schema/4.0';
 

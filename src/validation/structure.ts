@@ -5,7 +5,7 @@
 import type { Definitions } from '../definitions/registry.js';
 import type { ElementInfo, TypeModel } from '../definitions/model.js';
 import { checkPrimitive } from './primitives.js';
-import { issue, type Issue } from './issue.js';
+import { issue, type Issue } from '../fhir-basics/outcome.js';
 
 const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 /** Deeper than any real resource; bounds the walk's recursion on hostile input. */

@@ -6,7 +6,7 @@ import { processBundle } from '../../fhir/interactions/bundle.js';
 import { conditionalDelete, conditionalPatch, conditionalUpdate } from '../../fhir/interactions/conditional.js';
 import { serializeBundle } from '../../fhir/bundle.js';
 import { badRequest, FhirError } from '../../fhir/errors.js';
-import { issue } from '../../validation/issue.js';
+import { issue } from '../../fhir-basics/outcome.js';
 import { httpDate, parseETag, parsePrefer } from '../headers.js';
 import { contentTypeOf, isJsonBody, JSON_PATCH, sendJson } from '../negotiation.js';
 import { sendOutcome } from '../outcome.js';

@@ -7,7 +7,7 @@ import { read, vread } from '../../fhir/interactions/read.js';
 import { patch } from '../../fhir/interactions/patch.js';
 import { conditionalCreate } from '../../fhir/interactions/conditional.js';
 import { FhirError } from '../../fhir/errors.js';
-import { issue } from '../../validation/issue.js';
+import { issue } from '../../fhir-basics/outcome.js';
 import { httpDate, notModifiedSince, parseETag, parsePrefer } from '../headers.js';
 import { contentTypeOf, isJsonBody, JSON_PATCH, sendJson } from '../negotiation.js';
 import { sendOutcome } from '../outcome.js';

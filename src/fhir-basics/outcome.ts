@@ -1,6 +1,6 @@
-// The shape of one problem found in a resource: an OperationOutcome.issue, built by validators
-// and turned into an HTTP answer by the layers above.
-import type { OperationOutcomeIssue } from 'fhir/r4.js';
+// OperationOutcome (R4 operationoutcome.html): the issue shape every layer reports problems in,
+// and the one place that builds the resource from issues.
+import type { OperationOutcome, OperationOutcomeIssue } from 'fhir/r4.js';
 
 export type Severity = OperationOutcomeIssue['severity'];
 export type IssueCode = OperationOutcomeIssue['code'];
@@ -20,4 +20,13 @@ export function issue(severity: Severity, code: IssueCode, diagnostics: string, 
 
 export function hasErrors(issues: readonly Issue[]): boolean {
   return issues.some((i) => i.severity === 'error' || i.severity === 'fatal');
+}
+
+export function operationOutcome(issues: readonly Issue[]): OperationOutcome {
+  return { resourceType: 'OperationOutcome', issue: issues.map((i) => ({ ...i })) };
+}
+
+/** The OperationOutcome as JSON text; `<` escaped so quoted markup stays inert wherever it lands. */
+export function outcomeJson(issues: readonly Issue[]): string {
+  return JSON.stringify(operationOutcome(issues)).replace(/</g, '\\u003c');
 }
