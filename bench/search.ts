@@ -6,9 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Resource } from 'fhir/r4.js';
 import { loadConfig } from '../src/config.js';
-import { buildApp } from '../src/app.js';
+import { buildApp, openEngine } from '../src/app.js';
 import { loadDefinitions } from '../src/definitions/registry.js';
-import { createEngine } from '../src/fhir/build.js';
 import { corpus, patientRecord, rng } from '../scripts/generate-data.js';
 import { fmt } from './lib.js';
 
@@ -46,7 +45,7 @@ async function runSize(patients: number): Promise<Record<string, { p50: number; 
   const dir = mkdtempSync(join(tmpdir(), 'flint-bench-search-'));
   const file = join(dir, 'flint.db');
   const defs = loadDefinitions();
-  const engine = await createEngine({ defs, baseUrl: 'http://bench/fhir', database: { kind: 'sqlite', filename: file }, paging: { defaultCount: 20, maxCount: 1000 } });
+  const engine = await openEngine(loadConfig({ DATABASE_URL: `sqlite:${file}`, LOG_LEVEL: 'silent', BASE_URL: 'http://bench/fhir', AUTH: 'off' }), { definitions: defs });
   // Ingest: generated resources written through the store with indexing on, in transactions.
   let count = 0;
   let pending: Resource[] = [];

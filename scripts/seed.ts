@@ -3,8 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfig, ConfigError } from '../src/config.js';
-import { loadDefinitions } from '../src/definitions/registry.js';
-import { createEngine } from '../src/fhir/build.js';
+import { openEngine } from '../src/app.js';
 import { update } from '../src/fhir/interactions/write.js';
 import { FhirError } from '../src/fhir/errors.js';
 import type { FhirContext } from '../src/fhir/context.js';
@@ -20,10 +19,7 @@ function resourcesOf(file: string): { resourceType?: string; id?: string }[] {
 async function main(): Promise<void> {
   const config = loadConfig();
   const files = process.argv.slice(2).length ? process.argv.slice(2) : ['fixtures/clinic.json', 'fixtures/fee-schedule.json'];
-  const defs = loadDefinitions(config.profilesDir);
-  const ctx: FhirContext = await createEngine({
-    defs, baseUrl: config.baseUrl, database: config.database, paging: { defaultCount: 20, maxCount: 1000 },
-  });
+  const ctx: FhirContext = await openEngine(config, { hooks: [] });
   const store = ctx.store;
   let n = 0;
   try {

@@ -7,9 +7,10 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Config } from './config.js';
 import { loadDefinitions, type Definitions } from './definitions/registry.js';
 import type { Store } from './store/port.js';
-import { createEngine } from './fhir/build.js';
+import { createEngine, searchMachinery } from './fhir/build.js';
 import type { Indexer } from './search/extract.js';
-import type { FhirContext } from './fhir/context.js';
+import { openStore } from './store/open.js';
+import type { FhirContext, WriteHook } from './fhir/context.js';
 import { fhirPlugin } from './http/plugin.js';
 import { errorHandler, notFoundHandler } from './http/outcome.js';
 import { createLogger } from './log.js';
@@ -54,6 +55,8 @@ export interface BuildOptions {
   definitions?: Definitions;
   /** How client JWKS URLs are fetched (tests). */
   jwksFetcher?: JwksFetcher;
+  /** Write hooks of the engine; the clinic workflow's by default (the seed script loads data without them). */
+  hooks?: readonly WriteHook[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -71,21 +74,37 @@ function packageVersion(): string {
   return '0.0.0';
 }
 
-export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
+/**
+ * The engine for a configuration, wired in the one order that works: definitions → search
+ * parameters and indexer → the store (which indexes with that indexer) → the engine.
+ */
+export async function openEngine(config: Config, opts: BuildOptions = {}): Promise<FhirContext> {
   const defs = opts.definitions ?? loadDefinitions(config.profilesDir);
-  const ctx: FhirContext = await createEngine({
-    defs,
-    baseUrl: config.baseUrl,
-    database: config.database,
-    paging: { defaultCount: config.defaultCount, maxCount: config.maxCount },
-    readCacheEntries: config.readCacheEntries,
-    integrity: config.referentialIntegrity,
-    synchronous: config.sqliteSynchronous,
-    bundleEntries: config.bundleMaxEntries,
-    hooks: clinicHooks,
-    ...(opts.store ? { store: opts.store } : {}),
-  });
-  const store = ctx.store;
+  const search = searchMachinery(defs, config.baseUrl);
+  const store = opts.store
+    ? await opts.store(search.indexer)
+    : await openStore(config.database, { indexer: search.indexer, readCacheEntries: config.readCacheEntries, synchronous: config.sqliteSynchronous });
+  try {
+    return await createEngine({
+      defs,
+      baseUrl: config.baseUrl,
+      search,
+      store,
+      paging: { defaultCount: config.defaultCount, maxCount: config.maxCount },
+      integrity: config.referentialIntegrity,
+      bundleEntries: config.bundleMaxEntries,
+      bundleResponseBytes: config.bundleResponseLimit,
+      hooks: opts.hooks ?? clinicHooks,
+    });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const ctx = await openEngine(config, opts);
+  const { store, defs } = ctx;
   const log = createLogger(config.logLevel);
   const app = Fastify({
     loggerInstance: log.logger as FastifyBaseLogger,
@@ -141,10 +160,10 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     app.log.warn('AUTH=off: every FHIR route is open to anyone who can reach this server');
     security = { cors: true, description: 'AUTHENTICATION IS OFF (AUTH=off): every interaction is open to anyone who can reach this server.' };
   } else if (config.auth.mode === 'external' && config.auth.external) {
-    guard = externalGuard({ ...config.auth.external, fhirBase: config.baseUrl });
+    guard = externalGuard({ ...config.auth.external, fhirBase: config.baseUrl, mountPath: config.mountPath });
     security = { cors: true, service: [SMART_SERVICE], description: `Bearer JWTs from ${config.auth.external.issuer}` };
   } else {
-    guard = smartGuard(auth);
+    guard = smartGuard(auth, config.mountPath);
     const e = endpoints(auth);
     security = {
       cors: true,
@@ -159,16 +178,16 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         ],
       }],
     };
-    await app.register(discoveryPlugin, { auth, fhirPrefix: new URL(config.baseUrl).pathname.replace(/\/$/, '') || '/fhir' });
+    await app.register(discoveryPlugin, { auth, mountPath: config.mountPath });
     await app.register(authPlugin, { prefix: '/auth', auth, lookupPatients: patientLookup(ctx) });
     await app.register(adminPlugin, { prefix: '/admin', auth });
   }
   await app.register(fhirPlugin, {
-    prefix: '/fhir', ctx, software: { name: 'Flint', version: packageVersion(), security, operations: capabilityOperations(config.baseUrl) },
+    prefix: config.mountPath, ctx, software: { name: 'Flint', version: packageVersion(), security, operations: capabilityOperations(config.baseUrl) },
     ...(guard ? { guard } : {}),
     audit: (e) => auth.store.audit(e),
     ...(config.payer ? { payer: httpPayerClient(config.payer.url, config.payer.token) } : {}),
   });
-  app.get('/', async (_req, reply) => reply.redirect('/fhir/metadata'));
+  if (config.mountPath !== '') app.get('/', async (_req, reply) => reply.redirect(`${config.mountPath}/metadata`));
   return app;
 }

@@ -9,6 +9,8 @@ export interface Config {
   host: string;
   /** Public base URL of the FHIR endpoint, without a trailing slash (e.g. http://localhost:8080/fhir). */
   baseUrl: string;
+  /** The path the FHIR API is mounted at, from BASE_URL's path (`/fhir`; '' at the root). */
+  mountPath: string;
   database: DatabaseTarget;
   logLevel: LogLevel;
   /** Largest accepted request body, in bytes. */
@@ -20,6 +22,8 @@ export interface Config {
   referentialIntegrity: 'lenient' | 'strict';
   /** Largest batch or transaction Bundle, in entries. */
   bundleMaxEntries: number;
+  /** Largest batch or transaction response, in bytes of JSON (BUNDLE_RESPONSE_LIMIT). */
+  bundleResponseLimit: number;
   /**
    * SQLite durability: full (default) syncs every commit to disk, so an acknowledged write
    * survives power loss; normal syncs at checkpoints only (survives a crash of Flint, not of
@@ -155,6 +159,11 @@ function integrity(raw: string | undefined): 'lenient' | 'strict' {
   return v;
 }
 
+/** The mount path of the API: BASE_URL's path without a trailing slash (a proxy may add a prefix). */
+export function mountPathOf(base: string): string {
+  return new URL(base).pathname.replace(/\/+$/, '');
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 8080, 0, 65535);
   const host = env.HOST?.trim() || '127.0.0.1';
@@ -165,20 +174,23 @@ export function loadConfig(env: Env = process.env): Config {
   const maxCount = int(env, 'MAX_COUNT', 1000, 1, 10000);
   if (defaultCount > maxCount) throw new ConfigError('DEFAULT_COUNT must not exceed MAX_COUNT');
   const database = parseDatabaseUrl(env.DATABASE_URL?.trim() || 'sqlite:data/flint.db');
+  const base = baseUrl(env, port);
   return {
     port,
     host,
-    baseUrl: baseUrl(env, port),
+    baseUrl: base,
+    mountPath: mountPathOf(base),
     database,
     logLevel: level,
     bodyLimit: int(env, 'BODY_LIMIT', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     defaultCount,
     maxCount,
     readCacheEntries: int(env, 'READ_CACHE_ENTRIES', 10_000, 0, 10_000_000),
-    auth: authConfig(env, database, baseUrl(env, port)),
+    auth: authConfig(env, database, base),
     referentialIntegrity: integrity(env.REFERENTIAL_INTEGRITY),
     sqliteSynchronous: synchronous(env.SQLITE_SYNCHRONOUS),
     bundleMaxEntries: int(env, 'BUNDLE_MAX_ENTRIES', 10_000, 1, 1_000_000),
+    bundleResponseLimit: int(env, 'BUNDLE_RESPONSE_LIMIT', 32 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     profilesDir: resolve(env.PROFILES_DIR?.trim() || 'profiles'),
     ...(payer(env) ? { payer: payer(env) } : {}),
   };

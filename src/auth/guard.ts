@@ -22,7 +22,6 @@ declare module 'fastify' {
   }
 }
 
-const PUBLIC_ROUTES = new Set(['/fhir/metadata']);
 
 function bearer(req: FastifyRequest, realm: string): string {
   const h = req.headers.authorization;
@@ -36,8 +35,10 @@ function bearer(req: FastifyRequest, realm: string): string {
 const invalid = (realm: string, why: string): FhirError =>
   new FhirError(401, `The access token is not valid: ${why}`, 'login', { 'www-authenticate': `Bearer realm="${realm}", error="invalid_token", error_description="${why}"` });
 
-function isPublic(req: FastifyRequest): boolean {
-  return req.method === 'OPTIONS' || PUBLIC_ROUTES.has(req.routeOptions.url ?? '');
+/** The routes open without a token: the CapabilityStatement (SMART discovery starts there). */
+function publicCheck(mountPath: string): (req: FastifyRequest) => boolean {
+  const open = new Set([`${mountPath}/metadata`]);
+  return (req) => req.method === 'OPTIONS' || open.has(req.routeOptions.url ?? '');
 }
 
 /** A token already resolved to its policy, good until `until` unless the auth store changes. */
@@ -56,8 +57,9 @@ interface Resolved {
 const RESOLVED_TTL_MS = 5000;
 const RESOLVED_MAX = 10_000;
 
-/** Tokens issued by Flint's own authorization server. */
-export function smartGuard(auth: AuthService): onRequestHookHandler {
+/** Tokens issued by Flint's own authorization server; `mountPath` is the FHIR API's (config). */
+export function smartGuard(auth: AuthService, mountPath: string): onRequestHookHandler {
+  const isPublic = publicCheck(mountPath);
   const realm = auth.settings.fhirBase;
   const resolved = new Map<string, Resolved>();
   const resolve = (token: string, now: number): Resolved => {
@@ -95,12 +97,15 @@ export interface ExternalIdp {
   jwksUrl: string;
   audience: string;
   fhirBase: string;
+  /** The FHIR API's mount path (config.mountPath). */
+  mountPath: string;
 }
 
 /** JWT access tokens from an external identity provider (Keycloak, …): issuer, JWKS, audience. */
 export function externalGuard(idp: ExternalIdp): onRequestHookHandler {
   const jwks = createRemoteJWKSet(new URL(idp.jwksUrl), { cacheMaxAge: 300_000, cooldownDuration: 30_000, timeoutDuration: 5000 });
   const realm = idp.fhirBase;
+  const isPublic = publicCheck(idp.mountPath);
   return async (req) => {
     if (isPublic(req)) return;
     const token = bearer(req, realm);

@@ -3,34 +3,13 @@
 // compartment for patient/ scopes, narrowed by granular (?category=…) scopes. The policy
 // reaches the store inside the search IR, so restricted callers are filtered in the query.
 import type { Resource } from 'fhir/r4.js';
-import type { FhirContext } from './context.js';
+import type { AccessPolicy, AccessRule, FhirContext, Perm } from './context.js';
 import type { AccessConstraint, CompartmentConstraint, Expr, TypeAccess } from '../search/ir.js';
 import { FhirError, notFound } from './errors.js';
 import { SearchParseError } from '../search/parse.js';
 import { storeCall } from './store-errors.js';
 
-export type Perm = 'c' | 'r' | 'u' | 'd' | 's';
-
-export interface AccessRule {
-  level: 'patient' | 'user' | 'system';
-  /** A resource type or `*`. */
-  type: string;
-  perms: ReadonlySet<string>;
-  /** Granular scope query (`category=http://…|laboratory`), verbatim. */
-  query?: string;
-}
-
-export interface AccessPolicy {
-  rules: readonly AccessRule[];
-  /** Patient in context: patient/ rules are confined to its compartment. */
-  patient?: string;
-  /** The signed-in user's own Patient, when the user is a patient: user/ rules are confined to it. */
-  userPatient?: string;
-  /** The user's FHIR resource (`Practitioner/1`), readable whenever fhirUser was granted. */
-  fhirUser?: string;
-  /** May run administrative operations ($reindex). */
-  admin?: boolean;
-}
+export type { AccessPolicy, AccessRule, Perm };
 
 const insufficient = (what: string): FhirError =>
   new FhirError(403, `The access token does not allow ${what}`, 'forbidden', { 'www-authenticate': `Bearer error="insufficient_scope", error_description="${what.replace(/"/g, "'")}"` });

@@ -1,53 +1,57 @@
-// Assembles the engine's context: definitions, the search machinery and the store, wired in
-// the one order that works (the store indexes with the search module's extractor).
+// Assembles the engine's context from what the composition root (src/app.ts) hands it: the
+// definitions, the search machinery and an open Store. The engine never opens a store itself.
 import type { Definitions } from '../definitions/registry.js';
 import type { Store } from '../store/port.js';
-import { openStore, type DatabaseTarget } from '../store/open.js';
 import { SearchParams } from '../search/params.js';
 import { SearchParser } from '../search/parse.js';
 import { Indexer } from '../search/extract.js';
 import { Subsetter } from './summary.js';
-import type { FhirContext } from './context.js';
+import type { FhirContext, WriteHook } from './context.js';
 import { ReindexJobs } from './reindex.js';
 import { loadStoredSearchParameters } from './custom-params.js';
-import type { WriteHook } from './workflow/hooks.js';
+
+/** The search machinery of a set of definitions; the store indexes with its `indexer`. */
+export interface SearchMachinery {
+  readonly params: SearchParams;
+  readonly parser: SearchParser;
+  readonly indexer: Indexer;
+}
+
+export function searchMachinery(defs: Definitions, baseUrl: string): SearchMachinery {
+  const params = new SearchParams(defs);
+  const parser = new SearchParser(defs, params);
+  parser.setBaseUrl(baseUrl);
+  return { params, parser, indexer: new Indexer(defs, baseUrl, params) };
+}
 
 export interface EngineOptions {
   defs: Definitions;
   baseUrl: string;
-  database: DatabaseTarget;
+  /** Built by searchMachinery(defs, baseUrl); the store was opened with its indexer. */
+  search: SearchMachinery;
+  store: Store;
   paging: { defaultCount: number; maxCount: number };
-  readCacheEntries?: number;
-  synchronous?: 'FULL' | 'NORMAL';
   integrity?: 'lenient' | 'strict';
   bundleEntries?: number;
-  /** A store to use instead of opening `database` (it must index with `indexerFor`). */
-  store?: (indexer: Indexer) => Store | Promise<Store>;
+  /** Largest batch/transaction response, in bytes of JSON. */
+  bundleResponseBytes?: number;
   /** Write hooks (business rules run inside write transactions), from the composition root. */
   hooks?: readonly WriteHook[];
 }
 
+export const DEFAULT_BUNDLE_RESPONSE_BYTES = 32 * 1024 * 1024;
+
 export async function createEngine(opts: EngineOptions): Promise<FhirContext> {
-  const params = new SearchParams(opts.defs);
-  const indexer = new Indexer(opts.defs, opts.baseUrl, params);
-  const parser = new SearchParser(opts.defs, params);
-  parser.setBaseUrl(opts.baseUrl);
-  const store = opts.store
-    ? await opts.store(indexer)
-    : await openStore(opts.database, {
-      indexer,
-      ...(opts.readCacheEntries !== undefined ? { readCacheEntries: opts.readCacheEntries } : {}),
-      ...(opts.synchronous ? { synchronous: opts.synchronous } : {}),
-    });
+  const { store } = opts;
   const ctx: FhirContext = {
     store,
     defs: opts.defs,
     baseUrl: opts.baseUrl,
     paging: opts.paging,
-    search: { params, parser, subsetter: new Subsetter(opts.defs) },
+    search: { params: opts.search.params, parser: opts.search.parser, subsetter: new Subsetter(opts.defs) },
     jobs: new ReindexJobs(() => store),
     integrity: opts.integrity ?? 'lenient',
-    limits: { bundleEntries: opts.bundleEntries ?? 10_000 },
+    limits: { bundleEntries: opts.bundleEntries ?? 10_000, bundleResponseBytes: opts.bundleResponseBytes ?? DEFAULT_BUNDLE_RESPONSE_BYTES },
     ...(opts.hooks?.length ? { hooks: opts.hooks } : {}),
   };
   await loadStoredSearchParameters(ctx);

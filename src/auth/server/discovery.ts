@@ -45,10 +45,10 @@ function json(reply: FastifyReply, body: unknown): FastifyReply {
   return reply.type('application/json; charset=utf-8').header('cache-control', 'no-cache').send(JSON.stringify(body));
 }
 
-/** Routes under the FHIR base (`/fhir/.well-known/*`), registered without the FHIR plugin's parsing. */
-export function discoveryRoutes(app: FastifyInstance, auth: AuthService, fhirPrefix: string): void {
-  app.get(`${fhirPrefix}/.well-known/smart-configuration`, async (_req, reply) => json(reply, smartConfiguration(auth)));
-  app.get(`${fhirPrefix}/.well-known/openid-configuration`, async (_req, reply) => json(reply, {
+/** Routes under the FHIR base (`<mountPath>/.well-known/*`), registered without the FHIR plugin's parsing. */
+export function discoveryRoutes(app: FastifyInstance, auth: AuthService, mountPath: string): void {
+  app.get(`${mountPath}/.well-known/smart-configuration`, async (_req, reply) => json(reply, smartConfiguration(auth)));
+  app.get(`${mountPath}/.well-known/openid-configuration`, async (_req, reply) => json(reply, {
     issuer: auth.settings.fhirBase,
     authorization_endpoint: `${auth.settings.authBase}/authorize`,
     token_endpoint: `${auth.settings.authBase}/token`,
@@ -60,7 +60,7 @@ export function discoveryRoutes(app: FastifyInstance, auth: AuthService, fhirPre
     claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'fhirUser', 'nonce'],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
   }));
-  app.get(`${fhirPrefix}/.well-known/jwks.json`, async (_req, reply) => json(reply, await auth.keys.jwks()));
+  app.get(`${mountPath}/.well-known/jwks.json`, async (_req, reply) => json(reply, await auth.keys.jwks()));
 }
 
 export function styleRoute(app: FastifyInstance): void {

@@ -40,6 +40,6 @@ export const adminPlugin: FastifyPluginAsync<{ auth: AuthService }> = async (app
   adminRoutes(app, opts.auth);
 };
 
-export const discoveryPlugin: FastifyPluginAsync<{ auth: AuthService; fhirPrefix: string }> = async (app, opts) => {
-  discoveryRoutes(app, opts.auth, opts.fhirPrefix);
+export const discoveryPlugin: FastifyPluginAsync<{ auth: AuthService; mountPath: string }> = async (app, opts) => {
+  discoveryRoutes(app, opts.auth, opts.mountPath);
 };

@@ -5,34 +5,11 @@
 // transactions, a hook's check-then-write cannot race another request's.
 import type { Resource } from 'fhir/r4.js';
 import type { VersionRecord } from '../../store/port.js';
-import type { FhirContext } from '../context.js';
+import type { FhirContext, WriteChange, WriteHook } from '../context.js';
 import { inTransaction } from '../tx.js';
 import { storeCall } from '../store-errors.js';
 
-export interface WriteChange {
-  readonly type: string;
-  readonly id: string;
-  /** The current version before the write; undefined when the resource did not exist. */
-  readonly previous?: Resource;
-  /** The version written; undefined for a deletion. */
-  readonly current?: Resource;
-}
-
-export interface WriteHook {
-  /** The resource types whose writes trigger the hook. */
-  readonly types: readonly string[];
-  /**
-   * Runs inside the write transaction. `ctx` is transactional and carries the caller's access
-   * policy; a hook decides itself whether its own writes are done as the system (see systemContext).
-   */
-  onWrite(ctx: FhirContext, change: WriteChange): Promise<void>;
-  /**
-   * Whether a write of `resource` (undefined: a deletion; `create`: a new resource, so there is
-   * no previous version) may concern the hook at all; when no
-   * hook wants it the write runs as a plain write (no transaction of its own, group commit kept).
-   */
-  wants?(resource: Resource | undefined, create: boolean): boolean;
-}
+export type { WriteChange, WriteHook };
 
 export function hooksFor(ctx: FhirContext, type: string, resource?: Resource, create = false): WriteHook[] {
   return (ctx.hooks ?? []).filter((h) => h.types.includes(type) && (!h.wants || h.wants(resource, create)));
