@@ -26,6 +26,10 @@ import type { CapabilityStatementRestSecurity } from 'fhir/r4.js';
 import { clinicHooks } from './operations/clinic.js';
 import { httpPayerClient } from './http/payer-client.js';
 import { capabilityOperations } from './operations/definitions.js';
+import { Router } from './fhir/router.js';
+import { interactionRoutes } from './fhir/routes.js';
+import { operationRoutes } from './operations/routes.js';
+import { clinicRoutes } from './http/routes/clinic.js';
 
 const SMART_SERVICE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART on FHIR' };
 
@@ -182,11 +186,17 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     await app.register(authPlugin, { prefix: '/auth', auth, lookupPatients: patientLookup(ctx) });
     await app.register(adminPlugin, { prefix: '/admin', auth });
   }
+  // One route table for HTTP and Bundle entries: the interactions, the engine's operations, the clinic's.
+  const software = { name: 'Flint', version: packageVersion(), security, operations: capabilityOperations(config.baseUrl) };
+  const router = new Router([
+    ...interactionRoutes({ software }),
+    ...operationRoutes(),
+    ...clinicRoutes(config.baseUrl, config.payer ? httpPayerClient(config.payer.url, config.payer.token) : undefined),
+  ]);
   await app.register(fhirPlugin, {
-    prefix: config.mountPath, ctx, software: { name: 'Flint', version: packageVersion(), security, operations: capabilityOperations(config.baseUrl) },
+    prefix: config.mountPath, ctx, router,
     ...(guard ? { guard } : {}),
     audit: (e) => auth.store.audit(e),
-    ...(config.payer ? { payer: httpPayerClient(config.payer.url, config.payer.token) } : {}),
   });
   if (config.mountPath !== '') app.get('/', async (_req, reply) => reply.redirect(`${config.mountPath}/metadata`));
   return app;

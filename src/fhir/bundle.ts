@@ -19,7 +19,8 @@ export interface RawBundle {
   entries: RawEntry[];
 }
 
-function entryJson(e: RawEntry): string {
+/** One entry as JSON text (the resource spliced in verbatim). */
+export function entryJson(e: RawEntry): string {
   const parts: string[] = [];
   if (e.fullUrl !== undefined) parts.push(`"fullUrl":${JSON.stringify(e.fullUrl)}`);
   if (e.resourceJson !== undefined) parts.push(`"resource":${e.resourceJson}`);

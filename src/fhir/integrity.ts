@@ -7,6 +7,7 @@ import { FhirError } from './errors.js';
 import { localReferences } from './references.js';
 import { issue } from '../fhir-basics/outcome.js';
 import { storeCall } from './store-errors.js';
+import { atEndOfBundle } from './tx.js';
 
 export type IntegrityMode = 'lenient' | 'strict';
 
@@ -29,8 +30,7 @@ export async function checkReferences(ctx: FhirContext, resource: Resource): Pro
       throw new FhirError(422, missing.map((r) => issue('error', 'not-found', `${r.type}/${r.id} does not exist (referential integrity is strict)`, r.path)));
     }
   };
-  if (ctx.checks) ctx.checks.push(check);
-  else await check();
+  await atEndOfBundle(ctx, check);
 }
 
 /** Strict mode: a deleted resource must not be referenced by any live resource (409). */
@@ -43,6 +43,5 @@ export async function checkNotReferenced(ctx: FhirContext, type: string, id: str
       throw new FhirError(409, `${type}/${id} is referenced by ${list}${from.length === 5 ? ' and maybe more' : ''}; delete or change those first (referential integrity is strict)`, 'conflict');
     }
   };
-  if (ctx.checks) ctx.checks.push(check);
-  else await check();
+  await atEndOfBundle(ctx, check);
 }

@@ -1,20 +1,16 @@
-// Reading the common result parameters (_count, _since, …) from a query, HTTP-agnostic.
+// Reading the common result parameters (_count, _since, …) from query pairs, HTTP-agnostic.
 import { badRequest } from './errors.js';
 import type { FhirContext } from './context.js';
+import { valuesOf, type QueryPairs } from '../fhir-basics/query.js';
 
-/** Query parameters as the HTTP layer hands them over: repeated names give arrays. */
-export type QueryParams = Record<string, string | string[] | undefined>;
-
-export function single(params: QueryParams, name: string): string | undefined {
-  const v = params[name];
-  if (Array.isArray(v)) {
-    if (v.length > 1) throw badRequest(`${name} may be given only once`);
-    return v[0];
-  }
-  return v;
+/** The one value of `name`, undefined when absent; 400 when it is given more than once. */
+export function single(params: QueryPairs, name: string): string | undefined {
+  const values = valuesOf(params, name);
+  if (values.length > 1) throw badRequest(`${name} may be given only once`);
+  return values[0];
 }
 
-export function parseCount(ctx: FhirContext, params: QueryParams): number {
+export function parseCount(ctx: FhirContext, params: QueryPairs): number {
   const raw = single(params, '_count');
   if (raw === undefined || raw === '') return ctx.paging.defaultCount;
   if (!/^[0-9]{1,9}$/.test(raw)) throw badRequest(`_count must be a whole number, got "${raw.slice(0, 40)}"`);

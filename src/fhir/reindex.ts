@@ -1,6 +1,7 @@
 // Background reindex jobs: after a SearchParameter changes, existing resources are re-indexed
 // in batches while the server keeps answering; progress is readable over HTTP ($reindex).
 import { randomUUID } from 'node:crypto';
+import type { Parameters, ParametersParameter } from 'fhir/r4.js';
 import type { Store } from '../store/port.js';
 
 export interface ReindexJob {
@@ -58,3 +59,21 @@ export class ReindexJobs {
     await Promise.all([...this.running.values()]);
   }
 }
+
+function jobParameter(job: ReindexJob): ParametersParameter {
+  const part: ParametersParameter[] = [
+    { name: 'id', valueString: job.id },
+    { name: 'state', valueCode: job.state },
+    { name: 'reason', valueString: job.reason },
+    { name: 'types', valueString: job.types ? job.types.join(',') : '*' },
+    { name: 'done', valueInteger: job.done },
+    { name: 'total', valueInteger: job.total },
+    { name: 'started', valueInstant: job.started },
+  ];
+  if (job.finished) part.push({ name: 'finished', valueInstant: job.finished });
+  if (job.error) part.push({ name: 'error', valueString: job.error });
+  return { name: 'job', part };
+}
+
+/** Reindex jobs as the Parameters resource $reindex answers with. */
+export const reindexParameters = (jobs: ReindexJob[]): Parameters => ({ resourceType: 'Parameters', parameter: jobs.map(jobParameter) });

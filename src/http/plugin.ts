@@ -1,31 +1,22 @@
-// The FHIR REST API as one Fastify plugin, mounted under /fhir by the composition root.
+// The FHIR REST API as one Fastify plugin, mounted at config.mountPath by the composition root:
+// parsers, format negotiation, the guard, audit, and the engine's route table (src/http/routes.ts).
 import type { FastifyInstance, FastifyPluginAsync, onRequestHookHandler } from 'fastify';
 import type { AccessPolicy } from '../fhir/access.js';
 import type { AuditEntry } from '../auth/store.js';
 import type { FhirContext } from '../fhir/context.js';
-import type { SoftwareInfo } from '../fhir/interactions/capabilities.js';
+import type { Router } from '../fhir/router.js';
 import { registerParsers, responseFormat } from './negotiation.js';
-import { resourceRoutes } from './routes/resource.js';
-import { historyRoutes } from './routes/history.js';
-import { searchRoutes } from './routes/search.js';
-import { reindexRoutes } from './routes/reindex.js';
-import { bundleRoutes } from './routes/bundle.js';
-import { everythingRoutes } from './routes/everything.js';
-import { validateRoutes } from './routes/validate.js';
-import { clinicRoutes } from './routes/clinic.js';
-import type { PayerClient } from '../operations/payer.js';
-import { metadataRoutes } from './routes/metadata.js';
+import { registerRoutes } from './routes.js';
 import { trackMethods } from './routes/methods.js';
 
 export interface FhirPluginOptions {
   ctx: FhirContext;
-  software: SoftwareInfo;
+  /** The engine's route table (interactions and operations), shared with Bundle entries. */
+  router: Router;
   /** Authenticates the caller and sets `req.access` (src/auth/guard.ts); absent with AUTH=off. */
   guard?: onRequestHookHandler;
   /** Receives one entry per request (src/auth/store.ts keeps the append-only audit log). */
   audit?: (entry: AuditEntry) => void;
-  /** Where Claim/$submit-to-payer sends claims (from PAYER_URL); absent when none is configured. */
-  payer?: PayerClient;
 }
 
 declare module 'fastify' {
@@ -86,14 +77,6 @@ export const fhirPlugin: FastifyPluginAsync<FhirPluginOptions> = async (app: Fas
     });
   }
   const methods = trackMethods(app);
-  metadataRoutes(app, ctx, opts.software);
-  historyRoutes(app, ctx);
-  resourceRoutes(app, ctx);
-  searchRoutes(app, ctx);
-  reindexRoutes(app, ctx);
-  bundleRoutes(app, ctx);
-  everythingRoutes(app, ctx);
-  validateRoutes(app, ctx);
-  clinicRoutes(app, ctx, opts.payer);
+  registerRoutes(app, opts.router);
   methods.finish();
 };

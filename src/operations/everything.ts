@@ -11,12 +11,14 @@ import { badRequest, FhirError, notFound } from '../fhir/errors.js';
 import { parseInstant } from '../fhir/params.js';
 import { storeCall } from '../fhir/store-errors.js';
 import { accessConstraint, assertVisible, requirePerm } from '../fhir/access.js';
+import { pageLinks } from '../fhir-basics/paging.js';
+import { FORMAT_PARAMS, valuesOf, type QueryPairs } from '../fhir-basics/query.js';
 
 export interface EverythingInput {
   type: 'Patient' | 'Encounter';
   /** Instance level; undefined for the type-level operation (every compartment). */
   id?: string;
-  params: [string, string][];
+  params: QueryPairs;
 }
 
 const KNOWN = new Set(['start', 'end', '_since', '_type', '_count', '_cursor', '_format', '_pretty']);
@@ -44,8 +46,8 @@ export function compartmentParams(ctx: FhirContext, type: 'Patient' | 'Encounter
   return out;
 }
 
-function single(params: [string, string][], name: string): string | undefined {
-  const values = params.filter(([k]) => k === name).map(([, v]) => v);
+function single(params: QueryPairs, name: string): string | undefined {
+  const values = valuesOf(params, name);
   if (values.length > 1) throw badRequest(`${name} may be given only once`);
   return values[0];
 }
@@ -115,25 +117,14 @@ export async function everything(ctx: FhirContext, input: EverythingInput): Prom
   const inCompartment = new Set([input.type, ...Object.keys(members)]);
   const included = page.included.filter((r) => !inCompartment.has(r.type));
   const path = `${ctx.baseUrl}/${input.type}/${input.id ? `${input.id}/` : ''}$everything`;
-  const kept = input.params.filter(([k]) => k !== '_cursor' && k !== '_format' && k !== '_pretty');
-  const link = (c?: string): string => {
-    const q = new URLSearchParams(kept);
-    if (c) q.set('_cursor', c);
-    const qs = q.toString();
-    return qs ? `${path}?${qs}` : path;
-  };
+  const kept = input.params.filter(([k]) => !FORMAT_PARAMS.has(k));
   const entry = (mode: 'match' | 'include') => (r: { type: string; id: string; json?: string }): RawEntry => ({
     fullUrl: `${ctx.baseUrl}/${r.type}/${r.id}`, ...(r.json !== undefined ? { resourceJson: r.json } : {}), search: { mode },
   });
   return {
     type: 'searchset',
     ...(page.total !== undefined ? { total: page.total } : {}),
-    link: [
-      { relation: 'self', url: link(cursor) },
-      ...(cursor ? [{ relation: 'first', url: link() }] : []),
-      ...(page.previous ? [{ relation: 'previous', url: link(page.previous) }] : []),
-      ...(page.next ? [{ relation: 'next', url: link(page.next) }] : []),
-    ],
+    link: pageLinks(path, kept, { ...(cursor ? { cursor } : {}), ...(page.previous ? { previous: page.previous } : {}), ...(page.next ? { next: page.next } : {}) }),
     entries: [...page.records.map(entry('match')), ...included.map(entry('include'))],
   };
 }

@@ -2,10 +2,12 @@
 // checked exactly as a write would check it, plus the requested profile, and the answer is the
 // OperationOutcome (200) whatever it says. Nothing is stored.
 import type { FhirContext } from '../fhir/context.js';
-import { assertId, assertType, isObject } from '../fhir/resource.js';
+import { assertId, assertType } from '../fhir/resource.js';
+import { isObject } from '../fhir-basics/json.js';
 import { badRequest, FhirError, notFound } from '../fhir/errors.js';
 import { storeCall } from '../fhir/store-errors.js';
 import { checkNotReferenced } from '../fhir/integrity.js';
+import { withoutDeferral } from '../fhir/tx.js';
 import { assertVisible, requirePerm, type Perm } from '../fhir/access.js';
 import { read } from '../fhir/interactions/read.js';
 import { validatorFor } from '../validation/index.js';
@@ -98,7 +100,7 @@ export async function validateOperation(ctx: FhirContext, input: ValidateInput):
     const cur = await storeCall(() => ctx.store.read(input.type, id));
     if (cur.status !== 'found') throw notFound(`${input.type}/${id} is not known`);
     try {
-      await checkNotReferenced({ ...ctx, checks: undefined } as FhirContext, input.type, id);
+      await checkNotReferenced(withoutDeferral(ctx), input.type, id);
     } catch (err) {
       if (!(err instanceof FhirError)) throw err;
       issues.push(...err.issues);

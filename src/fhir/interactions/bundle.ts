@@ -1,89 +1,109 @@
-// batch and transaction (R4 http.html#transaction): a Bundle of requests POSTed to the base.
-// A transaction is all-or-nothing: processed in the specified order (DELETE, POST, PUT/PATCH,
-// GET) inside one store transaction, with temporary ids (urn:uuid:…) and conditional
-// references resolved and rewritten wherever a reference appears. Batch entries stand alone.
+// batch and transaction (R4 http.html#transaction): a Bundle of requests POSTed to the base. Each
+// entry is a request that arrived in a Bundle: it goes through the route table (src/fhir/router.ts)
+// to the same interaction or operation as on the wire, with the caller's access policy. A
+// transaction is all-or-nothing: processed in the specified order (DELETE, POST, PUT/PATCH, GET)
+// inside one store transaction, with temporary ids (urn:uuid:…) and conditional references
+// resolved first and rewritten wherever a reference appears. Batch entries stand alone.
+// The answer is bounded by size (BUNDLE_RESPONSE_LIMIT) as well as by entry count.
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { BundleEntry } from 'fhir/r4.js';
-import type { VersionRecord } from '../../store/port.js';
 import type { FhirContext } from '../context.js';
-import type { RawBundle, RawEntry } from '../bundle.js';
-import { serializeBundle } from '../bundle.js';
+import type { FhirRequest, FhirResponse, Match, Method, RouteTable } from '../request.js';
+import { entryJson, serializeBundle, type RawEntry } from '../bundle.js';
 import { badRequest, FhirError } from '../errors.js';
-import { assertId, isObject } from '../resource.js';
-import { matchCriteria } from '../criteria.js';
 import { rewriteReferences } from '../references.js';
-import { inTransaction } from '../tx.js';
-import { create, remove, update } from './write.js';
-import { patch } from './patch.js';
-import { read, vread } from './read.js';
-import { search } from './search.js';
-import { history } from './history.js';
-import { conditionalDelete } from './conditional.js';
+import { inBundleTransaction, inTransaction } from '../tx.js';
+import { matchOne } from './conditional.js';
+import { isObject, type Json } from '../../fhir-basics/json.js';
+import { issue, operationOutcome, outcomeJson, type Issue } from '../../fhir-basics/outcome.js';
+import { etagOf } from '../../fhir-basics/etag.js';
+import { parseQuery, queryOf, queryString } from '../../fhir-basics/query.js';
 
 export type PreferReturn = 'minimal' | 'representation' | 'OperationOutcome';
 
-type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-
-/** One entry's request, parsed. */
+/** One entry's request, parsed and routed. */
 interface Planned {
   index: number;
   method: Method;
-  /** Path relative to the base, without query. */
-  path: string[];
-  query: string;
+  /** HEAD: answered like GET, without the body. */
+  head: boolean;
+  /** `METHOD url` for messages. */
+  label: string;
+  match: Match;
+  request: FhirRequest;
   fullUrl?: string;
-  resource?: Record<string, unknown>;
-  ifNoneExist?: string;
-  ifMatch?: string;
-  /** Id chosen up front for a POST (or a conditional PUT that creates). */
-  assignedId?: string;
-  /** Set when a conditional create matched an existing resource. */
-  existing?: VersionRecord;
 }
 
-/** A finished entry of the response. */
-interface Done {
-  status: string;
-  record?: VersionRecord;
-  resourceJson?: string;
-  outcome?: string;
-}
-
-const ORDER: Record<Method, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
-const METHODS = new Set(Object.keys(ORDER));
-const TEMP_ID = /^urn:(uuid|oid):/;
+// R4 http.html#transaction: DELETE, then POST, then PUT/PATCH, then GET/HEAD.
+const ORDER: Record<Method, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3 };
+const ENTRY_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const CONDITIONAL_REF = /^[A-Z][A-Za-z]+\?/;
+const ABSOLUTE = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 function statusText(code: number): string {
-  const text: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'No Content', 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 410: 'Gone', 412: 'Precondition Failed', 422: 'Unprocessable Entity', 500: 'Internal Server Error' };
-  return `${code} ${text[code] ?? ''}`.trim();
-}
-
-function outcomeJson(severity: 'error' | 'information' | 'warning', code: string, message: string, expression?: string): string {
-  return JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity, code, diagnostics: message, ...(expression ? { expression: [expression] } : {}) }] });
+  return `${code} ${STATUS_CODES[code] ?? ''}`.trim();
 }
 
 /** Adds the entry's position to an error, so the caller knows which entry failed. */
-function atEntry(err: unknown, p: Planned): FhirError {
-  const where = `Bundle.entry[${p.index}]`;
-  const label = `entry ${p.index} (${p.method} ${[p.path.join('/'), p.query].filter(Boolean).join('?')})`;
+function atEntry(err: unknown, index: number, label: string): FhirError {
+  const where = `Bundle.entry[${index}]`;
   if (err instanceof FhirError) {
     return new FhirError(err.status, err.issues.map((i) => ({
       ...i,
-      diagnostics: `${label}: ${i.diagnostics}`,
+      diagnostics: `entry ${index} (${label.slice(0, 200)}): ${i.diagnostics}`,
       expression: (i.expression ?? [where]).map((e) => (e.startsWith('Bundle.entry') ? e : `${where}.resource${e.includes('.') ? e.slice(e.indexOf('.')) : ''}`)),
     })), 'processing', err.headers);
   }
   throw err;
 }
 
-export class BundleProcessor {
+function errorEntry(err: FhirError): RawEntry {
+  return { response: { status: statusText(err.status), outcome: operationOutcome(err.issues) } };
+}
+
+/** PATCH entries carry a Binary with the JSON Patch document, base64-encoded (R4 http.html#patch). */
+function patchOperations(resource: unknown): unknown {
+  if (isObject(resource) && resource.resourceType === 'Binary' && typeof resource.data === 'string') {
+    try {
+      return JSON.parse(Buffer.from(resource.data, 'base64').toString('utf8'));
+    } catch {
+      throw badRequest('The Binary of a PATCH entry must hold a JSON Patch document');
+    }
+  }
+  if (isObject(resource) && resource.resourceType === 'Parameters') throw new FhirError(415, 'FHIRPath Patch (Parameters) is not supported; send a JSON Patch in a Binary', 'not-supported');
+  throw badRequest('A PATCH entry needs a Binary resource holding a JSON Patch document');
+}
+
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** The response's running size: entries are counted as they are produced, never after the fact. */
+class Budget {
+  private used = 0;
+  constructor(readonly limit: number) {}
+  get exhausted(): boolean {
+    return this.used >= this.limit;
+  }
+  /** Counts `entry`; false (and nothing counted) when it would push the answer past the limit. */
+  take(entry: RawEntry): boolean {
+    const size = Buffer.byteLength(entryJson(entry)) + 1;
+    if (this.used + size > this.limit) return false;
+    this.used += size;
+    return true;
+  }
+  /** Small answers (errors, refusals) are counted but never refused: the entry count bounds them. */
+  force(entry: RawEntry): void {
+    this.used += Buffer.byteLength(entryJson(entry)) + 1;
+  }
+}
+
+class BundleProcessor {
   /** fullUrl (temporary or absolute) → Type/id */
   private readonly identities = new Map<string, string>();
 
-  constructor(private readonly ctx: FhirContext, private readonly prefer: PreferReturn) {}
+  constructor(private readonly ctx: FhirContext, private readonly prefer: PreferReturn, private readonly table: RouteTable) {}
 
-  parse(body: unknown): { type: 'batch' | 'transaction'; entries: Planned[]; errors: Map<number, FhirError> } {
+  parse(body: unknown): { type: 'batch' | 'transaction'; entries: Planned[]; errors: Map<number, FhirError>; count: number } {
     if (!isObject(body) || body.resourceType !== 'Bundle') throw badRequest('POST to the base takes a Bundle of type batch or transaction', 'structure');
     const type = body.type;
     if (type !== 'batch' && type !== 'transaction') {
@@ -98,114 +118,167 @@ export class BundleProcessor {
     const errors = new Map<number, FhirError>();
     raw.forEach((e: unknown, index: number) => {
       try {
-        entries.push(this.plan(e as BundleEntry, index));
+        entries.push(this.plan(e, index));
       } catch (err) {
         const fe = err instanceof FhirError ? err : badRequest(String(err));
-        if (type === 'transaction') throw atEntry(fe, { index, method: 'GET', path: [], query: '' });
+        if (type === 'transaction') throw atEntry(fe, index, 'request');
         errors.set(index, fe);
       }
     });
-    return { type, entries, errors };
+    return { type, entries, errors, count: raw.length };
   }
 
-  private plan(e: BundleEntry, index: number): Planned {
+  /** An entry → the request it stands for, routed through the same table as HTTP. */
+  private plan(e: unknown, index: number): Planned {
     if (!isObject(e)) throw badRequest(`Bundle.entry[${index}] is not an object`);
-    const req = e.request;
-    if (!isObject(req) || typeof req.method !== 'string' || !METHODS.has(req.method)) {
+    const req = (e as BundleEntry).request as unknown;
+    if (!isObject(req) || typeof req.method !== 'string' || !ENTRY_METHODS.has(req.method)) {
       throw badRequest('request.method must be GET, HEAD, POST, PUT, PATCH or DELETE');
     }
     if (typeof req.url !== 'string' || req.url === '') throw badRequest('request.url is required');
     let url = req.url;
     const base = `${this.ctx.baseUrl}/`;
     if (url.startsWith(base)) url = url.slice(base.length);
-    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw badRequest(`request.url ${url.slice(0, 100)} is not on this server`);
-    url = url.replace(/^\//, '');
+    else if (url === this.ctx.baseUrl) url = '';
+    else if (ABSOLUTE.test(url)) throw badRequest(`request.url ${url.slice(0, 100)} is not on this server`);
+    url = url.replace(/^\/+/, '');
     const q = url.indexOf('?');
-    const path = (q >= 0 ? url.slice(0, q) : url).split('/').filter(Boolean);
-    const query = q >= 0 ? url.slice(q + 1) : '';
-    const method = req.method as Method;
-    const planned: Planned = { index, method, path, query };
+    const path = `/${q >= 0 ? url.slice(0, q) : url}`;
+    const head = req.method === 'HEAD';
+    const method = (head ? 'GET' : req.method) as Method;
+    const label = `${req.method} ${url.split('?')[0] ?? ''}`;
+    const match = this.table.find(method, path);
+    if (!match) {
+      const allowed = this.table.allowed(path);
+      if (allowed.length) throw new FhirError(405, `${method} is not allowed on ${path.slice(0, 100)}; allowed: ${allowed.join(', ')}`, 'not-supported');
+      throw new FhirError(404, `No such endpoint: ${method} ${path.slice(0, 100)}`, 'not-found');
+    }
+    if (match.route.inBundle === false) throw badRequest('A Bundle entry cannot itself be a batch or transaction', 'not-supported');
+    const resource = (e as Json).resource;
+    if (resource !== undefined && !isObject(resource)) throw badRequest('entry.resource must be a resource');
+    let body: unknown;
+    switch (match.route.body) {
+      case 'resource':
+        if (!resource) throw badRequest(`${method} needs entry.resource`);
+        body = resource;
+        break;
+      case 'patch':
+        body = patchOperations(resource);
+        break;
+      case 'optional-json':
+        body = resource;
+        break;
+      default:
+        body = undefined;
+    }
+    const request: FhirRequest = { method, params: match.params, query: parseQuery(queryOf(url)), ...(body !== undefined ? { body } : {}) };
+    const ifMatch = text(req.ifMatch);
+    const ifNoneExist = text(req.ifNoneExist);
+    const ifNoneMatch = text(req.ifNoneMatch);
+    const ifModifiedSince = text(req.ifModifiedSince);
+    if (ifMatch !== undefined) request.ifMatch = ifMatch;
+    if (ifNoneExist !== undefined) request.ifNoneExist = ifNoneExist;
+    if (ifNoneMatch !== undefined) request.ifNoneMatch = ifNoneMatch;
+    if (ifModifiedSince !== undefined) request.ifModifiedSince = ifModifiedSince;
+    const planned: Planned = { index, method, head, label, match, request };
     if (typeof e.fullUrl === 'string') planned.fullUrl = e.fullUrl;
-    if (e.resource !== undefined) {
-      if (!isObject(e.resource)) throw badRequest('entry.resource must be a resource');
-      planned.resource = e.resource as Record<string, unknown>;
-    }
-    if (typeof req.ifNoneExist === 'string') planned.ifNoneExist = req.ifNoneExist;
-    if (typeof req.ifMatch === 'string') {
-      const m = /^\s*(?:W\/)?"([^"]+)"\s*$/.exec(req.ifMatch);
-      if (!m?.[1]) throw badRequest('request.ifMatch must be an ETag such as W/"3"');
-      planned.ifMatch = m[1];
-    }
-    if ((method === 'POST' || method === 'PUT') && !planned.resource) throw badRequest(`${method} needs entry.resource`);
-    if (method === 'POST' && path.length !== 1) throw badRequest('POST entries take a type URL ("Patient"); operations are not supported in Bundles');
-    if ((method === 'PUT' || method === 'DELETE' || method === 'PATCH') && !(path.length === 2 || (path.length === 1 && query))) {
-      throw badRequest(`${method} entries take Type/id or Type?criteria`);
-    }
-    if (path[0] && method !== 'GET' && method !== 'HEAD' && !this.ctx.defs.isResourceType(path[0])) {
-      throw new FhirError(404, `Unknown resource type "${path[0].slice(0, 60)}"`, 'not-found');
-    }
     return planned;
   }
 
-  async run(body: unknown): Promise<RawBundle> {
-    const { type, entries, errors } = this.parse(body);
-    const done = new Map<number, Done>();
+  async run(body: unknown): Promise<string> {
+    const { type, entries, errors, count } = this.parse(body);
+    const out = new Array<RawEntry | undefined>(count);
+    const budget = new Budget(this.ctx.limits.bundleResponseBytes);
+    for (const [i, err] of errors) {
+      out[i] = errorEntry(err);
+      budget.force(out[i] ?? {});
+    }
+    const ordered = [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index);
     if (type === 'transaction') {
-      await inTransaction(this.ctx, async (tx) => {
-        const checks: (() => Promise<void>)[] = [];
-        const txCtx: FhirContext = { ...tx, checks };
-        await this.resolveIdentities(txCtx, entries);
-        for (const p of [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index)) {
+      await inBundleTransaction(this.ctx, async (tx) => {
+        await this.resolveIdentities(tx, entries);
+        for (const p of ordered) {
+          let entry: RawEntry;
           try {
-            done.set(p.index, await this.execute(txCtx, p));
+            entry = this.responseEntry(p, await p.match.route.handler(tx, p.request));
           } catch (err) {
-            throw atEntry(err, p);
+            throw atEntry(err, p.index, p.label);
           }
+          // Refused whole, and rolled back: a transaction's answer is all or nothing.
+          if (!budget.take(entry)) {
+            throw new FhirError(413, `The transaction's response would exceed ${budget.limit} bytes (BUNDLE_RESPONSE_LIMIT) at entry ${p.index}; nothing was changed. Ask for Prefer: return=minimal, or split the Bundle`, 'too-costly');
+          }
+          out[p.index] = entry;
         }
-        // Integrity checks run once every entry is written: targets may come later in the Bundle.
-        for (const check of checks) await check();
       });
     } else {
-      for (const p of [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index)) {
-        try {
-          done.set(p.index, await inTransaction(this.ctx, (tx) => this.execute(tx, p)));
-        } catch (err) {
-          if (!(err instanceof FhirError)) throw err;
-          errors.set(p.index, err);
-        }
+      for (const p of ordered) {
+        out[p.index] = await this.batchEntry(p, budget);
       }
     }
-    const total = Math.max(entries.length + errors.size, 0);
-    const out: RawEntry[] = [];
-    for (let i = 0; i < total; i++) {
-      const d = done.get(i);
-      const err = errors.get(i);
-      if (err) {
-        out.push({ response: { status: statusText(err.status), outcome: JSON.parse(JSON.stringify({ resourceType: 'OperationOutcome', issue: err.issues })) } });
-        continue;
-      }
-      if (!d) continue;
-      out.push(this.responseEntry(d));
-    }
-    return { type: type === 'batch' ? 'batch-response' : 'transaction-response', entries: out };
+    return serializeBundle({ type: type === 'batch' ? 'batch-response' : 'transaction-response', entries: out.filter((e): e is RawEntry => e !== undefined) });
   }
 
-  private responseEntry(d: Done): RawEntry {
-    const r = d.record;
-    const entry: RawEntry = {
-      ...(r ? { fullUrl: `${this.ctx.baseUrl}/${r.type}/${r.id}` } : {}),
-      response: {
-        status: d.status,
-        ...(r && d.status.startsWith('201') ? { location: `${r.type}/${r.id}/_history/${r.versionId}` } : {}),
-        ...(r ? { etag: `W/"${r.versionId}"`, lastModified: r.lastUpdated } : {}),
-      },
-    };
-    const json = d.resourceJson ?? r?.json;
-    if (this.prefer === 'OperationOutcome' || d.outcome) {
-      const oo = d.outcome ?? outcomeJson('information', 'informational', d.status);
-      (entry.response as { outcome?: unknown }).outcome = JSON.parse(oo);
+  /** One batch entry, alone in its own transaction, within the response budget. */
+  private async batchEntry(p: Planned, budget: Budget): Promise<RawEntry> {
+    const tooCostly = (what: string): FhirError => new FhirError(413, `entry ${p.index}: ${what} (BUNDLE_RESPONSE_LIMIT is ${budget.limit} bytes)`, 'too-costly');
+    // A read adds nothing but its answer: once the budget is spent it is not run at all, which
+    // bounds the work of a batch as well as its size.
+    if (p.method === 'GET' && budget.exhausted) {
+      const refused = errorEntry(tooCostly('not run: the batch response is already at its size limit'));
+      budget.force(refused);
+      return refused;
     }
-    if (this.prefer === 'representation' && json !== undefined) entry.resourceJson = json;
+    let entry: RawEntry;
+    try {
+      entry = this.responseEntry(p, await inTransaction(this.ctx, (tx) => p.match.route.handler(tx, p.request)));
+    } catch (err) {
+      if (!(err instanceof FhirError)) throw err;
+      const failed = errorEntry(err);
+      budget.force(failed);
+      return failed;
+    }
+    if (budget.take(entry)) return entry;
+    if (p.method === 'GET') {
+      const refused = errorEntry(tooCostly('the answer would push the batch response past its size limit'));
+      budget.force(refused);
+      return refused;
+    }
+    // A write that was done says so: its status, location and version stay; only the body goes.
+    const { resourceJson: _dropped, ...kept } = entry;
+    void _dropped;
+    const done: RawEntry = {
+      ...kept,
+      response: { ...entry.response, status: entry.response?.status ?? '200 OK', outcome: operationOutcome([issue('warning', 'too-costly', `entry ${p.index} was processed (${entry.response?.status ?? ''}); its resource is left out: the batch response reached its size limit (BUNDLE_RESPONSE_LIMIT is ${budget.limit} bytes)`)]) },
+    };
+    budget.force(done);
+    return done;
+  }
+
+  private responseEntry(p: Planned, res: FhirResponse): RawEntry {
+    const r = res.record;
+    const response: NonNullable<RawEntry['response']> = { status: statusText(res.status) };
+    if (r) {
+      if (res.status === 201) response.location = `${r.type}/${r.id}/_history/${r.versionId}`;
+      response.etag = etagOf(r.versionId);
+      response.lastModified = r.lastUpdated;
+    } else if (res.headers?.location) {
+      response.location = res.headers.location;
+    }
+    const entry: RawEntry = { ...(r ? { fullUrl: `${this.ctx.baseUrl}/${r.type}/${r.id}` } : {}), response };
+    let json = res.json ?? (res.write ? r?.json : undefined);
+    let outcome: Issue[] | undefined;
+    if (res.write) {
+      // R4 http.html#ops: Prefer shapes what a write answers.
+      if (this.prefer !== 'representation') json = undefined;
+      if (this.prefer === 'OperationOutcome') outcome = res.issues ?? [issue('information', 'informational', response.status)];
+      else if (this.prefer === 'representation' && json === undefined && res.issues) outcome = res.issues;
+    } else if (json === undefined && res.issues) {
+      // An operation whose answer is an OperationOutcome ($validate) answers it as the entry's resource.
+      json = outcomeJson(res.issues);
+    }
+    if (outcome) response.outcome = operationOutcome(outcome);
+    if (json !== undefined && !p.head && res.status !== 304) entry.resourceJson = json;
     return entry;
   }
 
@@ -216,41 +289,45 @@ export class BundleProcessor {
   private async resolveIdentities(ctx: FhirContext, entries: Planned[]): Promise<void> {
     const claimed = new Set<string>();
     for (const p of entries) {
-      const type = p.path[0] ?? '';
+      const { path } = p.match.route;
+      const req = p.request;
+      const type = req.params.type ?? '';
+      const body = isObject(req.body) ? req.body : undefined;
       let target: string | undefined;
-      if (p.method === 'POST') {
-        if (p.ifNoneExist) {
-          const matches = await this.entryCall(p, () => matchCriteria(ctx, type, p.ifNoneExist?.replace(/^[^?]*\?/, '') ?? '', 2));
-          if (matches.length > 1) throw atEntry(new FhirError(412, 'If-None-Exist matches several resources', 'multiple-matches'), p);
-          if (matches[0]) p.existing = matches[0];
-        }
-        p.assignedId = p.existing?.id ?? randomUUID();
-        target = `${type}/${p.assignedId}`;
-      } else if (p.method === 'PUT' && p.path.length === 1) {
-        const matches = await this.entryCall(p, () => matchCriteria(ctx, type, p.query, 2));
-        if (matches.length > 1) throw atEntry(new FhirError(412, 'The update criteria match several resources', 'multiple-matches'), p);
-        const bodyId = typeof p.resource?.id === 'string' ? p.resource.id : undefined;
-        p.assignedId = matches[0]?.id ?? bodyId ?? randomUUID();
-        target = `${type}/${p.assignedId}`;
-      } else if ((p.method === 'PUT' || p.method === 'PATCH' || p.method === 'DELETE') && p.path.length === 2) {
-        target = `${type}/${p.path[1]}`;
+      const call = <T>(fn: () => Promise<T>): Promise<T> => fn().catch((err: unknown) => {
+        throw atEntry(err, p.index, p.label);
+      });
+      if (p.method === 'POST' && path === '/:type') {
+        // R4 http.html#trules: the id of a created resource is chosen before any entry runs.
+        const existing = req.ifNoneExist !== undefined
+          ? await call(() => matchOne(ctx, type, (req.ifNoneExist ?? '').replace(/^[^?]*\?/, ''), 'If-None-Exist'))
+          : undefined;
+        if (!existing) req.assignedId = randomUUID();
+        target = `${type}/${existing?.id ?? req.assignedId ?? ''}`;
+      } else if (p.method === 'PUT' && path === '/:type') {
+        const existing = await call(() => matchOne(ctx, type, queryString(req.query), 'update'));
+        const bodyId = typeof body?.id === 'string' ? body.id : undefined;
+        if (!existing && bodyId === undefined) req.assignedId = randomUUID();
+        target = `${type}/${existing?.id ?? bodyId ?? req.assignedId ?? ''}`;
+      } else if ((p.method === 'PUT' || p.method === 'PATCH' || p.method === 'DELETE') && path === '/:type/:id') {
+        target = `${type}/${req.params.id ?? ''}`;
       }
       if (target && p.fullUrl) {
-        if (this.identities.has(p.fullUrl)) throw atEntry(badRequest(`fullUrl ${p.fullUrl.slice(0, 100)} appears twice`), p);
+        if (this.identities.has(p.fullUrl)) throw atEntry(badRequest(`fullUrl ${p.fullUrl.slice(0, 100)} appears twice`), p.index, p.label);
         this.identities.set(p.fullUrl, target);
       }
       if (target && p.method !== 'POST') {
         // R4: a transaction must not touch one resource twice.
-        if (claimed.has(target)) throw atEntry(badRequest(`${target} is written by more than one entry`), p);
+        if (claimed.has(target)) throw atEntry(badRequest(`${target} is written by more than one entry`), p.index, p.label);
         claimed.add(target);
       }
     }
     for (const p of entries) {
-      if (!p.resource) continue;
+      if (!isObject(p.request.body)) continue;
       const conditional = new Map<string, string>();
-      await this.collectConditionalReferences(ctx, p, p.resource, conditional);
+      await this.collectConditionalReferences(ctx, p, p.request.body, conditional);
       const map = new Map([...this.identities, ...conditional]);
-      p.resource = rewriteReferences(p.resource, map);
+      p.request.body = rewriteReferences(p.request.body, map);
     }
   }
 
@@ -265,98 +342,19 @@ export class BundleProcessor {
     }
     if (key !== 'reference' || typeof v !== 'string' || !CONDITIONAL_REF.test(v) || out.has(v)) return;
     const [type = '', criteria = ''] = v.split('?', 2);
-    if (!this.ctx.defs.isResourceType(type)) throw atEntry(badRequest(`Conditional reference ${v.slice(0, 100)}: unknown type`), p);
-    const matches = await this.entryCall(p, () => matchCriteria(ctx, type, criteria, 2));
-    if (matches.length !== 1) {
-      // A POST in this Bundle with the same If-None-Exist creates the target.
-      if (matches.length === 0) {
-        throw atEntry(new FhirError(412, `Conditional reference ${v.slice(0, 100)} matches no resource`, 'not-found'), p);
-      }
-      throw atEntry(new FhirError(412, `Conditional reference ${v.slice(0, 100)} matches several resources`, 'multiple-matches'), p);
-    }
-    out.set(v, `${type}/${matches[0]?.id}`);
-  }
-
-  private async entryCall<T>(p: Planned, fn: () => Promise<T>): Promise<T> {
+    if (!this.ctx.defs.isResourceType(type)) throw atEntry(badRequest(`Conditional reference ${v.slice(0, 100)}: unknown type`), p.index, p.label);
+    let match;
     try {
-      return await fn();
+      match = await matchOne(ctx, type, criteria, `conditional reference ${v.slice(0, 100)}`);
     } catch (err) {
-      throw atEntry(err, p);
+      throw atEntry(err, p.index, p.label);
     }
-  }
-
-  private async execute(ctx: FhirContext, p: Planned): Promise<Done> {
-    const [type = '', id, third, fourth] = p.path;
-    switch (p.method) {
-      case 'DELETE': {
-        if (!id) {
-          const { deleted } = await conditionalDelete(ctx, type, p.query);
-          return { status: statusText(204), outcome: outcomeJson('information', 'informational', `Deleted ${deleted.length} ${type}`) };
-        }
-        const r = await remove(ctx, type, id, p.ifMatch);
-        return { status: statusText(204), ...(r.record ? { record: r.record } : {}), outcome: outcomeJson(r.status === 'deleted' ? 'information' : 'warning', 'informational', r.status === 'deleted' ? `Deleted ${type}/${id}` : `${type}/${id} ${r.status === 'missing' ? 'did not exist' : 'was already deleted'}`) };
-      }
-      case 'POST': {
-        if (p.existing) return { status: statusText(200), record: p.existing };
-        const record = await create(ctx, type, p.resource, p.assignedId);
-        return { status: statusText(201), record };
-      }
-      case 'PUT': {
-        const targetId = id ?? p.assignedId ?? '';
-        assertId(targetId);
-        const body = { ...(p.resource ?? {}), ...(id ? {} : { id: targetId }) };
-        const { record, created } = await update(ctx, { type, id: targetId, body, ...(p.ifMatch !== undefined ? { ifMatch: p.ifMatch } : {}) });
-        return { status: statusText(created ? 201 : 200), record };
-      }
-      case 'PATCH': {
-        const ops = patchOperations(p.resource);
-        let targetId = id;
-        if (!targetId) {
-          const matches = await matchCriteria(ctx, type, p.query, 2);
-          if (matches.length !== 1) throw new FhirError(matches.length ? 412 : 404, `The patch criteria match ${matches.length} resources`, matches.length ? 'multiple-matches' : 'not-found');
-          targetId = matches[0]?.id ?? '';
-        }
-        const record = await patch(ctx, { type, id: targetId, body: ops, ...(p.ifMatch !== undefined ? { ifMatch: p.ifMatch } : {}) });
-        return { status: statusText(200), record };
-      }
-      case 'GET':
-      case 'HEAD':
-        return this.get(ctx, p, type, id, third, fourth);
-    }
-  }
-
-  private async get(ctx: FhirContext, p: Planned, type: string, id?: string, third?: string, fourth?: string): Promise<Done> {
-    const params = [...new URLSearchParams(p.query).entries()];
-    if (!type || type === '_history') {
-      const bundle = type === '_history' ? await history(ctx, { params: Object.fromEntries(params) }) : await search(ctx, { params, handling: 'lenient' });
-      return { status: statusText(200), resourceJson: serializeBundle(bundle) };
-    }
-    if (!id) return { status: statusText(200), resourceJson: serializeBundle(await search(ctx, { type, params, handling: 'lenient' })) };
-    if (id === '_history') return { status: statusText(200), resourceJson: serializeBundle(await history(ctx, { type, params: Object.fromEntries(params) })) };
-    if (third === undefined) return { status: statusText(200), record: await read(ctx, type, id) };
-    if (third === '_history' && fourth) return { status: statusText(200), record: await vread(ctx, type, id, fourth) };
-    if (third === '_history') return { status: statusText(200), resourceJson: serializeBundle(await history(ctx, { type, id, params: Object.fromEntries(params) })) };
-    if (ctx.defs.isResourceType(third) || third === '*') {
-      const bundle = await search(ctx, { ...(third === '*' ? {} : { type: third }), params, handling: 'lenient', compartment: { type, id } });
-      return { status: statusText(200), resourceJson: serializeBundle(bundle) };
-    }
-    throw badRequest(`GET ${p.path.join('/').slice(0, 100)} is not supported in a Bundle`, 'not-supported');
+    if (!match) throw atEntry(new FhirError(412, `Conditional reference ${v.slice(0, 100)} matches no resource`, 'not-found'), p.index, p.label);
+    out.set(v, `${type}/${match.id}`);
   }
 }
 
-/** PATCH entries carry a Binary with the JSON Patch document, base64-encoded (R4 http.html#patch). */
-function patchOperations(resource: Record<string, unknown> | undefined): unknown {
-  if (resource?.resourceType === 'Binary' && typeof resource.data === 'string') {
-    try {
-      return JSON.parse(Buffer.from(resource.data, 'base64').toString('utf8'));
-    } catch {
-      throw badRequest('The Binary of a PATCH entry must hold a JSON Patch document');
-    }
-  }
-  if (resource?.resourceType === 'Parameters') throw new FhirError(415, 'FHIRPath Patch (Parameters) is not supported; send a JSON Patch in a Binary', 'not-supported');
-  throw badRequest('A PATCH entry needs a Binary resource holding a JSON Patch document');
-}
-
-export async function processBundle(ctx: FhirContext, body: unknown, prefer: PreferReturn = 'representation'): Promise<RawBundle> {
-  return new BundleProcessor(ctx, prefer).run(body);
+/** Runs a batch or transaction Bundle through `table`; the answer is the response Bundle's JSON. */
+export async function processBundle(ctx: FhirContext, body: unknown, prefer: PreferReturn, table: RouteTable): Promise<string> {
+  return new BundleProcessor(ctx, prefer, table).run(body);
 }

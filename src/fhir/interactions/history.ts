@@ -4,7 +4,10 @@ import type { VersionRecord } from '../../store/port.js';
 import type { FhirContext } from '../context.js';
 import type { RawBundle, RawEntry } from '../bundle.js';
 import { assertId, assertType } from '../resource.js';
-import { parseCount, parseInstant, single, type QueryParams } from '../params.js';
+import { parseCount, parseInstant, single } from '../params.js';
+import type { QueryPairs } from '../../fhir-basics/query.js';
+import { pageLinks } from '../../fhir-basics/paging.js';
+import { etagOf } from '../../fhir-basics/etag.js';
 import { badRequest, notFound } from '../errors.js';
 import { storeCall } from '../store-errors.js';
 import { accessConstraint, assertVisible, requirePerm } from '../access.js';
@@ -13,7 +16,8 @@ import type { AccessConstraint } from '../../search/ir.js';
 export interface HistoryInput {
   type?: string;
   id?: string;
-  params: QueryParams;
+  /** Query parameters in order (repeats kept). */
+  params: QueryPairs;
 }
 
 const UNSUPPORTED = ['_at', '_list'];
@@ -25,7 +29,7 @@ export function historyEntry(ctx: FhirContext, r: VersionRecord): RawEntry {
     fullUrl: `${ctx.baseUrl}/${url}`,
     ...(r.json !== undefined ? { resourceJson: r.json } : {}),
     request: { method: r.method, url: r.method === 'POST' ? r.type : url },
-    response: { status, etag: `W/"${r.versionId}"`, lastModified: r.lastUpdated },
+    response: { status, etag: etagOf(r.versionId), lastModified: r.lastUpdated },
   };
 }
 
@@ -34,7 +38,7 @@ export async function history(ctx: FhirContext, input: HistoryInput): Promise<Ra
   if (type !== undefined) assertType(ctx, type);
   if (id !== undefined) assertId(id);
   for (const name of UNSUPPORTED) {
-    if (params[name] !== undefined) throw badRequest(`${name} is not supported on history`, 'not-supported');
+    if (params.some(([k]) => k === name)) throw badRequest(`${name} is not supported on history`, 'not-supported');
   }
   const count = parseCount(ctx, params);
   const sinceRaw = single(params, '_since');
@@ -60,22 +64,11 @@ export async function history(ctx: FhirContext, input: HistoryInput): Promise<Ra
     ...(cursor ? { cursor } : {}),
   }));
   const path = [ctx.baseUrl, type, id, '_history'].filter(Boolean).join('/');
-  const base = new URLSearchParams();
-  if (sinceRaw) base.set('_since', sinceRaw);
-  base.set('_count', String(count));
-  const link = (extra?: [string, string]): string => {
-    const q = new URLSearchParams(base);
-    if (extra) q.set(extra[0], extra[1]);
-    return `${path}?${q.toString()}`;
-  };
+  const kept: QueryPairs = sinceRaw ? [['_since', sinceRaw], ['_count', String(count)]] : [['_count', String(count)]];
   return {
     type: 'history',
     ...(page.total !== undefined ? { total: page.total } : {}),
-    link: [
-      { relation: 'self', url: cursor ? link(['_cursor', cursor]) : link() },
-      ...(cursor ? [{ relation: 'first', url: link() }] : []),
-      ...(page.next ? [{ relation: 'next', url: link(['_cursor', page.next]) }] : []),
-    ],
+    link: pageLinks(path, kept, { ...(cursor ? { cursor } : {}), ...(page.next ? { next: page.next } : {}) }),
     entries: page.records.map((r) => historyEntry(ctx, r)),
   };
 }

@@ -1,5 +1,4 @@
 // search at type, system and compartment level (R4 http.html#search, search.html).
-import type { BundleLink } from 'fhir/r4.js';
 import type { FhirContext } from '../context.js';
 import type { RawBundle, RawEntry } from '../bundle.js';
 import { SearchParseError } from '../../search/parse.js';
@@ -8,12 +7,15 @@ import { assertId, assertType } from '../resource.js';
 import { storeCall } from '../store-errors.js';
 import { accessConstraint, requirePerm } from '../access.js';
 import { MAX_INCLUDES } from '../../search/ir.js';
+import { pageLinks } from '../../fhir-basics/paging.js';
+import { issue, outcomeJson } from '../../fhir-basics/outcome.js';
+import type { QueryPairs } from '../../fhir-basics/query.js';
 
 export interface SearchInput {
   /** The type searched; undefined for a system search (`GET /fhir?…`). */
   type?: string;
   /** Query parameters in request order (repeats kept). */
-  params: [string, string][];
+  params: QueryPairs;
   handling: 'strict' | 'lenient';
   /** Compartment search: `/Patient/123/Observation`. */
   compartment?: { type: string; id: string };
@@ -50,16 +52,11 @@ export async function search(ctx: FhirContext, input: SearchInput): Promise<RawB
   const access = accessConstraint(ctx);
   const page = await storeCall(() => ctx.store.search(access ? { ...parsed.query, access } : parsed.query));
   const base = `${ctx.baseUrl}/${pathOf(input)}`.replace(/\/$/, '');
-  const link = (cursor?: string): string => {
-    const q = new URLSearchParams(parsed.used);
-    if (cursor) q.set('_cursor', cursor);
-    const qs = q.toString();
-    return qs ? `${base}?${qs}` : base;
-  };
-  const links: BundleLink[] = [{ relation: 'self', url: link(parsed.query.cursor) }];
-  if (parsed.query.cursor) links.push({ relation: 'first', url: link() });
-  if (page.previous) links.push({ relation: 'previous', url: link(page.previous) });
-  if (page.next) links.push({ relation: 'next', url: link(page.next) });
+  const links = pageLinks(base, parsed.used, {
+    ...(parsed.query.cursor ? { cursor: parsed.query.cursor } : {}),
+    ...(page.previous ? { previous: page.previous } : {}),
+    ...(page.next ? { next: page.next } : {}),
+  });
   const sub = ctx.search.subsetter;
   const entry = (mode: 'match' | 'include') => (r: { type: string; id: string; json?: string }): RawEntry => ({
     fullUrl: `${ctx.baseUrl}/${r.type}/${r.id}`,
@@ -74,10 +71,7 @@ export async function search(ctx: FhirContext, input: SearchInput): Promise<RawB
   if (page.includesTruncated) warnings.push(`Only the first ${MAX_INCLUDES} included resources are returned for this page`);
   if (warnings.length) {
     entries.push({
-      resourceJson: JSON.stringify({
-        resourceType: 'OperationOutcome',
-        issue: warnings.map((w) => ({ severity: 'warning', code: 'informational', diagnostics: w })),
-      }),
+      resourceJson: outcomeJson(warnings.map((w) => issue('warning', 'informational', w))),
       search: { mode: 'outcome' },
     });
   }

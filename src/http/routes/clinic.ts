@@ -1,37 +1,36 @@
 // The clinic workflow's operations (src/operations: charge, bill, submit, submit-to-payer,
-// practice-report) and the OperationDefinitions that describe them.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { FhirContext } from '../../fhir/context.js';
+// practice-report) and the OperationDefinitions that describe them, as route-table entries
+// (src/fhir/request.ts): the composition root adds them to the table HTTP and Bundles share.
+import type { Route } from '../../fhir/request.js';
 import { chargeOperation } from '../../operations/charge.js';
 import { billOperation } from '../../operations/billing.js';
 import { submitClaim } from '../../operations/adjudicate.js';
 import { submitToPayer, type PayerClient } from '../../operations/payer.js';
 import { practiceReport } from '../../operations/reports.js';
-import { queryPairs } from './search.js';
-import { FhirError } from '../../fhir/errors.js';
 import { operationDefinitions } from '../../operations/definitions.js';
-import { isJsonBody, sendJson } from '../negotiation.js';
 
-type IdParams = { Params: { id: string } };
+const ok = (resource: unknown) => ({ status: 200, json: JSON.stringify(resource) });
 
-function send(req: FastifyRequest, reply: FastifyReply, resource: unknown, status = 200): FastifyReply {
-  return sendJson(req, reply.code(status), JSON.stringify(resource));
-}
-
-export function clinicRoutes(app: FastifyInstance, ctx: FhirContext, payer?: PayerClient): void {
+export function clinicRoutes(baseUrl: string, payer?: PayerClient): Route[] {
+  const routes: Route[] = [];
   // Static paths: they take precedence over GET /:type/:id for these ids only.
-  for (const def of operationDefinitions(ctx.baseUrl)) {
+  for (const def of operationDefinitions(baseUrl)) {
     const json = JSON.stringify(def);
-    app.get(`/OperationDefinition/${def.id ?? ''}`, async (req, reply) => sendJson(req, reply, json));
+    routes.push({ method: 'GET', path: `/OperationDefinition/${def.id ?? ''}`, body: 'none', handler: async () => ({ status: 200, json }) });
   }
-  app.post<IdParams>('/Encounter/:id/$charge', async (req, reply) => send(req, reply, await chargeOperation(req.ctx, req.params.id)));
-  app.post<IdParams>('/Encounter/:id/$bill', async (req, reply) => send(req, reply, await billOperation(req.ctx, req.params.id)));
-  app.post('/Claim/$submit', async (req, reply) => {
-    if (!isJsonBody(req)) throw new FhirError(415, 'Claim/$submit takes a Claim, Bundle or Parameters as application/fhir+json', 'not-supported');
-    const { response, created } = await submitClaim(req.ctx, req.body);
-    if (created) reply.header('location', `${req.ctx.baseUrl}/ClaimResponse/${response.id ?? ''}/_history/${response.meta?.versionId ?? '1'}`);
-    return send(req, reply, response);
-  });
-  app.post<IdParams>('/Claim/:id/$submit-to-payer', async (req, reply) => send(req, reply, await submitToPayer(req.ctx, req.params.id, payer)));
-  app.get('/$practice-report', async (req, reply) => send(req, reply, await practiceReport(req.ctx, queryPairs(req))));
+  routes.push(
+    { method: 'POST', path: '/Encounter/:id/$charge', body: 'none', handler: async (ctx, req) => ok(await chargeOperation(ctx, req.params.id ?? '')) },
+    { method: 'POST', path: '/Encounter/:id/$bill', body: 'none', handler: async (ctx, req) => ok(await billOperation(ctx, req.params.id ?? '')) },
+    {
+      method: 'POST', path: '/Claim/$submit', body: 'resource',
+      handler: async (ctx, req) => {
+        const { response, created } = await submitClaim(ctx, req.body);
+        const location = `${ctx.baseUrl}/ClaimResponse/${response.id ?? ''}/_history/${response.meta?.versionId ?? '1'}`;
+        return { ...ok(response), ...(created ? { headers: { location } } : {}) };
+      },
+    },
+    { method: 'POST', path: '/Claim/:id/$submit-to-payer', body: 'none', handler: async (ctx, req) => ok(await submitToPayer(ctx, req.params.id ?? '', payer)) },
+    { method: 'GET', path: '/$practice-report', body: 'none', handler: async (ctx, req) => ok(await practiceReport(ctx, req.query)) },
+  );
+  return routes;
 }
