@@ -5,7 +5,7 @@
 import type { StructureDefinition } from 'fhir/r4.js';
 import { loadDefinitions } from '../src/definitions/registry.js';
 import { validateResource, validatorFor } from '../src/validation/index.js';
-import { agreement, countIssues, loadHl7Cases, pct, r4Examples, type Counts } from './corpus.js';
+import { agreement, countIssues, loadHl7Cases, pct, r4Examples, type Counts } from '../scripts/corpus.js';
 import { arg, fmt, median } from './lib.js';
 
 type Issue = { severity?: string };

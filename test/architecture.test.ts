@@ -198,3 +198,9 @@ t.test('the checker fails on synthetic violations', async (t) => {
   const c = cycles([fake('src/fhir/a.ts', "import type { B } from './b.js';"), fake('src/fhir/b.ts', "import type { A } from './a.js';"), fake('src/fhir/c.ts', "import { A } from './a.js';")]);
   t.same(c, [['src/fhir/a.ts', 'src/fhir/b.ts']], 'a type-only cycle is found; a plain import is not a cycle');
 });
+
+t.test('tests never import from bench/ (shared loaders live in scripts/ or test/helpers/)', async (t) => {
+  const tests = sources(join(ROOT, 'test'));
+  const offenders = tests.flatMap((f) => importsOf(f).filter((i) => i.target.startsWith('bench/')).map((i) => `${f.path} imports ${i.spec}`));
+  t.same(offenders, [], offenders.join('\n') || 'none');
+});

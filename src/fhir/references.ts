@@ -1,5 +1,6 @@
 // References inside resources: rewriting temporary ids of a transaction (urn:uuid:…, urn:oid:…)
 // and listing the local references a resource makes (for referential integrity).
+import { parseLocalReference } from '../fhir-basics/references.js';
 
 type Json = Record<string, unknown>;
 
@@ -30,13 +31,8 @@ export interface LocalReference {
   path: string;
 }
 
-const LOCAL = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
-
-/** `Type/id` of a reference to a resource on this server (relative, or absolute under `baseUrl`). */
-export function parseLocalReference(reference: string, baseUrl: string): { type: string; id: string } | undefined {
-  const m = LOCAL.exec(reference.startsWith(`${baseUrl}/`) ? reference.slice(baseUrl.length + 1) : reference);
-  return m?.[1] && m[2] ? { type: m[1], id: m[2] } : undefined;
-}
+// The one reference parser (src/fhir-basics/references.ts), re-exported for the engine's callers.
+export { parseLocalReference };
 
 /** The references of a resource that point at a resource on this server (relative or under `baseUrl`). */
 export function localReferences(resource: unknown, baseUrl: string, rootType: string): LocalReference[] {
@@ -55,7 +51,7 @@ export function localReferences(resource: unknown, baseUrl: string, rootType: st
     }
     if (key !== 'reference' || typeof v !== 'string') return;
     const ref = parseLocalReference(v, baseUrl);
-    if (ref) out.push({ ...ref, path: path.replace(/\.reference$/, '') });
+    if (ref) out.push({ type: ref.type, id: ref.id, path: path.replace(/\.reference$/, '') });
   };
   walk(resource, rootType, '');
   return out;

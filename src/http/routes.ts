@@ -43,7 +43,8 @@ const header = (req: FastifyRequest, name: string): string | undefined => {
 };
 
 function toRequest(route: Route, req: FastifyRequest): FhirRequest {
-  let query: QueryPairs = parseQuery(queryOf(req.url));
+  const qs = queryOf(req.url);
+  let query: QueryPairs = qs === '' ? [] : parseQuery(qs);
   // POST _search: the form parameters join those of the URL.
   if (route.body === 'form' && req.body instanceof URLSearchParams) query = [...query, ...req.body.entries()];
   const out: FhirRequest = { method: route.method, params: (req.params ?? {}) as Record<string, string | undefined>, query };

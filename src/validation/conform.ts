@@ -12,13 +12,12 @@ import { childrenOf, compileProfile, type CompiledProfile, type Rule } from './r
 import { deepEqual, matchesPattern } from './match.js';
 import { inSlice, type SliceProbe } from './slicing.js';
 import { issue, type Issue } from '../fhir-basics/outcome.js';
+import { isObject } from '../fhir-basics/json.js';
+import { parseReference } from '../fhir-basics/references.js';
 import { MAX_DEPTH } from './structure.js';
 
 type Json = Record<string, unknown>;
 
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** One occurrence of an element in the instance. */
 interface Entry {
@@ -50,8 +49,6 @@ interface ChildIndex {
   readonly mustVisit: readonly Rule[];
 }
 
-const REL_REF = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
-const ABS_REF = /^(https?:\/\/\S+?\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
 function short(v: unknown): string {
   const s = JSON.stringify(v) ?? String(v);
@@ -458,8 +455,7 @@ class Run {
       return;
     }
     if (r.startsWith('urn:uuid:') || r.startsWith('urn:oid:')) return;
-    const rel = REL_REF.exec(r);
-    const type = rel ? rel[1] : ABS_REF.exec(r)?.[2];
+    const type = parseReference(r)?.type;
     if (!type) {
       if (format && !/^[a-z][a-z0-9+.-]*:/i.test(r)) this.add(issue('error', 'value', `"${short(r)}" is not a valid reference: expected Type/id, an absolute URL, a urn or #id`, at));
       return;

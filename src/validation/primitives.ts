@@ -1,5 +1,6 @@
 // R4 primitive data types: the JSON type each must have and the lexical form the spec gives
 // (R4 datatypes.html#primitive). Checked on every write.
+import { ID_RE } from '../fhir-basics/ids.js';
 type JsonKind = 'string' | 'number' | 'boolean';
 
 interface PrimitiveRule {
@@ -55,7 +56,7 @@ export const PRIMITIVES: Readonly<Record<string, PrimitiveRule>> = {
   string: { json: 'string', check: nonEmpty('string') },
   markdown: { json: 'string', check: nonEmpty('markdown') },
   code: { json: 'string', regex: /^[^\s]+( [^\s]+)*$/ },
-  id: { json: 'string', regex: /^[A-Za-z0-9\-.]{1,64}$/ },
+  id: { json: 'string', regex: ID_RE },
   uri: { json: 'string', regex: /^\S*$/ },
   url: { json: 'string', regex: /^\S*$/ },
   canonical: { json: 'string', regex: /^\S*$/ },

@@ -2,6 +2,7 @@
 // type and profile discriminators, and R4's `value[x]:valueQuantity` shorthand for choices.
 import { childrenOf, type CompiledProfile, type Rule } from './rules.js';
 import { deepEqual, matchesPattern, navigate, splitPath } from './match.js';
+import { isObject } from '../fhir-basics/json.js';
 
 /** What slicing needs from the validator around it. */
 export interface SliceProbe {
@@ -11,9 +12,6 @@ export interface SliceProbe {
   conforms(url: string, value: unknown): boolean;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Whether the element `value` (of FHIR type `type`) falls in `slice` of `owner`. */
 export function inSlice(p: CompiledProfile, owner: Rule, slice: Rule, value: unknown, type: string, probe: SliceProbe): boolean {

@@ -6,8 +6,9 @@ import type { Definitions } from '../definitions/registry.js';
 import type { ElementInfo, TypeModel } from '../definitions/model.js';
 import { checkPrimitive } from './primitives.js';
 import { issue, type Issue } from '../fhir-basics/outcome.js';
+import { ID_RE } from '../fhir-basics/ids.js';
+import { isObject } from '../fhir-basics/json.js';
 
-const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 /** Deeper than any real resource; bounds the walk's recursion on hostile input. */
 export const MAX_DEPTH = 64;
 
@@ -16,9 +17,6 @@ type Json = Record<string, unknown>;
 /** Called for the resource and for every resource nested in it, with its location. */
 export type ResourceHook = (resourceType: string, resource: Json, loc: string) => void;
 
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function describe(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;

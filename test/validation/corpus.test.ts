@@ -4,7 +4,7 @@
 import t from 'tap';
 import { loadDefinitions } from '../../src/definitions/registry.js';
 import { validateResource } from '../../src/validation/index.js';
-import { agreement, countIssues, loadHl7Cases, pct, r4Examples, type Counts } from '../../bench/corpus.js';
+import { agreement, countIssues, loadHl7Cases, pct, r4Examples, type Counts } from '../../scripts/corpus.js';
 
 const defs = loadDefinitions();
 

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDefinitions } from '../../src/definitions/registry.js';
 import { checkStructure } from '../../src/validation/structure.js';
-import { r4Examples } from '../../bench/corpus.js';
+import { r4Examples } from '../../scripts/corpus.js';
 
 const defs = loadDefinitions();
 const check = (r: unknown) => checkStructure(defs, r);

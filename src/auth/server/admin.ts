@@ -9,6 +9,10 @@ import { parseScopes } from '../scopes.js';
 import { ADMIN_SCOPE } from '../policy.js';
 import { managePage } from './pages.js';
 import type { TokenResponse } from '../tokens.js';
+import { parseReference } from '../../fhir-basics/references.js';
+
+/** SMART fhirUser: the user's own resource (smart-app-launch scopes-and-launch-context.html). */
+const FHIR_USER_TYPES = new Set(['Patient', 'Practitioner', 'RelatedPerson', 'Person']);
 
 function problem(reply: FastifyReply, status: number, message: string): FastifyReply {
   return reply.code(status).type('application/json').header('cache-control', 'no-store').send(JSON.stringify({ error: message }));
@@ -83,7 +87,8 @@ export async function registerClient(auth: AuthService, input: ClientInput): Pro
 export async function registerUser(auth: AuthService, input: { username: string; password: string; fhirUser: string; name?: string }): Promise<void> {
   if (!/^[A-Za-z0-9._@-]{1,64}$/.test(input.username)) throw new Error('username: 1-64 of letters, digits and ._@-');
   if (input.password.length < 8) throw new Error('password: at least 8 characters');
-  if (!/^(Patient|Practitioner|RelatedPerson|Person)\/[A-Za-z0-9\-.]{1,64}$/.test(input.fhirUser)) throw new Error('fhirUser must be Patient/id, Practitioner/id, RelatedPerson/id or Person/id');
+  const user = parseReference(input.fhirUser);
+  if (!user || user.base !== undefined || user.version !== undefined || !FHIR_USER_TYPES.has(user.type)) throw new Error('fhirUser must be Patient/id, Practitioner/id, RelatedPerson/id or Person/id');
   auth.store.putUser({ username: input.username, passwordHash: await hashSecret(input.password), fhirUser: input.fhirUser, name: input.name ?? input.username });
 }
 

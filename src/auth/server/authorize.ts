@@ -9,6 +9,7 @@ import { hashToken } from '../store.js';
 import { randomToken, verifySecret } from '../secrets.js';
 import { formatScopes, intersect, parseClinical, parseScopes, type Scopes } from '../scopes.js';
 import { consentPage, errorPage, loginPage, pickerPage, type ConsentChoice } from './pages.js';
+import { isId } from '../../fhir-basics/ids.js';
 
 type Params = Record<string, string | undefined>;
 
@@ -203,7 +204,7 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
     const p = auth.pendingOf(req.body?.tx);
     const client = p ? auth.store.client(p.clientId) : undefined;
     if (!p?.username || !client) return html(reply, 400, errorPage('This sign-in has expired; start again from the application.'));
-    if (!req.body?.patient || !/^[A-Za-z0-9\-.]{1,64}$/.test(req.body.patient)) return html(reply, 400, errorPage('Choose a patient.'));
+    if (!req.body?.patient || !isId(req.body.patient)) return html(reply, 400, errorPage('Choose a patient.'));
     p.patient = req.body.patient;
     return consent(p, client, reply);
   });

@@ -2,7 +2,8 @@
 // validator's R4 test cases (../shared/corpus/hl7-validator, from
 // FHIR/fhir-test-cases): each case's resource, the definitions it brings, and the error and
 // warning counts the Java validator expects, base and (when the case has one) profile step.
-// Shared by test/validation/hl7-cases.test.ts and bench/validate.ts.
+// Shared by the tests (test/validation/corpus.test.ts, structure.test.ts) and bench/validate.ts,
+// which is why it lives in scripts/ (tests never import bench/).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CodeSystem, StructureDefinition, ValueSet } from 'fhir/r4.js';
