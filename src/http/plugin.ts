@@ -13,7 +13,7 @@ import { bundleRoutes } from './routes/bundle.js';
 import { everythingRoutes } from './routes/everything.js';
 import { validateRoutes } from './routes/validate.js';
 import { clinicRoutes } from './routes/clinic.js';
-import type { PayerClient } from '../operations/payer.js';
+import type { PayerClient } from '../clinic/payers.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { trackMethods } from './routes/methods.js';
 

@@ -1,15 +1,15 @@
-// The clinic workflow's operations (src/operations: charge, bill, submit, submit-to-payer,
+// The clinic workflow's operations (src/clinic: charge, bill, submit, submit-to-payer,
 // practice-report) and the OperationDefinitions that describe them.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FhirContext } from '../../fhir/context.js';
-import { chargeOperation } from '../../operations/charge.js';
-import { billOperation } from '../../operations/billing.js';
-import { submitClaim } from '../../operations/adjudicate.js';
-import { submitToPayer, type PayerClient } from '../../operations/payer.js';
-import { practiceReport } from '../../operations/reports.js';
+import { chargeOperation } from '../../clinic/charges.js';
+import { billOperation } from '../../clinic/billing.js';
+import { submitClaim } from '../../clinic/claim-submit.js';
+import { submitToPayer, type PayerClient } from '../../clinic/payers.js';
+import { practiceReport } from '../../clinic/reports.js';
 import { queryPairs } from './search.js';
 import { FhirError } from '../../fhir/errors.js';
-import { operationDefinitions } from '../../operations/definitions.js';
+import { operationDefinitions } from '../../clinic/definitions.js';
 import { isJsonBody, sendJson } from '../negotiation.js';
 
 type IdParams = { Params: { id: string } };
