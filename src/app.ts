@@ -23,13 +23,13 @@ import type { JwksFetcher } from './auth/client-auth.js';
 import { registerCors } from './http/cors.js';
 import { search } from './fhir/interactions/search.js';
 import type { CapabilityStatementRestSecurity } from 'fhir/r4.js';
-import { clinicHooks } from './operations/clinic.js';
+import { clinicHooks } from './clinic/hooks.js';
 import { httpPayerClient } from './http/payer-client.js';
-import { capabilityOperations } from './operations/definitions.js';
+import { capabilityOperations } from './clinic/definitions.js';
 import { Router } from './fhir/router.js';
 import { interactionRoutes } from './fhir/routes.js';
 import { operationRoutes } from './operations/routes.js';
-import { clinicRoutes } from './http/routes/clinic.js';
+import { clinicRoutes } from './clinic/routes.js';
 
 const SMART_SERVICE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART on FHIR' };
 

@@ -2,12 +2,18 @@
 // may create, read, update, delete and search (SMART c/r/u/d/s), confined to a patient's
 // compartment for patient/ scopes, narrowed by granular (?category=…) scopes. The policy
 // reaches the store inside the search IR, so restricted callers are filtered in the query.
+// Writes are confined further (the README's "SMART on FHIR and access control" has the rules):
+// a patient-context caller writes only resources of its own patient's compartment that name no
+// other patient, and the definitional types that steer the server need a system or admin grant.
 import type { Resource } from 'fhir/r4.js';
 import type { AccessPolicy, AccessRule, FhirContext, Perm } from './context.js';
 import type { AccessConstraint, CompartmentConstraint, Expr, TypeAccess } from '../search/ir.js';
 import { FhirError, notFound } from './errors.js';
 import { SearchParseError } from '../search/parse.js';
 import { storeCall } from './store-errors.js';
+import { isObject } from '../fhir-basics/json.js';
+import { parseReference } from '../fhir-basics/references.js';
+import { storedResource } from '../fhir-basics/stored.js';
 
 export type { AccessPolicy, AccessRule, Perm };
 
@@ -83,11 +89,49 @@ export function accessConstraint(ctx: FhirContext): AccessConstraint | undefined
   };
 }
 
+/**
+ * Types whose content steers the server itself rather than record care: FHIR's Conformance and
+ * Terminology modules (R4 resourcelist.html: Foundation > Conformance, Terminology). A
+ * SearchParameter starts a reindex and changes every search, a StructureDefinition or ValueSet
+ * changes what validation accepts, a CompartmentDefinition what a compartment holds. Writing
+ * them needs a system-level scope for the type or the administrator grant, whoever the user is.
+ */
+export const DEFINITIONAL_TYPES: ReadonlySet<string> = new Set([
+  'CapabilityStatement', 'StructureDefinition', 'ImplementationGuide', 'SearchParameter', 'MessageDefinition',
+  'OperationDefinition', 'CompartmentDefinition', 'StructureMap', 'GraphDefinition', 'ExampleScenario',
+  'CodeSystem', 'ValueSet', 'ConceptMap', 'NamingSystem', 'TerminologyCapabilities',
+]);
+
+const WRITES: ReadonlySet<Perm> = new Set(['c', 'u', 'd']);
+
+/** Whether a type's resources can be in a patient's compartment (R4 compartmentdefinition-patient.html). */
+function inPatientCompartment(ctx: FhirContext, type: string): boolean {
+  const comp = patientCompartment(ctx, '-');
+  return type === comp.type || (comp.params[type]?.length ?? 0) > 0;
+}
+
+/** The patient whose compartment confines this caller's `perm` on `type`, when one does. */
+function confinedTo(ctx: FhirContext, policy: AccessPolicy, perm: Perm, type: string): string | undefined {
+  const o = owner(policy);
+  return o !== undefined && typeAccess(ctx, policy, perm, type)?.inCompartment ? o : undefined;
+}
+
 /** Throws 403 unless the caller may `perm` resources of `type` at all. */
 export function requirePerm(ctx: FhirContext, perm: Perm, type: string): void {
   const policy = ctx.access;
   if (!policy) return;
-  if (typeAccess(ctx, policy, perm, type)) return;
+  if (typeAccess(ctx, policy, perm, type)) {
+    if (!WRITES.has(perm)) return;
+    const system = policy.rules.some((r) => r.level === 'system' && (r.type === '*' || r.type === type) && r.perms.has(perm));
+    if (DEFINITIONAL_TYPES.has(type) && !system && !policy.admin) {
+      throw insufficient(`changing ${type}: definitional resources need a system-level scope or the administrator grant`);
+    }
+    // R4 security.html: a patient's own app manages that patient's record, not shared resources.
+    if (confinedTo(ctx, policy, perm, type) !== undefined && !inPatientCompartment(ctx, type)) {
+      throw insufficient(`changing ${type}, which is in no patient's compartment (read-only in a patient context)`);
+    }
+    return;
+  }
   // The user's own resource stays readable (assertVisible then limits it to that one).
   if (perm === 'r' && policy.fhirUser?.startsWith(`${type}/`)) return;
   const names: Record<Perm, string> = { c: 'creating', r: 'reading', u: 'updating', d: 'deleting', s: 'searching' };
@@ -115,34 +159,70 @@ export async function assertVisible(ctx: FhirContext, perm: Perm, type: string, 
     if (perm === 'r') throw notFound(`${type}/${id} is not known`);
     throw insufficient(`changing ${type}/${id}, which is outside what the token covers`);
   }
+  // A resource in several patients' compartments is not this patient's alone to change.
+  const existing = page.records[0] ? storedResource<Resource>(page.records[0]) : undefined;
+  const confined = WRITES.has(perm) ? confinedTo(ctx, policy, perm, type) : undefined;
+  if (existing && confined !== undefined && otherPatients(ctx, existing, confined).length > 0) {
+    throw insufficient(`changing ${type}/${id}, which is also in another patient's record`);
+  }
 }
 
-/** For writes by a compartment-confined caller: the new content must stay in the compartment. */
-export function assertContentInCompartment(ctx: FhirContext, resource: Resource): void {
-  const policy = ctx.access;
-  if (!policy) return;
-  const o = owner(policy);
-  const ta = typeAccess(ctx, policy, 'c', resource.resourceType) ?? typeAccess(ctx, policy, 'u', resource.resourceType);
-  if (!ta?.inCompartment || o === undefined) return;
-  const comp = patientCompartment(ctx, o);
-  if (resource.resourceType === comp.type) {
-    if (resource.id === o) return;
-    throw insufficient(`writing another ${comp.type}`);
-  }
-  const params = comp.params[resource.resourceType];
-  if (!params?.length) return; // not a compartment type: not confined
-  const target = `${comp.type}/${o}`;
-  const refs = new Set<string>();
-  for (const code of params) {
-    const p = ctx.search.params.get(resource.resourceType, code);
-    for (const path of p?.paths ?? []) {
-      for (const v of path.evaluate({ value: resource, type: resource.resourceType })) {
-        const ref = (v.value as { reference?: unknown } | null)?.reference;
-        if (typeof ref === 'string') refs.add(ref.startsWith(`${ctx.baseUrl}/`) ? ref.slice(ctx.baseUrl.length + 1) : ref);
+/**
+ * Every reference in `resource` (anywhere: compartment parameters, other elements, extensions,
+ * contained resources) that leads to a Patient other than `patientId` on this server, or to a
+ * Patient on another server.
+ */
+export function otherPatients(ctx: FhirContext, resource: Resource, patientId: string): string[] {
+  const out: string[] = [];
+  const stack: unknown[] = [resource];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (Array.isArray(v)) stack.push(...v);
+    else if (isObject(v)) {
+      for (const [k, x] of Object.entries(v)) {
+        if (k === 'reference' && typeof x === 'string') {
+          const local = x.startsWith(`${ctx.baseUrl}/`) ? x.slice(ctx.baseUrl.length + 1) : x;
+          const ref = parseReference(local);
+          if (ref?.type === 'Patient' && (ref.id !== patientId || ref.base !== undefined)) out.push(x.slice(0, 200));
+        } else if (typeof x === 'object' && x !== null) stack.push(x);
       }
     }
   }
-  if (!refs.has(target)) throw insufficient(`writing a ${resource.resourceType} outside ${target}'s compartment`);
+  return out;
+}
+
+/**
+ * For writes by a compartment-confined caller: the new content must lie in its patient's
+ * compartment (a reference the Patient CompartmentDefinition's parameters for the type reach
+ * leads to its patient) and in no other patient's: every reference to a Patient, wherever it
+ * is, leads to its own. Types outside the compartment are read-only for it (see requirePerm).
+ */
+export function assertContentInCompartment(ctx: FhirContext, resource: Resource): void {
+  const policy = ctx.access;
+  if (!policy) return;
+  const type = resource.resourceType;
+  const o = confinedTo(ctx, policy, 'c', type) ?? confinedTo(ctx, policy, 'u', type);
+  if (o === undefined) return;
+  const comp = patientCompartment(ctx, o);
+  const others = otherPatients(ctx, resource, o);
+  if (others.length > 0) throw insufficient(`writing a ${type} that names another patient (${others[0] ?? ''})`);
+  if (type === comp.type) {
+    if (resource.id === o) return;
+    throw insufficient(`writing another ${comp.type}`);
+  }
+  const params = comp.params[type];
+  if (!params?.length) throw insufficient(`changing ${type}, which is in no patient's compartment (read-only in a patient context)`);
+  const target = `${comp.type}/${o}`;
+  for (const code of params) {
+    const p = ctx.search.params.get(type, code);
+    for (const path of p?.paths ?? []) {
+      for (const v of path.evaluate({ value: resource, type })) {
+        const ref = (v.value as { reference?: unknown } | null)?.reference;
+        if (typeof ref === 'string' && (ref === target || ref === `${ctx.baseUrl}/${target}`)) return;
+      }
+    }
+  }
+  throw insufficient(`writing a ${type} outside ${target}'s compartment`);
 }
 
 /** Throws 403 unless the caller may run administrative operations. */

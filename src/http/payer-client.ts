@@ -1,7 +1,7 @@
-// The outbound side of Claim/$submit-to-payer: a PayerClient (src/operations/payer.ts) that POSTs
+// The outbound side of Claim/$submit-to-payer: a PayerClient (src/clinic/payers.ts) that POSTs
 // to a payer's FHIR endpoint with fetch. Built by the composition root from PAYER_URL/PAYER_TOKEN.
 import type { Bundle } from 'fhir/r4.js';
-import { PayerError, type PayerClient } from '../operations/payer.js';
+import { PayerError, type PayerClient } from '../clinic/payers.js';
 
 const TIMEOUT_MS = 30_000;
 

@@ -3,18 +3,14 @@
 import t from 'tap';
 import type { FastifyInstance } from 'fastify';
 import { authApp, seedClinic, userToken, withToken } from '../helpers/auth.js';
-import { load, body, post } from '../helpers/app.js';
-import { feeSchedule } from '../helpers/clinic.js';
+import { body, post } from '../helpers/app.js';
+import { loadFeesAndSlots } from '../helpers/clinic.js';
 
 async function setup(t: Parameters<typeof authApp>[0]): Promise<{ app: FastifyInstance; dr: FastifyInstance }> {
   const app = await authApp(t);
   await seedClinic(app);
   const dr = withToken(app, await userToken(app, 'desk', 'dr-smith', 'user/*.cruds'));
-  await load(dr, feeSchedule());
-  await load(dr, [
-    { resourceType: 'Schedule', id: 'sch', active: true, actor: [{ reference: 'Practitioner/pr-smith' }] },
-    { resourceType: 'Slot', id: 'slot-a', schedule: { reference: 'Schedule/sch' }, status: 'free', start: '2026-12-14T09:00:00Z', end: '2026-12-14T09:30:00Z' },
-  ] as never[]);
+  await loadFeesAndSlots(dr);
   return { app, dr };
 }
 

@@ -30,3 +30,13 @@ export const CPT = 'http://www.ama-assn.org/go/cpt';
 export const LOINC = 'http://loinc.org';
 export const LAB = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] };
 export const VITALS = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] };
+
+/** The fee schedule and Dr Smith's Schedule with free Slots `slot-a` (9:00) and `slot-b` (10:00) on 2026-12-14. */
+export async function loadFeesAndSlots(app: FastifyInstance): Promise<void> {
+  await load(app, feeSchedule());
+  await load(app, [
+    { resourceType: 'Schedule', id: 'sch', active: true, actor: [{ reference: 'Practitioner/pr-smith' }] },
+    { resourceType: 'Slot', id: 'slot-a', schedule: { reference: 'Schedule/sch' }, status: 'free', start: '2026-12-14T09:00:00Z', end: '2026-12-14T09:30:00Z' },
+    { resourceType: 'Slot', id: 'slot-b', schedule: { reference: 'Schedule/sch' }, status: 'free', start: '2026-12-14T10:00:00Z', end: '2026-12-14T10:30:00Z' },
+  ] as never[]);
+}

@@ -3,18 +3,23 @@
 //    in-progress, for the Appointment's patient, practitioners and locations, linked back
 //    through Encounter.appointment (unless one is linked already);
 //  - finishing the Encounter (an existing Encounter → finished) fulfils its Appointments and
-//    charges it (src/operations/charge.ts). An Encounter stored as finished from the start
+//    charges it (src/clinic/charges.ts). An Encounter stored as finished from the start
 //    (an import of past visits) is charged only on request, with $charge.
 import type { Appointment, Encounter, EncounterParticipant } from 'fhir/r4.js';
 import type { FhirContext } from '../fhir/context.js';
 import { create, update } from '../fhir/interactions/write.js';
 import { systemContext, type WriteChange, type WriteHook } from '../fhir/workflow/hooks.js';
-import { chargeEncounter } from './charge.js';
+import { chargeEncounter } from './charges.js';
 import { findAll, localId, readCurrent } from './query.js';
 
 const ARRIVED = new Set(['arrived', 'checked-in']);
 
-function encounterFor(ctx: FhirContext, id: string, a: Appointment): Encounter | undefined {
+/**
+ * The Encounter that checking in to Appointment `id` opens (started at `now`), or undefined when
+ * the Appointment has no Patient taking part. `baseUrl` tells local references from others.
+ */
+export function encounterFor(baseUrl: string, id: string, a: Appointment, now: string): Encounter | undefined {
+  const ctx = { baseUrl };
   const actors = (a.participant ?? []).filter((p) => p.status !== 'declined').map((p) => p.actor?.reference ?? '');
   const patient = actors.find((r) => localId(ctx, r, 'Patient') !== undefined);
   if (!patient) return undefined;
@@ -32,7 +37,7 @@ function encounterFor(ctx: FhirContext, id: string, a: Appointment): Encounter |
     subject: { reference: patient },
     ...(participant.length ? { participant } : {}),
     appointment: [{ reference: `Appointment/${id}` }],
-    period: { start: new Date().toISOString() },
+    period: { start: now },
     ...(a.reasonCode ? { reasonCode: a.reasonCode } : {}),
     ...(a.reasonReference ? { reasonReference: a.reasonReference } : {}),
     ...(locations.length ? { location: locations } : {}),
@@ -46,7 +51,7 @@ async function onAppointment(ctx: FhirContext, change: WriteChange): Promise<voi
   const sys = systemContext(ctx);
   const linked = await findAll(sys, 'Encounter', [['appointment', `Appointment/${change.id}`]]);
   if (linked.length) return;
-  const encounter = encounterFor(sys, change.id, current);
+  const encounter = encounterFor(sys.baseUrl, change.id, current, new Date().toISOString());
   if (encounter) await create(sys, 'Encounter', encounter);
 }
 

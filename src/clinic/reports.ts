@@ -9,7 +9,8 @@
 //  - paid: Σ ClaimResponse.payment.amount of ClaimResponses created in the period;
 //  - patientInvoiced: Σ Invoice.totalNet of issued or balanced Invoices dated in the period.
 // Money is summed per currency (one parameter per currency). Searches run with the caller's
-// access policy, so a restricted caller's figures cover what it may see.
+// access policy, so a restricted caller's figures cover what it may see; the figures themselves
+// are a pure function of the records (practiceFigures).
 import type { Appointment, Claim, ClaimResponse, Invoice, Money, Parameters, ParametersParameter } from 'fhir/r4.js';
 import type { FhirContext } from '../fhir/context.js';
 import { badRequest } from '../fhir/errors.js';
@@ -58,18 +59,30 @@ export async function practiceReport(ctx: FhirContext, params: [string, string][
   const claims = await findAll<Claim>(ctx, 'Claim', within('created'));
   const responses = await findAll<ClaimResponse>(ctx, 'ClaimResponse', within('created'));
   const invoices = await findAll<Invoice>(ctx, 'Invoice', within('date'));
-  const timeCame = appointments.filter((a) => KEPT_OR_MISSED.has(a.status));
+  return practiceFigures({ start, end }, { appointments, claims, responses, invoices });
+}
+
+export interface PracticeRecords {
+  appointments: readonly Appointment[];
+  claims: readonly Claim[];
+  responses: readonly ClaimResponse[];
+  invoices: readonly Invoice[];
+}
+
+/** The figures of the period from its records (the rules in the header), pure. */
+export function practiceFigures(period: { start: string; end: string }, r: PracticeRecords): Parameters {
+  const timeCame = r.appointments.filter((a) => KEPT_OR_MISSED.has(a.status));
   const noShows = timeCame.filter((a) => a.status === 'noshow').length;
   return {
     resourceType: 'Parameters',
     parameter: [
-      { name: 'period', valuePeriod: { start, end } },
-      counts('appointments', appointments.map((a) => a.status)),
+      { name: 'period', valuePeriod: { start: period.start, end: period.end } },
+      counts('appointments', r.appointments.map((a) => a.status)),
       ...(timeCame.length ? [{ name: 'noShowRate', valueDecimal: Math.round((noShows / timeCame.length) * 10_000) / 10_000 }] : []),
-      counts('claims', claims.map((c) => c.status)),
-      ...sums('billed', claims.filter((c) => c.status !== 'cancelled' && c.status !== 'entered-in-error').map((c) => c.total)),
-      ...sums('paid', responses.filter((r) => r.status !== 'cancelled' && r.status !== 'entered-in-error').map((r) => r.payment?.amount)),
-      ...sums('patientInvoiced', invoices.filter((i) => i.status === 'issued' || i.status === 'balanced').map((i) => i.totalNet)),
+      counts('claims', r.claims.map((c) => c.status)),
+      ...sums('billed', r.claims.filter((c) => c.status !== 'cancelled' && c.status !== 'entered-in-error').map((c) => c.total)),
+      ...sums('paid', r.responses.filter((x) => x.status !== 'cancelled' && x.status !== 'entered-in-error').map((x) => x.payment?.amount)),
+      ...sums('patientInvoiced', r.invoices.filter((i) => i.status === 'issued' || i.status === 'balanced').map((i) => i.totalNet)),
     ],
   };
 }

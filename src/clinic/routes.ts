@@ -1,13 +1,13 @@
-// The clinic workflow's operations (src/operations: charge, bill, submit, submit-to-payer,
+// The clinic workflow's operations (src/clinic: charge, bill, submit, submit-to-payer,
 // practice-report) and the OperationDefinitions that describe them, as route-table entries
 // (src/fhir/request.ts): the composition root adds them to the table HTTP and Bundles share.
-import type { Route } from '../../fhir/request.js';
-import { chargeOperation } from '../../operations/charge.js';
-import { billOperation } from '../../operations/billing.js';
-import { submitClaim } from '../../operations/adjudicate.js';
-import { submitToPayer, type PayerClient } from '../../operations/payer.js';
-import { practiceReport } from '../../operations/reports.js';
-import { operationDefinitions } from '../../operations/definitions.js';
+import type { Route } from '../fhir/request.js';
+import { chargeOperation } from './charges.js';
+import { billOperation } from './billing.js';
+import { submitClaim } from './claim-submit.js';
+import { submitToPayer, type PayerClient } from './payers.js';
+import { practiceReport } from './reports.js';
+import { operationDefinitions } from './definitions.js';
 
 const ok = (resource: unknown) => ({ status: 200, json: JSON.stringify(resource) });
 

@@ -1,6 +1,6 @@
 // Encounter/[id]/$charge: the encounter's coded services become ChargeItems, priced by the fee
 // schedule (ChargeItemDefinition resources). Also run by the engine when an Encounter is
-// finished (src/operations/visit.ts).
+// finished (src/clinic/visit.ts).
 //
 // What is charged (one ChargeItem per source and code, quantity 1):
 //  - Encounter.type codings (the visit's E/M code, e.g. CPT 99213);
@@ -18,6 +18,9 @@
 // Idempotent: each ChargeItem carries an identifier derived from encounter, source and code;
 // a second run creates only what is missing. Codes without a definition are reported as
 // warnings in the answer, never dropped silently.
+//
+// The fee schedule, the price of a definition and the ChargeItem of a service are pure
+// functions (feeSchedule, basePrice, chargeItemFor); chargeEncounter gathers and stores.
 import type { ChargeItem, ChargeItemDefinition, CodeableConcept, Coding, Encounter, MedicationAdministration, Observation, OperationOutcome, Parameters, Procedure, Reference, Resource } from 'fhir/r4.js';
 import type { FhirContext } from '../fhir/context.js';
 import { FhirError } from '../fhir/errors.js';
@@ -27,12 +30,13 @@ import { inTransaction } from '../fhir/tx.js';
 import { create } from '../fhir/interactions/write.js';
 import { systemContext } from '../fhir/workflow/hooks.js';
 import { issue, type Issue } from '../fhir-basics/outcome.js';
-import { findAll, readCurrent } from './query.js';
+import { parseReference } from '../fhir-basics/references.js';
+import { findAll, readCurrent, written } from './query.js';
 
 export const CHARGE_SOURCE = 'urn:flint:charge-source';
 const OBS_CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
 
-interface Source {
+export interface Source {
   /** The resource the service is recorded in (absent for Encounter.type). */
   ref?: string;
   concept: CodeableConcept | undefined;
@@ -52,29 +56,20 @@ function effectiveOn(d: ChargeItemDefinition, day: string | undefined): boolean 
 }
 
 /**
- * The fee schedule: every clinical or billing coding → its active definition. When several
- * price a code (a schedule per year), the one whose effectivePeriod holds `day` wins; a
- * definition out of its period is still used rather than leaving the service unpriced.
+ * The fee schedule: every clinical or billing coding (`system|code`) → its definition among
+ * `definitions` (the active ones). When several price a code (a schedule per year), the one
+ * whose effectivePeriod holds `day` wins; a definition out of its period is still used rather
+ * than leaving the service unpriced.
  */
-async function feeSchedule(ctx: FhirContext, day: string | undefined): Promise<Map<string, ChargeItemDefinition>> {
+export function feeSchedule(definitions: readonly ChargeItemDefinition[], day: string | undefined): Map<string, ChargeItemDefinition> {
   const byCode = new Map<string, ChargeItemDefinition>();
-  for (const d of await findAll<ChargeItemDefinition>(ctx, 'ChargeItemDefinition', [['status', 'active']])) {
+  for (const d of definitions) {
     for (const c of d.code?.coding ?? []) {
       const held = byCode.get(key(c));
       if (c.code && (!held || (!effectiveOn(held, day) && effectiveOn(d, day)))) byCode.set(key(c), d);
     }
   }
   return byCode;
-}
-
-/** The `base` price of a definition (R4 chargeitemdefinition.html#propertyGroup). */
-export function basePrice(d: ChargeItemDefinition): { value: number; currency: string } | undefined {
-  for (const g of d.propertyGroup ?? []) {
-    for (const p of g.priceComponent ?? []) {
-      if (p.type === 'base' && typeof p.amount?.value === 'number') return { value: p.amount.value, currency: p.amount.currency ?? 'USD' };
-    }
-  }
-  return undefined;
 }
 
 async function sources(ctx: FhirContext, encounter: Encounter & { id: string }): Promise<Source[]> {
@@ -94,7 +89,13 @@ async function sources(ctx: FhirContext, encounter: Encounter & { id: string }):
   return out;
 }
 
-function sourceId(encounterId: string, s: Source, def: ChargeItemDefinition): string {
+/** The definition that prices a service: the first of its codings the schedule knows. */
+export function definitionFor(schedule: ReadonlyMap<string, ChargeItemDefinition>, s: Source): ChargeItemDefinition | undefined {
+  return (s.concept?.coding ?? []).map((c) => schedule.get(key(c))).find((d) => d !== undefined);
+}
+
+/** The identifier value that makes charging idempotent: one per encounter, source and billing code. */
+export function sourceId(encounterId: string, s: Source, def: ChargeItemDefinition): string {
   const code = (def.code?.coding?.[0]?.code ?? def.id ?? '').replace(/[^A-Za-z0-9.-]/g, '_');
   return [`Encounter/${encounterId}`, s.ref ?? 'type', code].join('/');
 }
@@ -104,45 +105,57 @@ function describe(s: Source): string {
   return `${s.ref ?? 'Encounter.type'} (${codes})`;
 }
 
+/**
+ * The ChargeItem for one service of an encounter, priced by `def`: billable, quantity 1, the
+ * definition pinned as `url|version`, the performing Practitioner and Organization of the
+ * encounter, and an identifier that makes charging idempotent.
+ */
+export function chargeItemFor(encounter: Encounter & { id: string; subject: Reference }, s: Source, def: ChargeItemDefinition, enteredDate: string): ChargeItem {
+  const isPractitioner = (r: string | undefined): boolean => { const p = parseReference(r ?? ''); return p?.type === 'Practitioner' && p.base === undefined; };
+  const performer = (encounter.participant ?? []).find((p) => isPractitioner(p.individual?.reference))?.individual;
+  const billing = def.code?.coding?.[0];
+  return {
+    resourceType: 'ChargeItem',
+    identifier: [{ system: CHARGE_SOURCE, value: sourceId(encounter.id, s, def) }],
+    status: 'billable',
+    ...(def.url ? { definitionCanonical: [def.version ? `${def.url}|${def.version}` : def.url] } : {}),
+    code: { coding: billing ? [billing] : [], ...(def.title ? { text: def.title } : {}) },
+    subject: encounter.subject,
+    context: { reference: `Encounter/${encounter.id}` },
+    ...(encounter.period ? { occurrencePeriod: encounter.period } : {}),
+    ...(performer ? { performer: [{ actor: performer as Reference }] } : {}),
+    ...(encounter.serviceProvider ? { performingOrganization: encounter.serviceProvider } : {}),
+    quantity: { value: 1 },
+    enteredDate,
+    ...(s.ref ? { service: [{ reference: s.ref }] } : {}),
+  };
+}
+
 /** Charges an encounter inside `ctx`'s transaction (the engine's or the operation's own). */
 export async function chargeEncounter(ctx: FhirContext, encounterId: string): Promise<ChargeResult> {
   const found = await readCurrent<Encounter>(ctx, 'Encounter', encounterId);
   if (!found) throw new FhirError(404, `Encounter/${encounterId} is not known`, 'not-found');
-  const encounter = { ...found.resource, id: encounterId };
-  if (!encounter.subject?.reference) throw new FhirError(422, `Encounter/${encounterId} has no subject to charge`, 'business-rule');
-  const schedule = await feeSchedule(ctx, encounter.period?.start?.slice(0, 10));
+  const subject = found.resource.subject;
+  if (!subject?.reference) throw new FhirError(422, `Encounter/${encounterId} has no subject to charge`, 'business-rule');
+  const encounter = { ...found.resource, id: encounterId, subject };
+  const active = await findAll<ChargeItemDefinition>(ctx, 'ChargeItemDefinition', [['status', 'active']]);
+  const schedule = feeSchedule(active, encounter.period?.start?.slice(0, 10));
+  const entered = new Date().toISOString();
   const existing = await findAll<ChargeItem>(ctx, 'ChargeItem', [['context', `Encounter/${encounterId}`]]);
   const known = new Set(existing.flatMap((c) => (c.identifier ?? []).filter((i) => i.system === CHARGE_SOURCE).map((i) => i.value)));
   const issues: Issue[] = [];
   const made: ChargeItem[] = [];
-  const performer = (encounter.participant ?? []).find((p) => p.individual?.reference?.startsWith('Practitioner/'))?.individual;
   for (const s of await sources(ctx, encounter)) {
-    const def = (s.concept?.coding ?? []).map((c) => schedule.get(key(c))).find((d) => d !== undefined);
+    const def = definitionFor(schedule, s);
     if (!def) {
       issues.push(issue('warning', 'not-found', `No ChargeItemDefinition prices ${describe(s)}; nothing was charged for it`));
       continue;
     }
-    const value = sourceId(encounterId, s, def);
+    const value = sourceId(encounter.id, s, def);
     if (known.has(value)) continue;
     known.add(value);
-    const billing = def.code?.coding?.[0];
-    const item: ChargeItem = {
-      resourceType: 'ChargeItem',
-      identifier: [{ system: CHARGE_SOURCE, value }],
-      status: 'billable',
-      ...(def.url ? { definitionCanonical: [def.version ? `${def.url}|${def.version}` : def.url] } : {}),
-      code: { coding: billing ? [billing] : [], ...(def.title ? { text: def.title } : {}) },
-      subject: encounter.subject,
-      context: { reference: `Encounter/${encounterId}` },
-      ...(encounter.period ? { occurrencePeriod: encounter.period } : {}),
-      ...(performer ? { performer: [{ actor: performer as Reference }] } : {}),
-      ...(encounter.serviceProvider ? { performingOrganization: encounter.serviceProvider } : {}),
-      quantity: { value: 1 },
-      enteredDate: new Date().toISOString(),
-      ...(s.ref ? { service: [{ reference: s.ref }] } : {}),
-    };
-    const record = await create(ctx, 'ChargeItem', item);
-    made.push(JSON.parse(record.json ?? '{}') as ChargeItem);
+    const item = chargeItemFor(encounter, s, def, entered);
+    made.push(written<ChargeItem>(await create(ctx, 'ChargeItem', item)));
   }
   return { chargeItems: [...existing, ...made], created: made.length, issues };
 }

@@ -4,25 +4,24 @@
 // (a Bundle's resources under new ids, references rewritten, so a sender's ids never collide
 // with the payer's own), and the Claim is adjudicated into a ClaimResponse, also stored:
 //  - outcome complete; per item: submitted = eligible = net (unitPrice × quantity when net is
-//    absent), copay = the patient's share (src/operations/share.ts, from the Claim's focal
+//    absent), copay = the patient's share (src/clinic/share.ts, from the Claim's focal
 //    Coverage as the payer holds it: its own Coverage with the member's identifier or
 //    subscriberId, else the copy the sender sent), benefit = eligible − copay; the same four as totals, and
 //    a payment of the total benefit.
 // A Claim whose business identifier the payer already holds is not adjudicated twice: its
 // ClaimResponse is answered again (safe retries).
 import { randomUUID } from 'node:crypto';
-import type { Claim, ClaimResponse, ClaimResponseItem, Coverage } from 'fhir/r4.js';
+import type { Claim, ClaimResponse, Coverage } from 'fhir/r4.js';
 import type { FhirContext } from '../fhir/context.js';
 import { badRequest, FhirError } from '../fhir/errors.js';
-import { isObject } from '../fhir/resource.js';
 import { requirePerm } from '../fhir/access.js';
 import { inTransaction } from '../fhir/tx.js';
 import { create } from '../fhir/interactions/write.js';
 import { rewriteReferences } from '../fhir/references.js';
-import { findAll, localId, readCurrent } from './query.js';
-import { allocate, cents, money, patientShareCents } from './share.js';
-
-const ADJUDICATION = 'http://terminology.hl7.org/CodeSystem/adjudication';
+import { isObject } from '../fhir-basics/json.js';
+import { parseReference, referenceKey } from '../fhir-basics/references.js';
+import { adjudication } from './adjudication.js';
+import { findAll, localId, readCurrent, written } from './query.js';
 
 interface Incoming { resource: Record<string, unknown>; fullUrl?: string }
 
@@ -53,22 +52,15 @@ function identities(entries: Incoming[]): { map: Map<string, string>; ids: strin
     const target = `${type}/${id}`;
     if (e.fullUrl) {
       map.set(e.fullUrl, target);
-      const tail = /([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})$/.exec(e.fullUrl)?.[1];
-      if (tail) map.set(tail, target);
+      // An absolute fullUrl is also referred to as Type/id (R4 bundle.html#references).
+      const parsed = parseReference(e.fullUrl);
+      if (parsed) map.set(referenceKey(parsed), target);
     }
     if (typeof e.resource.id === 'string') map.set(`${type}/${e.resource.id}`, target);
     return id;
   });
   return { map, ids };
 }
-
-function amount(item: NonNullable<Claim['item']>[number]): number {
-  if (typeof item.net?.value === 'number') return cents(item.net.value);
-  const unit = typeof item.unitPrice?.value === 'number' ? cents(item.unitPrice.value) : 0;
-  return Math.round(unit * (item.quantity?.value ?? 1) * (item.factor ?? 1));
-}
-
-const adj = (code: string, c: number, currency: string) => ({ category: { coding: [{ system: ADJUDICATION, code }] }, amount: money(c, currency) });
 
 /**
  * The payer's own record of the member's coverage, when it holds one: a Coverage other than the
@@ -87,49 +79,13 @@ async function ownCoverage(ctx: FhirContext, copy: Coverage, copyId: string): Pr
   return undefined;
 }
 
-/** The payer's decision on a stored Claim (deterministic: the rule in the header). */
+/** The payer's decision on a stored Claim (the rule in src/clinic/adjudication.ts). */
 export async function adjudicate(ctx: FhirContext, claim: Claim & { id: string }): Promise<ClaimResponse> {
   const focal = claim.insurance?.find((i) => i.focal) ?? claim.insurance?.[0];
   const covId = localId(ctx, focal?.coverage?.reference, 'Coverage');
   const submitted = covId ? (await readCurrent<Coverage>(ctx, 'Coverage', covId))?.resource : undefined;
   const coverage = (submitted && await ownCoverage(ctx, submitted, covId ?? '')) ?? submitted;
-  const insurer = claim.insurer ?? coverage?.payor?.[0];
-  if (!insurer) throw new FhirError(422, 'The Claim names no insurer and its Coverage no payor', 'business-rule');
-  const items = claim.item ?? [];
-  const currency = items.find((i) => i.net?.currency)?.net?.currency ?? claim.total?.currency ?? 'USD';
-  const nets = items.map(amount);
-  const total = nets.reduce((a, b) => a + b, 0);
-  // A Coverage the payer does not hold is no ground for a co-pay: the whole claim is eligible.
-  const share = coverage ? patientShareCents(coverage, total) : { cents: 0, rule: 'Coverage not found at the payer: no patient share' };
-  const shares = allocate(nets, share.cents);
-  const responseItems: ClaimResponseItem[] = items.map((item, i) => ({
-    itemSequence: item.sequence,
-    adjudication: [
-      adj('submitted', nets[i] ?? 0, currency), adj('eligible', nets[i] ?? 0, currency),
-      adj('copay', shares[i] ?? 0, currency), adj('benefit', (nets[i] ?? 0) - (shares[i] ?? 0), currency),
-    ],
-  }));
-  const created = new Date().toISOString();
-  return {
-    resourceType: 'ClaimResponse',
-    status: 'active',
-    type: claim.type,
-    use: claim.use,
-    patient: claim.patient,
-    created,
-    insurer,
-    requestor: claim.provider,
-    request: { reference: `Claim/${claim.id}` },
-    outcome: 'complete',
-    disposition: `Adjudicated by Flint: eligible = net, patient share by ${share.rule}`,
-    ...(responseItems.length ? { item: responseItems } : {}),
-    total: [adj('submitted', total, currency), adj('eligible', total, currency), adj('copay', share.cents, currency), adj('benefit', total - share.cents, currency)],
-    payment: {
-      type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/ex-paymenttype', code: 'complete' }] },
-      date: created.slice(0, 10),
-      amount: money(total - share.cents, currency),
-    },
-  };
+  return adjudication(claim, coverage, new Date().toISOString());
 }
 
 async function alreadySubmitted(ctx: FhirContext, claim: Record<string, unknown>): Promise<ClaimResponse | undefined> {
@@ -163,7 +119,7 @@ export async function submitClaim(ctx: FhirContext, body: unknown): Promise<{ re
       void _old; void _meta;
       try {
         const record = await create(tx, type, rewriteReferences(rest, map), ids[i]);
-        if (type === 'Claim') stored = JSON.parse(record.json ?? '{}') as Claim & { id: string };
+        if (type === 'Claim') stored = written<Claim>(record);
       } catch (err) {
         if (!(err instanceof FhirError)) throw err;
         throw new FhirError(err.status, err.issues.map((x) => ({ ...x, diagnostics: `${entries.length > 1 ? `entry ${i} (${type}): ` : ''}${x.diagnostics}` })));
@@ -172,6 +128,6 @@ export async function submitClaim(ctx: FhirContext, body: unknown): Promise<{ re
     if (!stored) throw badRequest('No Claim was stored');
     const response = await adjudicate(tx, stored);
     const record = await create(tx, 'ClaimResponse', response);
-    return { response: JSON.parse(record.json ?? '{}') as ClaimResponse, created: true };
+    return { response: written<ClaimResponse>(record), created: true };
   });
 }

@@ -8,15 +8,17 @@
 import type { Bundle, BundleEntry, Claim, ClaimResponse, Invoice, Parameters, Reference } from 'fhir/r4.js';
 import type { FhirContext } from '../fhir/context.js';
 import { conflict, FhirError } from '../fhir/errors.js';
-import { assertId, isObject } from '../fhir/resource.js';
+import { assertId } from '../fhir/resource.js';
 import { assertVisible, requirePerm } from '../fhir/access.js';
 import { inTransaction } from '../fhir/tx.js';
 import { create, update } from '../fhir/interactions/write.js';
 import { systemContext } from '../fhir/workflow/hooks.js';
-import { issue, type Issue } from '../fhir-basics/outcome.js';
-import { BILL_ID, invoiceLines } from './billing.js';
-import { findAll, readCurrent } from './query.js';
-import { cents, money } from './share.js';
+import { isObject } from '../fhir-basics/json.js';
+import { issue, operationOutcome, type Issue } from '../fhir-basics/outcome.js';
+import { parseLocalReference, referenceKey } from '../fhir-basics/references.js';
+import { BILL_ID } from './billing.js';
+import { settledInvoice } from './invoice.js';
+import { findAll, readCurrent, written } from './query.js';
 
 /** The port to a payer's FHIR endpoint (the HTTP client lives in src/http/payer-client.ts). */
 export interface PayerClient {
@@ -42,11 +44,12 @@ async function supporting(ctx: FhirContext, claim: Claim): Promise<BundleEntry[]
   const seen = new Set<string>();
   const out: BundleEntry[] = [];
   for (const ref of refs) {
-    const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(ref?.reference?.replace(`${ctx.baseUrl}/`, '') ?? '');
-    if (!m?.[1] || !m[2] || seen.has(m[0])) continue;
-    seen.add(m[0]);
-    const found = await readCurrent(ctx, m[1], m[2]);
-    if (found) out.push({ fullUrl: `${ctx.baseUrl}/${m[0]}`, resource: found.resource as BundleEntry['resource'] });
+    const parsed = ref?.reference ? parseLocalReference(ref.reference, ctx.baseUrl) : undefined;
+    const key = parsed ? referenceKey(parsed) : undefined;
+    if (!parsed || !key || seen.has(key)) continue;
+    seen.add(key);
+    const found = await readCurrent(ctx, parsed.type, parsed.id);
+    if (found) out.push({ fullUrl: `${ctx.baseUrl}/${key}`, resource: found.resource as BundleEntry['resource'] });
   }
   return out;
 }
@@ -61,25 +64,6 @@ function claimResponseOf(answer: unknown): ClaimResponse {
   return r as unknown as ClaimResponse;
 }
 
-/** The patient's share per Claim item sequence, as the payer adjudicated it. */
-function adjudicatedShares(response: ClaimResponse, claim: Claim): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const item of response.item ?? []) {
-    const amounts = (code: string): number[] => (item.adjudication ?? [])
-      .filter((a) => a.category.coding?.some((c) => c.code === code) && typeof a.amount?.value === 'number').map((a) => cents(a.amount?.value ?? 0));
-    const patient = [...amounts('copay'), ...amounts('deductible')];
-    let share: number;
-    if (patient.length) share = patient.reduce((a, b) => a + b, 0);
-    else {
-      // No patient categories: what the payer does not pay of the net.
-      const net = cents(claim.item?.find((i) => i.sequence === item.itemSequence)?.net?.value ?? 0);
-      share = Math.max(net - amounts('benefit').reduce((a, b) => a + b, 0), 0);
-    }
-    out.set(item.itemSequence, share);
-  }
-  return out;
-}
-
 async function settleInvoice(ctx: FhirContext, claim: Claim, response: ClaimResponse, issues: Issue[]): Promise<Invoice | undefined> {
   const bill = claim.identifier?.find((i) => i.system === BILL_ID)?.value;
   if (!bill) return undefined;
@@ -89,26 +73,12 @@ async function settleInvoice(ctx: FhirContext, claim: Claim, response: ClaimResp
     issues.push(issue('warning', 'incomplete', `The payer's outcome is ${response.outcome}: Invoice/${invoice.id} stays ${invoice.status}`));
     return invoice;
   }
-  const shares = adjudicatedShares(response, claim);
-  const currency = invoice.totalGross?.currency ?? 'USD';
-  const lines = (invoice.lineItem ?? []).map((l) => ({
-    sequence: l.sequence ?? 0,
-    chargeItem: l.chargeItemReference?.reference ?? '',
-    net: cents(l.priceComponent?.find((p) => p.type === 'base')?.amount?.value ?? 0),
-    share: shares.get(l.sequence ?? 0) ?? 0,
-  }));
-  const total = lines.reduce((a, l) => a + l.share, 0);
-  const body: Invoice = {
-    ...invoice,
-    status: total > 0 ? 'issued' : 'cancelled',
-    ...(total > 0 ? {} : { cancelledReason: 'The payer covers the whole amount' }),
-    lineItem: invoiceLines(lines, currency, true),
-    totalNet: money(total, currency),
-  };
+  const settled = settledInvoice(invoice, claim, response);
+  const body = settled.invoice;
   const found = await readCurrent(ctx, 'Invoice', invoice.id);
   const record = await update(ctx, { type: 'Invoice', id: invoice.id, body, ...(found ? { ifMatch: found.versionId } : {}) });
-  issues.push(issue('information', 'informational', `Invoice/${invoice.id}: patient share ${(total / 100).toFixed(2)} ${currency} as adjudicated`));
-  return JSON.parse(record.record.json ?? '{}') as Invoice;
+  issues.push(issue('information', 'informational', `Invoice/${invoice.id}: patient share ${(settled.share / 100).toFixed(2)} ${settled.currency} as adjudicated`));
+  return written<Invoice>(record.record);
 }
 
 export async function submitToPayer(ctx: FhirContext, claimId: string, payer: PayerClient | undefined): Promise<Parameters> {
@@ -159,7 +129,7 @@ export async function submitToPayer(ctx: FhirContext, claimId: string, payer: Pa
       if (err instanceof FhirError && err.status === 422) throw new FhirError(502, err.issues.map((i) => ({ ...i, diagnostics: `The payer's ClaimResponse is not valid: ${i.diagnostics}` })));
       throw err;
     }
-    const response = JSON.parse(record.json ?? '{}') as ClaimResponse;
+    const response = written<ClaimResponse>(record);
     const invoice = await settleInvoice(tx, claim, response, issues);
     return { response, invoice };
   });
@@ -169,7 +139,7 @@ export async function submitToPayer(ctx: FhirContext, claimId: string, payer: Pa
     parameter: [
       { name: 'claimResponse', resource: result.response },
       ...(result.invoice ? [{ name: 'invoice', resource: result.invoice }] : []),
-      { name: 'outcome', resource: { resourceType: 'OperationOutcome', issue: issues } },
+      { name: 'outcome', resource: operationOutcome(issues) },
     ],
   };
 }

@@ -1,5 +1,5 @@
 // The patient's share of a bill, one rule for both sides: the clinic's Invoice (an estimate until
-// the payer answers) and Flint-as-payer's adjudication (src/operations/adjudicate.ts).
+// the payer answers) and Flint-as-payer's adjudication (src/clinic/adjudication.ts).
 //  - no Coverage: the patient pays everything (self-pay);
 //  - Coverage.costToBeneficiary of type `copaypct` (or a valueQuantity in %): that percentage;
 //  - else the first costToBeneficiary with a valueMoney (copay, gpvisit, …): a flat amount per
