@@ -82,6 +82,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     integrity: config.referentialIntegrity,
     synchronous: config.sqliteSynchronous,
     bundleEntries: config.bundleMaxEntries,
+    searchTimeoutMs: config.searchTimeoutMs,
     hooks: clinicHooks,
     ...(opts.store ? { store: opts.store } : {}),
   });

@@ -20,6 +20,8 @@ export interface Config {
   referentialIntegrity: 'lenient' | 'strict';
   /** Largest batch or transaction Bundle, in entries. */
   bundleMaxEntries: number;
+  /** Time budget of one search, in ms: past it the search is stopped and answered 403 too-costly. */
+  searchTimeoutMs: number;
   /**
    * SQLite durability: full (default) syncs every commit to disk, so an acknowledged write
    * survives power loss; normal syncs at checkpoints only (survives a crash of Flint, not of
@@ -179,6 +181,7 @@ export function loadConfig(env: Env = process.env): Config {
     referentialIntegrity: integrity(env.REFERENTIAL_INTEGRITY),
     sqliteSynchronous: synchronous(env.SQLITE_SYNCHRONOUS),
     bundleMaxEntries: int(env, 'BUNDLE_MAX_ENTRIES', 10_000, 1, 1_000_000),
+    searchTimeoutMs: int(env, 'SEARCH_TIMEOUT_MS', 10_000, 1, 600_000),
     profilesDir: resolve(env.PROFILES_DIR?.trim() || 'profiles'),
     ...(payer(env) ? { payer: payer(env) } : {}),
   };

@@ -21,6 +21,8 @@ export interface EngineOptions {
   synchronous?: 'FULL' | 'NORMAL';
   integrity?: 'lenient' | 'strict';
   bundleEntries?: number;
+  /** Time budget of one search, in ms (SEARCH_TIMEOUT_MS), passed to the store. */
+  searchTimeoutMs?: number;
   /** A store to use instead of opening `database` (it must index with `indexerFor`). */
   store?: (indexer: Indexer) => Store | Promise<Store>;
   /** Write hooks (business rules run inside write transactions), from the composition root. */
@@ -38,6 +40,7 @@ export async function createEngine(opts: EngineOptions): Promise<FhirContext> {
       indexer,
       ...(opts.readCacheEntries !== undefined ? { readCacheEntries: opts.readCacheEntries } : {}),
       ...(opts.synchronous ? { synchronous: opts.synchronous } : {}),
+      ...(opts.searchTimeoutMs !== undefined ? { searchTimeoutMs: opts.searchTimeoutMs } : {}),
     });
   const ctx: FhirContext = {
     store,

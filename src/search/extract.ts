@@ -2,7 +2,9 @@
 // values both store adapters index and query (ARCHITECTURE.md: search owns the index).
 import type { Resource } from 'fhir/r4.js';
 import type { Definitions } from '../definitions/registry.js';
-import { referenceType, type Typed } from './path.js';
+import { isObject as isObj, type Json } from '../fhir-basics/json.js';
+import { parseLocalReference, parseReference } from '../fhir-basics/references.js';
+import type { Typed } from './path.js';
 import { RESOURCE_COLUMNS, SearchParams, type ParamType, type SearchParamInfo } from './params.js';
 import { dateRange, fold, MAX_TIME, MIN_TIME } from './values.js';
 
@@ -40,8 +42,26 @@ export function emptyEntries(): IndexEntries {
   return { token: [], text: [], string: [], date: [], number: [], quantity: [], reference: [], uri: [], composite: [], sort: [] };
 }
 
-type Json = Record<string, unknown>;
-const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Most index entries one resource may produce (README: search limits). A resource beyond it is
+ * refused (422) rather than indexed: its index would not fit a MongoDB document and would take
+ * unbounded time to write.
+ */
+export const MAX_INDEX_ENTRIES = 100_000;
+
+/** Thrown by `extract` for a resource with more index entries than MAX_INDEX_ENTRIES. */
+export class IndexLimitError extends Error {
+  constructor(readonly resourceType: string, readonly param: string) {
+    super(`${resourceType}: search parameter ${param} (with the others) yields more than ${MAX_INDEX_ENTRIES} index entries; this server does not store resources with that many repeated elements`);
+    this.name = 'IndexLimitError';
+  }
+}
+
+function entryCount(out: IndexEntries): number {
+  return out.token.length + out.text.length + out.string.length + out.date.length + out.number.length
+    + out.quantity.length + out.reference.length + out.uri.length + out.composite.length + out.sort.length;
+}
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 
 /** Guesses the FHIR type of a value found by full FHIRPath (which reports none). */
@@ -91,14 +111,16 @@ export class Indexer {
       if (RESOURCE_COLUMNS.has(p.code)) continue;
       if (p.type === 'composite') {
         this.composite(p, root, out);
-        continue;
+      } else {
+        // Loops, never push(...values): a resource may repeat an element 100,000 times.
+        const values: Typed[] = [];
+        for (const path of p.paths) for (const v of path.evaluate(root)) values.push(v);
+        if (values.length === 0) continue;
+        const before = sortMark(out, p.type);
+        for (const v of values) this.add(p, v, out);
+        this.sortKey(p, out, before);
       }
-      const values: Typed[] = [];
-      for (const path of p.paths) values.push(...path.evaluate(root));
-      if (values.length === 0) continue;
-      const before = sortMark(out, p.type);
-      for (const v of values) this.add(p, v, out);
-      this.sortKey(p, out, before);
+      if (entryCount(out) > MAX_INDEX_ENTRIES) throw new IndexLimitError(resource.resourceType, p.code);
     }
     return out;
   }
@@ -282,23 +304,21 @@ export class Indexer {
   /** Local references become type + id; absolute ones to this server's base too; others keep their URL. */
   parseReference(param: string, ref: string): ReferenceEntry {
     if (ref.startsWith('#')) return { param, type: null, id: null, url: ref };
-    let local = ref;
-    if (ref.startsWith(`${this.baseUrl}/`)) local = ref.slice(this.baseUrl.length + 1);
-    const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(local);
-    if (m && this.defs.isResourceType(m[1] ?? '')) return { param, type: m[1] ?? null, id: m[2] ?? null, url: null };
-    const t = referenceType(ref);
-    const id = /\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(ref)?.[1] ?? null;
-    return { param, type: t ?? null, id: t ? id : null, url: ref };
+    const local = parseLocalReference(ref, this.baseUrl);
+    if (local && this.defs.isResourceType(local.type)) return { param, type: local.type, id: local.id, url: null };
+    // A reference to another server still names a type and id (chains and _include use them).
+    const remote = parseReference(ref);
+    return { param, type: remote?.type ?? null, id: remote?.id ?? null, url: ref };
   }
 
   private composite(p: SearchParamInfo, root: Typed, out: IndexEntries): void {
     const elements: Typed[] = [];
-    for (const path of p.paths) elements.push(...path.evaluate(root));
+    for (const path of p.paths) for (const el of path.evaluate(root)) elements.push(el);
     for (const el of elements) {
       const perComponent: CompositePart[][] = p.components.map((c) => {
         const parts: CompositePart[] = [];
         for (const path of c.paths) {
-          for (const v of path.evaluate(el)) parts.push(...this.componentParts(c.param, v));
+          for (const v of path.evaluate(el)) for (const part of this.componentParts(c.param, v)) parts.push(part);
         }
         return parts;
       });
