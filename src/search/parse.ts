@@ -8,6 +8,7 @@ import type {
 } from './ir.js';
 import { dateRange, fold, numberRange } from './values.js';
 import { isId } from '../fhir-basics/ids.js';
+import { isIndexedType, PARAM_TYPES, type IndexedParamType } from './param-types.js';
 import { parseReference } from '../fhir-basics/references.js';
 
 export class SearchParseError extends Error {
@@ -121,6 +122,12 @@ export class SearchParser {
     return { cond: c };
   }
 
+  /** Whether `type` keeps sort keys for parameter `code` (R4 search.html#sort). */
+  private sortable(type: string, code: string): boolean {
+    const p = this.params.get(type, code);
+    return p !== undefined && isIndexedType(p.type) && PARAM_TYPES[p.type].sortable;
+  }
+
   /** The comma-separated values of `name` (an OR list), refused beyond SEARCH_LIMITS.orValues. */
   private orValues(name: string, value: string): string[] {
     const values = splitValues(value);
@@ -189,10 +196,15 @@ export class SearchParser {
           for (const key of value.split(',').map((k) => k.trim()).filter(Boolean)) {
             const descending = key.startsWith('-');
             const param = descending ? key.slice(1) : key;
-            if (param === '_id' || param === '_lastUpdated' || types.every((t) => this.params.get(t, param))) {
+            const known = types.every((t) => this.params.get(t, param));
+            if (param === '_id' || param === '_lastUpdated' || (known && types.every((t) => this.sortable(t, param)))) {
               sort.push({ param, descending });
             } else if (opts.handling === 'strict') {
-              throw new SearchParseError(`_sort: unknown parameter "${param.slice(0, 60)}"`);
+              // Reference and composite parameters keep no sort key (PARAM_TYPES.sortable): refused
+              // rather than ignored behind a self link that claims them.
+              throw new SearchParseError(known
+                ? `_sort: "${param.slice(0, 60)}" is a parameter this server cannot sort by (reference or composite)`
+                : `_sort: unknown parameter "${param.slice(0, 60)}"`, known ? 'not-supported' : 'invalid');
             } else {
               unknown.push(`_sort=${param}`);
             }
@@ -222,6 +234,8 @@ export class SearchParser {
           break;
       }
       if (RESULT_PARAMS.has(base)) continue;
+      // R4 search.html: empty parameters are ignored (`Patient?family=` searches all Patients).
+      if (value === '') continue;
       if (++criteria > SEARCH_LIMITS.criteria) {
         throw tooCostly(`This search has more than ${SEARCH_LIMITS.criteria} criteria; at most ${SEARCH_LIMITS.criteria} are allowed`);
       }
@@ -292,7 +306,15 @@ export class SearchParser {
     if (dot > 0) return this.parseChain(type, name.slice(0, dot), name.slice(dot + 1), value, depth);
     const [code = '', modifier] = name.split(':');
     if (code === '_id') return this.idParam(modifier, value);
-    if (code === '_lastUpdated') return this.lastUpdated(value);
+    if (code === '_lastUpdated') {
+      // Every resource has a lastUpdated: :missing=true matches nothing, =false everything.
+      if (modifier === 'missing') {
+        if (value !== 'true' && value !== 'false') throw new SearchParseError(`${name} takes true or false`);
+        return value === 'true' ? { or: [] } : { and: [] };
+      }
+      if (modifier !== undefined) throw new SearchParseError(`_lastUpdated:${modifier.slice(0, 40)} is not supported (date parameters take no modifier other than :missing)`, 'not-supported');
+      return this.lastUpdated(value);
+    }
     const p = this.params.get(type, code);
     if (!p) return undefined;
     if (modifier === 'missing') {
@@ -301,18 +323,24 @@ export class SearchParser {
     }
     const values = this.orValues(name, value);
     if (values.some((v) => v === '')) throw new SearchParseError(`${name} has an empty value`);
-    switch (p.type) {
-      case 'token': return this.token(p, modifier, values);
-      case 'string': return this.string(p, modifier, values);
-      case 'date': return this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.date(p.code, v)));
-      case 'number': return this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.number(p.code, v)));
-      case 'quantity': return this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.quantity(p.code, v)));
-      case 'reference': return this.reference(p, modifier, values);
-      case 'uri': return this.uri(p, modifier, values);
-      case 'composite': return this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.composite(p, v)));
-      default: throw new SearchParseError(`${code} (${p.type}) cannot be searched here`, 'not-supported');
-    }
+    if (!isIndexedType(p.type)) throw new SearchParseError(`${code} (${p.type}) cannot be searched here`, 'not-supported');
+    return this.byType[p.type](p, modifier, values);
   }
+
+  /**
+   * Per parameter type (PARAM_TYPES, src/search/param-types.ts): a parameter's values (one OR
+   * list) with its modifier → IR. A type missing here fails `tsc`.
+   */
+  private readonly byType: Record<IndexedParamType, (p: SearchParamInfo, modifier: string | undefined, values: string[]) => Expr> = {
+    token: (p, modifier, values) => this.token(p, modifier, values),
+    string: (p, modifier, values) => this.string(p, modifier, values),
+    date: (p, modifier, values) => this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.date(p.code, v))),
+    number: (p, modifier, values) => this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.number(p.code, v))),
+    quantity: (p, modifier, values) => this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.quantity(p.code, v))),
+    reference: (p, modifier, values) => this.reference(p, modifier, values),
+    uri: (p, modifier, values) => this.uri(p, modifier, values),
+    composite: (p, modifier, values) => this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.composite(p, v))),
+  };
 
   private noModifier(p: SearchParamInfo, modifier: string | undefined): undefined {
     if (modifier !== undefined) throw new SearchParseError(`${p.code}:${modifier}: ${p.type} parameters take no modifier other than :missing`);
@@ -561,14 +589,5 @@ export class SearchParser {
 
 /** The index table a parameter's values live in (for :missing). */
 export function tableOf(p: SearchParamInfo): IndexTable {
-  switch (p.type) {
-    case 'token': return 'token';
-    case 'string': return 'string';
-    case 'date': return 'date';
-    case 'number': return 'number';
-    case 'quantity': return 'quantity';
-    case 'reference': return 'reference';
-    case 'uri': return 'uri';
-    default: return 'composite';
-  }
+  return isIndexedType(p.type) ? PARAM_TYPES[p.type].table : 'composite';
 }

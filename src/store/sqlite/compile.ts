@@ -7,6 +7,7 @@ import type { PidRegistry } from './index-writer.js';
 import { prefixEnd, uriPrefixes } from '../text-range.js';
 import { visibility } from '../visibility.js';
 import { rank } from './plan.js';
+import { unreachable } from '../../search/param-types.js';
 import { compositePart, FALSE, ISO, joinSql, numberCompare, rangeCompare, TRUE, type Mode, type Param, type Sql } from './sql.js';
 
 /** The index table and condition a leaf would probe (the planner counts its rows). */
@@ -203,10 +204,11 @@ export class SqlCompiler {
           params: [...pid.params, ...types, ...inner.params, ...vis.params],
         };
       }
+      default: return unreachable(c);
     }
   }
 
-
+  /** Restricts rows of `types` to one compartment (compartment search, patient-scoped access). */
   compartmentSql(c: CompartmentConstraint, a: string, types: readonly string[]): Sql {
     const branches: Sql[] = [];
     for (const t of types) {
