@@ -235,7 +235,9 @@ export class SearchParser {
       }
       if (RESULT_PARAMS.has(base)) continue;
       // R4 search.html: empty parameters are ignored (`Patient?family=` searches all Patients).
-      if (value === '') continue;
+      // Strict handling (and conditional criteria, always strict) refuses them instead below: an
+      // ignored criterion would widen a conditional update or delete to every resource.
+      if (value === '' && opts.handling === 'lenient') continue;
       if (++criteria > SEARCH_LIMITS.criteria) {
         throw tooCostly(`This search has more than ${SEARCH_LIMITS.criteria} criteria; at most ${SEARCH_LIMITS.criteria} are allowed`);
       }

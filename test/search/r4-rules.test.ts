@@ -11,16 +11,21 @@ const PATIENTS = [
   { resourceType: 'Patient', id: 'b', name: [{ family: 'Smith' }] },
 ];
 
-t.test('empty parameters are ignored (R4 search.html): Patient?family= is Patient?', async (t) => {
+t.test('empty parameters are ignored (R4 search.html): Patient?family= is Patient?; strict handling refuses them', async (t) => {
   const app = await testApp(t);
   await load(app, PATIENTS);
-  const res = await app.inject({ url: '/fhir/Patient?family=&name=walker', headers: { prefer: 'handling=strict' } });
+  const res = await app.inject('/fhir/Patient?family=&name=walker');
   t.equal(res.statusCode, 200);
   const b = body<Bundle>(res);
   t.equal(matches(b), 1, 'the other criteria still apply');
   const self = b.link.find((l) => l.relation === 'self')?.url ?? '';
   t.notMatch(self, /family=/, 'the self link leaves the ignored parameter out');
   t.equal(matches(body<Bundle>(await app.inject('/fhir/Patient?family='))), 2);
+  const strict = await app.inject({ url: '/fhir/Patient?family=&name=walker', headers: { prefer: 'handling=strict' } });
+  t.equal(strict.statusCode, 400, 'strict: an empty parameter is an error, not a wider search');
+  const del = await app.inject({ method: 'DELETE', url: '/fhir/Patient?family=' });
+  t.equal(del.statusCode, 400, 'a conditional delete with empty criteria deletes nothing');
+  t.equal(matches(body<Bundle>(await app.inject('/fhir/Patient'))), 2);
 });
 
 t.test('_lastUpdated:missing: every resource has a lastUpdated (true matches none, false all)', async (t) => {
