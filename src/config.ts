@@ -24,6 +24,8 @@ export interface Config {
   bundleMaxEntries: number;
   /** Largest batch or transaction response, in bytes of JSON (BUNDLE_RESPONSE_LIMIT). */
   bundleResponseLimit: number;
+  /** Time budget of one search, in ms: past it the search is stopped and answered 403 too-costly. */
+  searchTimeoutMs: number;
   /**
    * SQLite durability: full (default) syncs every commit to disk, so an acknowledged write
    * survives power loss; normal syncs at checkpoints only (survives a crash of Flint, not of
@@ -191,6 +193,7 @@ export function loadConfig(env: Env = process.env): Config {
     sqliteSynchronous: synchronous(env.SQLITE_SYNCHRONOUS),
     bundleMaxEntries: int(env, 'BUNDLE_MAX_ENTRIES', 10_000, 1, 1_000_000),
     bundleResponseLimit: int(env, 'BUNDLE_RESPONSE_LIMIT', 32 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+    searchTimeoutMs: int(env, 'SEARCH_TIMEOUT_MS', 10_000, 1, 600_000),
     profilesDir: resolve(env.PROFILES_DIR?.trim() || 'profiles'),
     ...(payer(env) ? { payer: payer(env) } : {}),
   };

@@ -23,5 +23,7 @@ export function mapStoreError(err: unknown, clientIfMatch = false): unknown {
     case 'unsupported': return new FhirError(501, err.message, 'not-supported');
     // A search the store refuses to run at this breadth: the client can narrow it (R4 issue type too-costly).
     case 'too-costly': return new FhirError(403, err.message, 'too-costly');
+    // A resource with more repeated elements than the search index takes (README: search limits).
+    case 'unprocessable': return new FhirError(422, err.message, 'too-costly');
   }
 }

@@ -2,8 +2,11 @@
 // values both store adapters index and query (ARCHITECTURE.md: search owns the index).
 import type { Resource } from 'fhir/r4.js';
 import type { Definitions } from '../definitions/registry.js';
-import { referenceType, type Typed } from './path.js';
+import { isObject as isObj, type Json } from '../fhir-basics/json.js';
+import { parseLocalReference, parseReference } from '../fhir-basics/references.js';
+import type { Typed } from './path.js';
 import { RESOURCE_COLUMNS, SearchParams, type ParamType, type SearchParamInfo } from './params.js';
+import { isIndexedType, type IndexedParamType } from './param-types.js';
 import { dateRange, fold, MAX_TIME, MIN_TIME } from './values.js';
 
 /** Longest string kept in a string index (longer values are indexed by their prefix). */
@@ -40,8 +43,26 @@ export function emptyEntries(): IndexEntries {
   return { token: [], text: [], string: [], date: [], number: [], quantity: [], reference: [], uri: [], composite: [], sort: [] };
 }
 
-type Json = Record<string, unknown>;
-const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Most index entries one resource may produce (README: search limits). A resource beyond it is
+ * refused (422) rather than indexed: its index would not fit a MongoDB document and would take
+ * unbounded time to write.
+ */
+export const MAX_INDEX_ENTRIES = 100_000;
+
+/** Thrown by `extract` for a resource with more index entries than MAX_INDEX_ENTRIES. */
+export class IndexLimitError extends Error {
+  constructor(readonly resourceType: string, readonly param: string) {
+    super(`${resourceType}: search parameter ${param} (with the others) yields more than ${MAX_INDEX_ENTRIES} index entries; this server does not store resources with that many repeated elements`);
+    this.name = 'IndexLimitError';
+  }
+}
+
+function entryCount(out: IndexEntries): number {
+  return out.token.length + out.text.length + out.string.length + out.date.length + out.number.length
+    + out.quantity.length + out.reference.length + out.uri.length + out.composite.length + out.sort.length;
+}
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 
 /** Guesses the FHIR type of a value found by full FHIRPath (which reports none). */
@@ -62,6 +83,20 @@ function inferType(v: unknown, paramType: ParamType): string | undefined {
   if ('value' in v) return paramType === 'token' && ['phone', 'fax', 'email', 'pager', 'url', 'sms', 'other'].includes(String(v.system)) ? 'ContactPoint' : 'Identifier';
   return undefined;
 }
+
+/** How one parameter type is indexed (see Indexer.byType). */
+interface TypeExtractor {
+  /** Adds the index entries of one value (`type`: its FHIR type, declared or inferred). */
+  add(p: SearchParamInfo, type: string | undefined, value: unknown, out: IndexEntries, v: Typed): void;
+  /** What a composite component keeps of the entries `add` put in `tmp`. */
+  parts(tmp: IndexEntries, p: SearchParamInfo): CompositePart[];
+  /** How many entries of its table `out` holds (where a parameter's own entries start). */
+  mark(out: IndexEntries): number;
+  /** Shows `see` the [low, high] of each entry since `before`; absent for unsortable types. */
+  sort?(out: IndexEntries, before: number, p: SearchParamInfo, see: (lo: string | number, hi: string | number) => void): void;
+}
+
+const NO_PART: CompositePart = { sys: null, code: null, lo: null, hi: null, str: null };
 
 export class Indexer {
   readonly params: SearchParams;
@@ -91,38 +126,73 @@ export class Indexer {
       if (RESOURCE_COLUMNS.has(p.code)) continue;
       if (p.type === 'composite') {
         this.composite(p, root, out);
-        continue;
+      } else {
+        // Loops, never push(...values): a resource may repeat an element 100,000 times.
+        const values: Typed[] = [];
+        for (const path of p.paths) for (const v of path.evaluate(root)) values.push(v);
+        if (values.length === 0) continue;
+        const before = isIndexedType(p.type) ? this.byType[p.type].mark(out) : 0;
+        for (const v of values) this.add(p, v, out);
+        this.sortKey(p, out, before);
       }
-      const values: Typed[] = [];
-      for (const path of p.paths) values.push(...path.evaluate(root));
-      if (values.length === 0) continue;
-      const before = sortMark(out, p.type);
-      for (const v of values) this.add(p, v, out);
-      this.sortKey(p, out, before);
+      if (entryCount(out) > MAX_INDEX_ENTRIES) throw new IndexLimitError(resource.resourceType, p.code);
     }
     return out;
   }
 
+  /**
+   * Per parameter type (PARAM_TYPES, src/search/param-types.ts): how a value is indexed, what a
+   * composite component keeps of it, and its sort values. A type missing here fails `tsc`.
+   */
+  private readonly byType: Record<IndexedParamType, TypeExtractor> = {
+    token: {
+      add: (p, type, value, out, v) => this.token(p.code, type, value, out, v),
+      parts: (tmp, p) => tmp.token.filter((t) => t.param === p.code).map((t) => ({ ...NO_PART, sys: t.system, code: t.code })),
+      mark: (out) => out.token.length,
+      sort: (out, before, p, see) => { for (let i = before; i < out.token.length; i++) { const t = out.token[i]; if (t && t.param === p.code && t.code) see(t.code, t.code); } },
+    },
+    string: {
+      add: (p, type, value, out) => this.string(p.code, type, value, out),
+      parts: (tmp) => tmp.string.map((x) => ({ ...NO_PART, str: x.norm })),
+      mark: (out) => out.string.length,
+      sort: (out, before, _p, see) => { for (let i = before; i < out.string.length; i++) { const x = out.string[i]; if (x) see(x.norm, x.norm); } },
+    },
+    date: {
+      add: (p, type, value, out) => this.date(p.code, type, value, out),
+      parts: (tmp) => tmp.date.map((d) => ({ ...NO_PART, lo: d.start, hi: d.end })),
+      mark: (out) => out.date.length,
+      sort: (out, before, _p, see) => { for (let i = before; i < out.date.length; i++) { const d = out.date[i]; if (d) see(d.start, d.end); } },
+    },
+    number: {
+      add: (p, _type, value, out) => { if (typeof value === 'number') out.number.push({ param: p.code, value }); },
+      parts: (tmp) => tmp.number.map((n) => ({ ...NO_PART, lo: n.value, hi: n.value })),
+      mark: (out) => out.number.length,
+      sort: (out, before, _p, see) => { for (let i = before; i < out.number.length; i++) { const n = out.number[i]; if (n) see(n.value, n.value); } },
+    },
+    quantity: {
+      add: (p, type, value, out) => this.quantity(p.code, type, value, out),
+      parts: (tmp) => tmp.quantity.map((q) => ({ ...NO_PART, lo: q.low, hi: q.high, sys: q.system, code: q.code })),
+      mark: (out) => out.quantity.length,
+      sort: (out, before, _p, see) => { for (let i = before; i < out.quantity.length; i++) { const q = out.quantity[i]; if (q) see(q.low, q.high); } },
+    },
+    reference: {
+      add: (p, type, value, out) => this.reference(p.code, type, value, out),
+      parts: (tmp) => tmp.reference.map((r) => ({ ...NO_PART, sys: r.type, code: r.id, str: r.url })),
+      mark: (out) => out.reference.length,
+    },
+    uri: {
+      add: (p, _type, value, out) => { const u = str(value); if (u) out.uri.push({ param: p.code, uri: u }); },
+      parts: (tmp) => tmp.uri.map((u) => ({ ...NO_PART, str: u.uri })),
+      mark: (out) => out.uri.length,
+      sort: (out, before, _p, see) => { for (let i = before; i < out.uri.length; i++) { const u = out.uri[i]; if (u) see(u.uri, u.uri); } },
+    },
+    // Composite values are indexed per element by `composite` (their components by their own types).
+    composite: { add: () => undefined, parts: () => [], mark: () => 0 },
+  };
+
   private add(p: SearchParamInfo, v: Typed, out: IndexEntries): void {
-    const type = v.type ?? inferType(v.value, p.type);
-    const value = v.value;
-    switch (p.type) {
-      case 'token': return this.token(p.code, type, value, out, v);
-      case 'string': return this.string(p.code, type, value, out);
-      case 'date': return this.date(p.code, type, value, out);
-      case 'number':
-        if (typeof value === 'number') out.number.push({ param: p.code, value });
-        return;
-      case 'quantity': return this.quantity(p.code, type, value, out);
-      case 'reference': return this.reference(p.code, type, value, out);
-      case 'uri': {
-        const u = str(value);
-        if (u) out.uri.push({ param: p.code, uri: u });
-        return;
-      }
-      default:
-        return;
-    }
+    if (!isIndexedType(p.type)) return;
+    this.byType[p.type].add(p, v.type ?? inferType(v.value, p.type), v.value, out, v);
   }
 
   private token(param: string, type: string | undefined, value: unknown, out: IndexEntries, v: Typed): void {
@@ -282,23 +352,21 @@ export class Indexer {
   /** Local references become type + id; absolute ones to this server's base too; others keep their URL. */
   parseReference(param: string, ref: string): ReferenceEntry {
     if (ref.startsWith('#')) return { param, type: null, id: null, url: ref };
-    let local = ref;
-    if (ref.startsWith(`${this.baseUrl}/`)) local = ref.slice(this.baseUrl.length + 1);
-    const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(local);
-    if (m && this.defs.isResourceType(m[1] ?? '')) return { param, type: m[1] ?? null, id: m[2] ?? null, url: null };
-    const t = referenceType(ref);
-    const id = /\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(ref)?.[1] ?? null;
-    return { param, type: t ?? null, id: t ? id : null, url: ref };
+    const local = parseLocalReference(ref, this.baseUrl);
+    if (local && this.defs.isResourceType(local.type)) return { param, type: local.type, id: local.id, url: null };
+    // A reference to another server still names a type and id (chains and _include use them).
+    const remote = parseReference(ref);
+    return { param, type: remote?.type ?? null, id: remote?.id ?? null, url: ref };
   }
 
   private composite(p: SearchParamInfo, root: Typed, out: IndexEntries): void {
     const elements: Typed[] = [];
-    for (const path of p.paths) elements.push(...path.evaluate(root));
+    for (const path of p.paths) for (const el of path.evaluate(root)) elements.push(el);
     for (const el of elements) {
       const perComponent: CompositePart[][] = p.components.map((c) => {
         const parts: CompositePart[] = [];
         for (const path of c.paths) {
-          for (const v of path.evaluate(el)) parts.push(...this.componentParts(c.param, v));
+          for (const v of path.evaluate(el)) for (const part of this.componentParts(c.param, v)) parts.push(part);
         }
         return parts;
       });
@@ -311,52 +379,24 @@ export class Indexer {
   }
 
   private componentParts(param: SearchParamInfo, v: Typed): CompositePart[] {
+    if (!isIndexedType(param.type)) return [];
     const tmp = emptyEntries();
     this.add(param, v, tmp);
-    const none = { sys: null, code: null, lo: null, hi: null, str: null };
-    switch (param.type) {
-      case 'token': return tmp.token.filter((t) => t.param === param.code).map((t) => ({ ...none, sys: t.system, code: t.code }));
-      case 'string': return tmp.string.map((s) => ({ ...none, str: s.norm }));
-      case 'date': return tmp.date.map((d) => ({ ...none, lo: d.start, hi: d.end }));
-      case 'number': return tmp.number.map((n) => ({ ...none, lo: n.value, hi: n.value }));
-      case 'quantity': return tmp.quantity.map((q) => ({ ...none, lo: q.low, hi: q.high, sys: q.system, code: q.code }));
-      case 'reference': return tmp.reference.map((r) => ({ ...none, sys: r.type, code: r.id, str: r.url }));
-      case 'uri': return tmp.uri.map((u) => ({ ...none, str: u.uri }));
-      default: return [];
-    }
+    return this.byType[param.type].parts(tmp, param);
   }
 
+  /** The lowest and highest value of a parameter (R4 search.html#sort), from the entries added since `before`. */
   private sortKey(p: SearchParamInfo, out: IndexEntries, before: number): void {
+    // Sorting by a reference or composite is meaningless in practice: no sort key is kept,
+    // which saves an index row per reference on every write (PARAM_TYPES: sortable).
+    const sort = isIndexedType(p.type) ? this.byType[p.type].sort : undefined;
+    if (!sort) return;
     let lo: string | number | undefined;
     let hi: string | number | undefined;
-    const see = (a: string | number, b: string | number): void => {
+    sort(out, before, p, (a, b) => {
       if (lo === undefined || a < lo) lo = a;
       if (hi === undefined || b > hi) hi = b;
-    };
-    switch (p.type) {
-      case 'date': for (const d of out.date.slice(before)) see(d.start, d.end); break;
-      case 'string': for (const s of out.string.slice(before)) see(s.norm, s.norm); break;
-      case 'number': for (const n of out.number.slice(before)) see(n.value, n.value); break;
-      case 'quantity': for (const q of out.quantity.slice(before)) see(q.low, q.high); break;
-      case 'token': for (const t of out.token.slice(before)) if (t.param === p.code && t.code) see(t.code, t.code); break;
-      case 'uri': for (const u of out.uri.slice(before)) see(u.uri, u.uri); break;
-      // Sorting by a reference or composite is meaningless in practice: no sort key is kept,
-      // which saves an index row per reference on every write.
-      default: break;
-    }
+    });
     if (lo !== undefined && hi !== undefined) out.sort.push({ param: p.code, lo, hi });
-  }
-}
-
-function sortMark(out: IndexEntries, type: ParamType): number {
-  switch (type) {
-    case 'date': return out.date.length;
-    case 'string': return out.string.length;
-    case 'number': return out.number.length;
-    case 'quantity': return out.quantity.length;
-    case 'token': return out.token.length;
-    case 'uri': return out.uri.length;
-    case 'reference': return out.reference.length;
-    default: return 0;
   }
 }

@@ -7,9 +7,12 @@ import type {
   CompartmentConstraint, CompositeMatch, Condition, Expr, IncludeSpec, IndexTable, Prefix, SearchQuery, SortKey,
 } from './ir.js';
 import { dateRange, fold, numberRange } from './values.js';
+import { isId } from '../fhir-basics/ids.js';
+import { isIndexedType, PARAM_TYPES, type IndexedParamType } from './param-types.js';
+import { parseReference } from '../fhir-basics/references.js';
 
 export class SearchParseError extends Error {
-  constructor(message: string, readonly code: 'invalid' | 'not-supported' = 'invalid') {
+  constructor(message: string, readonly code: 'invalid' | 'not-supported' | 'too-costly' = 'invalid') {
     super(message);
     this.name = 'SearchParseError';
   }
@@ -40,6 +43,25 @@ const PREFIXES = new Set<Prefix>(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb'
 /** Parameters that shape the result rather than filter it, or that HTTP handles. */
 const RESULT_PARAMS = new Set(['_sort', '_count', '_total', '_summary', '_elements', '_include', '_revinclude', '_cursor', '_format', '_pretty', '_type']);
 const MAX_CHAIN = 4;
+
+/**
+ * How much one search may ask for (README: search limits). Beyond these the search is refused
+ * with 400 too-costly before it reaches a store: every adapter then compiles a bounded query.
+ */
+export const SEARCH_LIMITS = {
+  /** Comma-separated values of one parameter (an OR list). */
+  orValues: 100,
+  /** Search criteria in one search, repeats of a parameter (AND) included. */
+  criteria: 100,
+  /** Conditions the whole search expands to (OR values × chain targets × criteria, value-set codes). */
+  conditions: 1000,
+  /** Keys in _sort. */
+  sortKeys: 5,
+  /** _include and _revinclude specifications, wildcards expanded. */
+  includes: 100,
+} as const;
+
+const tooCostly = (message: string): SearchParseError => new SearchParseError(message, 'too-costly');
 
 /** Splits on unescaped commas (R4 search.html#escaping) and unescapes \, \$ \| \\. */
 export function splitValues(raw: string, sep = ','): string[] {
@@ -81,16 +103,43 @@ function prefixed(raw: string): { prefix: Prefix; rest: string } {
   return { prefix: 'eq', rest: raw };
 }
 
-const leaf = (c: Condition): Expr => ({ cond: c });
-
 /** A '+' in a time zone that a client left unescaped arrives decoded as a space. */
 const plusFix = (v: string): string => v.replace(/(T[\d:.]+) (\d{2}:\d{2})$/, '$1+$2');
 const anyOf = (xs: Expr[]): Expr => (xs.length === 1 ? xs[0] ?? { or: [] } : { or: xs });
 
 export class SearchParser {
+  /** Conditions built by the parse under way (parse is synchronous: one at a time). */
+  private conditions = 0;
+
   constructor(private readonly defs: Definitions, private readonly params: SearchParams) {}
 
+  /** A leaf condition, counted against SEARCH_LIMITS.conditions (`weight`: value-set codes count each). */
+  private leaf(c: Condition, weight = 1): Expr {
+    this.conditions += weight;
+    if (this.conditions > SEARCH_LIMITS.conditions) {
+      throw tooCostly(`This search expands to more than ${SEARCH_LIMITS.conditions} conditions (values × chained types × criteria); narrow it down`);
+    }
+    return { cond: c };
+  }
+
+  /** Whether `type` keeps sort keys for parameter `code` (R4 search.html#sort). */
+  private sortable(type: string, code: string): boolean {
+    const p = this.params.get(type, code);
+    return p !== undefined && isIndexedType(p.type) && PARAM_TYPES[p.type].sortable;
+  }
+
+  /** The comma-separated values of `name` (an OR list), refused beyond SEARCH_LIMITS.orValues. */
+  private orValues(name: string, value: string): string[] {
+    const values = splitValues(value);
+    if (values.length > SEARCH_LIMITS.orValues) {
+      throw tooCostly(`${name.slice(0, 80)} has ${values.length} values; at most ${SEARCH_LIMITS.orValues} are allowed in one parameter`);
+    }
+    return values;
+  }
+
   parse(opts: ParseOptions): ParsedSearch {
+    this.conditions = 0;
+    let criteria = 0;
     const and: Expr[] = [];
     const used: [string, string][] = [];
     const unknown: string[] = [];
@@ -147,14 +196,20 @@ export class SearchParser {
           for (const key of value.split(',').map((k) => k.trim()).filter(Boolean)) {
             const descending = key.startsWith('-');
             const param = descending ? key.slice(1) : key;
-            if (param === '_id' || param === '_lastUpdated' || types.every((t) => this.params.get(t, param))) {
+            const known = types.every((t) => this.params.get(t, param));
+            if (param === '_id' || param === '_lastUpdated' || (known && types.every((t) => this.sortable(t, param)))) {
               sort.push({ param, descending });
             } else if (opts.handling === 'strict') {
-              throw new SearchParseError(`_sort: unknown parameter "${param.slice(0, 60)}"`);
+              // Reference and composite parameters keep no sort key (PARAM_TYPES.sortable): refused
+              // rather than ignored behind a self link that claims them.
+              throw new SearchParseError(known
+                ? `_sort: "${param.slice(0, 60)}" is a parameter this server cannot sort by (reference or composite)`
+                : `_sort: unknown parameter "${param.slice(0, 60)}"`, known ? 'not-supported' : 'invalid');
             } else {
               unknown.push(`_sort=${param}`);
             }
           }
+          if (sort.length > SEARCH_LIMITS.sortKeys) throw tooCostly(`_sort takes at most ${SEARCH_LIMITS.sortKeys} keys`);
           if (sort.length) used.push([name, sort.map((s) => (s.descending ? '-' : '') + s.param).join(',')]);
           continue;
         case '_include':
@@ -163,7 +218,10 @@ export class SearchParser {
           if (mod !== undefined && mod !== 'iterate' && mod !== 'recurse') throw new SearchParseError(`${base}:${mod} is not a known modifier`);
           const specs = this.includeSpecs(value, mod !== undefined, base === '_revinclude', types);
           if (specs.length) {
-            (base === '_include' ? include : revinclude).push(...specs);
+            for (const spec of specs) (base === '_include' ? include : revinclude).push(spec);
+            if (include.length + revinclude.length > SEARCH_LIMITS.includes) {
+              throw tooCostly(`This search asks for more than ${SEARCH_LIMITS.includes} _include and _revinclude paths (wildcards expanded)`);
+            }
             used.push([name, value]);
           } else if (opts.handling === 'strict') {
             throw new SearchParseError(`${name}=${value.slice(0, 80)} names no reference search parameter`);
@@ -176,6 +234,13 @@ export class SearchParser {
           break;
       }
       if (RESULT_PARAMS.has(base)) continue;
+      // R4 search.html: empty parameters are ignored (`Patient?family=` searches all Patients).
+      // Strict handling (and conditional criteria, always strict) refuses them instead below: an
+      // ignored criterion would widen a conditional update or delete to every resource.
+      if (value === '' && opts.handling === 'lenient') continue;
+      if (++criteria > SEARCH_LIMITS.criteria) {
+        throw tooCostly(`This search has more than ${SEARCH_LIMITS.criteria} criteria; at most ${SEARCH_LIMITS.criteria} are allowed`);
+      }
       const exprs: Expr[] = [];
       let understood = true;
       for (const type of types) {
@@ -243,27 +308,41 @@ export class SearchParser {
     if (dot > 0) return this.parseChain(type, name.slice(0, dot), name.slice(dot + 1), value, depth);
     const [code = '', modifier] = name.split(':');
     if (code === '_id') return this.idParam(modifier, value);
-    if (code === '_lastUpdated') return this.lastUpdated(value);
+    if (code === '_lastUpdated') {
+      // Every resource has a lastUpdated: :missing=true matches nothing, =false everything.
+      if (modifier === 'missing') {
+        if (value !== 'true' && value !== 'false') throw new SearchParseError(`${name} takes true or false`);
+        return value === 'true' ? { or: [] } : { and: [] };
+      }
+      if (modifier !== undefined) throw new SearchParseError(`_lastUpdated:${modifier.slice(0, 40)} is not supported (date parameters take no modifier other than :missing)`, 'not-supported');
+      return this.lastUpdated(value);
+    }
     const p = this.params.get(type, code);
     if (!p) return undefined;
     if (modifier === 'missing') {
       if (value !== 'true' && value !== 'false') throw new SearchParseError(`${name} takes true or false`);
-      return leaf({ kind: 'missing', param: code, table: tableOf(p), missing: value === 'true' });
+      return this.leaf({ kind: 'missing', param: code, table: tableOf(p), missing: value === 'true' });
     }
-    const values = splitValues(value);
+    const values = this.orValues(name, value);
     if (values.some((v) => v === '')) throw new SearchParseError(`${name} has an empty value`);
-    switch (p.type) {
-      case 'token': return this.token(p, modifier, values);
-      case 'string': return this.string(p, modifier, values);
-      case 'date': return this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.date(p.code, v)));
-      case 'number': return this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.number(p.code, v)));
-      case 'quantity': return this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.quantity(p.code, v)));
-      case 'reference': return this.reference(p, modifier, values);
-      case 'uri': return this.uri(p, modifier, values);
-      case 'composite': return this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.composite(p, v)));
-      default: throw new SearchParseError(`${code} (${p.type}) cannot be searched here`, 'not-supported');
-    }
+    if (!isIndexedType(p.type)) throw new SearchParseError(`${code} (${p.type}) cannot be searched here`, 'not-supported');
+    return this.byType[p.type](p, modifier, values);
   }
+
+  /**
+   * Per parameter type (PARAM_TYPES, src/search/param-types.ts): a parameter's values (one OR
+   * list) with its modifier → IR. A type missing here fails `tsc`.
+   */
+  private readonly byType: Record<IndexedParamType, (p: SearchParamInfo, modifier: string | undefined, values: string[]) => Expr> = {
+    token: (p, modifier, values) => this.token(p, modifier, values),
+    string: (p, modifier, values) => this.string(p, modifier, values),
+    date: (p, modifier, values) => this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.date(p.code, v))),
+    number: (p, modifier, values) => this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.number(p.code, v))),
+    quantity: (p, modifier, values) => this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.quantity(p.code, v))),
+    reference: (p, modifier, values) => this.reference(p, modifier, values),
+    uri: (p, modifier, values) => this.uri(p, modifier, values),
+    composite: (p, modifier, values) => this.noModifier(p, modifier) ?? anyOf(values.map((v) => this.composite(p, v))),
+  };
 
   private noModifier(p: SearchParamInfo, modifier: string | undefined): undefined {
     if (modifier !== undefined) throw new SearchParseError(`${p.code}:${modifier}: ${p.type} parameters take no modifier other than :missing`);
@@ -273,38 +352,38 @@ export class SearchParser {
   private idParam(modifier: string | undefined, value: string): Expr {
     // Every resource has an id: _id:missing=true matches nothing, =false everything.
     if (modifier === 'missing') return value === 'true' ? { or: [] } : { and: [] };
-    const ids = splitValues(value).map(unescape);
-    if (ids.some((id) => !/^[A-Za-z0-9\-.]{1,64}$/.test(id))) throw new SearchParseError('_id values must be resource ids');
-    const cond = leaf({ kind: 'id', ids });
+    const ids = this.orValues('_id', value).map(unescape);
+    if (ids.some((id) => !isId(id))) throw new SearchParseError('_id values must be resource ids');
+    const cond = this.leaf({ kind: 'id', ids }, ids.length);
     if (modifier === 'not') return { not: cond };
     if (modifier !== undefined) throw new SearchParseError(`_id:${modifier} is not supported`, 'not-supported');
     return cond;
   }
 
   private lastUpdated(value: string): Expr {
-    return anyOf(splitValues(value).map((v) => {
+    return anyOf(this.orValues('_lastUpdated', value).map((v) => {
       const { prefix, rest } = prefixed(plusFix(v));
       const r = dateRange(rest);
       if (!r) throw new SearchParseError(`_lastUpdated: "${v.slice(0, 40)}" is not a date`);
-      return leaf({ kind: 'lastUpdated', prefix, start: r[0], end: r[1] });
+      return this.leaf({ kind: 'lastUpdated', prefix, start: r[0], end: r[1] });
     }));
   }
 
   private token(p: SearchParamInfo, modifier: string | undefined, values: string[]): Expr {
-    if (modifier === 'text') return anyOf(values.map((v) => leaf({ kind: 'token-text', param: p.code, text: fold(unescape(v)) })));
+    if (modifier === 'text') return anyOf(values.map((v) => this.leaf({ kind: 'token-text', param: p.code, text: fold(unescape(v)) })));
     if (modifier === 'of-type') {
       return anyOf(values.map((v) => {
         const parts = pipes(v);
         if (parts.length !== 3) throw new SearchParseError(`${p.code}:of-type takes system|code|value`);
-        return leaf({ kind: 'token', param: p.code, variant: 'of-type', system: `${parts[0]}|${parts[1]}`, code: parts[2] ?? '' });
+        return this.leaf({ kind: 'token', param: p.code, variant: 'of-type', system: `${parts[0]}|${parts[1]}`, code: parts[2] ?? '' });
       }));
     }
     if (modifier === 'in' || modifier === 'not-in') {
       const codes = values.flatMap((v) => this.expand(unescape(v)));
-      const cond = leaf({ kind: 'token', param: p.code, codes });
+      const cond = this.leaf({ kind: 'token', param: p.code, codes }, Math.max(1, codes.length));
       return modifier === 'in' ? cond : { not: cond };
     }
-    const conds = values.map((v) => leaf(this.tokenCondition(p.code, v)));
+    const conds = values.map((v) => this.leaf(this.tokenCondition(p.code, v)));
     if (modifier === 'below' || modifier === 'above') {
       return anyOf(values.map((v) => this.subsumption(p.code, v, modifier)));
     }
@@ -325,9 +404,9 @@ export class SearchParser {
   /** :below / :above over a code system's hierarchy, where the definitions have one. */
   private subsumption(param: string, v: string, dir: 'below' | 'above'): Expr {
     const cond = this.tokenCondition(param, v);
-    if (cond.kind !== 'token' || !cond.system || !cond.code) return leaf(cond);
+    if (cond.kind !== 'token' || !cond.system || !cond.code) return this.leaf(cond);
     const cs = this.defs.codeSystem(cond.system);
-    if (!cs?.concept) return leaf(cond);
+    if (!cs?.concept) return this.leaf(cond);
     const related = new Set<string>([cond.code]);
     type Concept = { code: string; concept?: Concept[] };
     const walk = (list: Concept[] | undefined, ancestors: string[]): void => {
@@ -338,7 +417,7 @@ export class SearchParser {
       }
     };
     walk(cs.concept as Concept[], []);
-    return leaf({ kind: 'token', param, codes: [...related].map((code) => ({ system: cond.system ?? null, code })) });
+    return this.leaf({ kind: 'token', param, codes: [...related].map((code) => ({ system: cond.system ?? null, code })) }, related.size);
   }
 
   /** The codes of an extensional value set in the definitions (for :in / :not-in). */
@@ -365,7 +444,7 @@ export class SearchParser {
     if (!match) throw new SearchParseError(`${p.code}:${modifier} is not a string modifier`);
     return anyOf(values.map((v) => {
       const text = unescape(v);
-      return leaf({ kind: 'string', param: p.code, match, value: match === 'exact' ? text : fold(text) });
+      return this.leaf({ kind: 'string', param: p.code, match, value: match === 'exact' ? text : fold(text) });
     }));
   }
 
@@ -373,14 +452,14 @@ export class SearchParser {
     const { prefix, rest } = prefixed(plusFix(v));
     const r = dateRange(rest);
     if (!r) throw new SearchParseError(`${param}: "${v.slice(0, 40)}" is not a date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime)`);
-    return leaf({ kind: 'date', param, prefix, start: r[0], end: r[1] });
+    return this.leaf({ kind: 'date', param, prefix, start: r[0], end: r[1] });
   }
 
   private number(param: string, v: string): Expr {
     const { prefix, rest } = prefixed(v);
     const n = numberRange(rest);
     if (!n) throw new SearchParseError(`${param}: "${v.slice(0, 40)}" is not a number`);
-    return leaf({ kind: 'number', param, prefix, value: n.value, low: n.low, high: n.high });
+    return this.leaf({ kind: 'number', param, prefix, value: n.value, low: n.low, high: n.high });
   }
 
   private quantity(param: string, v: string): Expr {
@@ -388,7 +467,7 @@ export class SearchParser {
     const { prefix, rest } = prefixed(num);
     const n = numberRange(rest);
     if (!n) throw new SearchParseError(`${param}: "${v.slice(0, 40)}" is not a quantity (number[|system|code])`);
-    return leaf({
+    return this.leaf({
       kind: 'quantity', param, prefix, value: n.value, low: n.low, high: n.high,
       ...(system ? { system } : {}), ...(code ? { code } : {}),
     });
@@ -398,7 +477,7 @@ export class SearchParser {
     if (modifier === 'identifier') {
       return anyOf(values.map((v) => {
         const c = this.tokenCondition(p.code, v);
-        return leaf({ ...c, variant: 'identifier' } as Condition);
+        return this.leaf({ ...c, variant: 'identifier' } as Condition);
       }));
     }
     let types = [...p.targets];
@@ -408,16 +487,15 @@ export class SearchParser {
     }
     return anyOf(values.map((raw) => {
       const v = unescape(raw);
-      const local = /^(?:(.*)\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(v);
-      if (local && this.defs.isResourceType(local[2] ?? '')) {
-        const t = local[2] ?? '';
-        if (modifier !== undefined && t !== modifier) throw new SearchParseError(`${p.code}:${modifier}=${v.slice(0, 60)} names another type`);
+      const ref = parseReference(v);
+      if (ref && this.defs.isResourceType(ref.type)) {
+        if (modifier !== undefined && ref.type !== modifier) throw new SearchParseError(`${p.code}:${modifier}=${v.slice(0, 60)} names another type`);
         // An absolute URL on another server is matched by URL.
-        if (local[1] && /^[a-z][a-z0-9+.-]*:/i.test(local[1]) && !this.isLocalBase(local[1])) return leaf({ kind: 'reference', param: p.code, url: v });
-        return leaf({ kind: 'reference', param: p.code, type: t, id: local[3] ?? '' });
+        if (ref.base !== undefined && !this.isLocalBase(ref.base)) return this.leaf({ kind: 'reference', param: p.code, url: v });
+        return this.leaf({ kind: 'reference', param: p.code, type: ref.type, id: ref.id });
       }
-      if (/^[A-Za-z0-9\-.]{1,64}$/.test(v)) return leaf({ kind: 'reference', param: p.code, id: v, types });
-      return leaf({ kind: 'reference', param: p.code, url: v });
+      if (isId(v)) return this.leaf({ kind: 'reference', param: p.code, id: v, types });
+      return this.leaf({ kind: 'reference', param: p.code, url: v });
     }));
   }
 
@@ -435,7 +513,7 @@ export class SearchParser {
   private uri(p: SearchParamInfo, modifier: string | undefined, values: string[]): Expr {
     const match = modifier === undefined ? 'eq' : modifier === 'below' ? 'below' : modifier === 'above' ? 'above' : undefined;
     if (!match) throw new SearchParseError(`${p.code}:${modifier} is not a uri modifier`);
-    return anyOf(values.map((v) => leaf({ kind: 'uri', param: p.code, match, value: unescape(v) })));
+    return anyOf(values.map((v) => this.leaf({ kind: 'uri', param: p.code, match, value: unescape(v) })));
   }
 
   private composite(p: SearchParamInfo, v: string): Expr {
@@ -468,14 +546,16 @@ export class SearchParser {
         }
         case 'string': return { kind: 'string', value: fold(unescape(part)) };
         case 'reference': {
-          const m = /^(?:([A-Z][A-Za-z]+)\/)?([A-Za-z0-9\-.]{1,64})$/.exec(unescape(part));
-          if (!m) throw new SearchParseError(`${p.code}: component ${i + 1} is not a reference`);
-          return { kind: 'reference', id: m[2] ?? '', ...(m[1] ? { type: m[1] } : {}) };
+          const text = unescape(part);
+          if (isId(text)) return { kind: 'reference', id: text };
+          const ref = parseReference(text);
+          if (!ref || ref.base !== undefined || ref.version !== undefined) throw new SearchParseError(`${p.code}: component ${i + 1} is not a reference`);
+          return { kind: 'reference', id: ref.id, type: ref.type };
         }
         default: throw new SearchParseError(`${p.code}: component type ${c.type} is not supported`, 'not-supported');
       }
     });
-    return leaf({ kind: 'composite', param: p.code, parts: matches });
+    return this.leaf({ kind: 'composite', param: p.code, parts: matches });
   }
 
   private parseChain(type: string, head: string, rest: string, value: string, depth: number): Expr | undefined {
@@ -488,7 +568,7 @@ export class SearchParser {
     const branches: Expr[] = [];
     for (const target of candidates) {
       const where = this.parseParam(target, rest, value, depth + 1);
-      if (where) branches.push(leaf({ kind: 'chain', param: code, targetTypes: [target], where }));
+      if (where) branches.push(this.leaf({ kind: 'chain', param: code, targetTypes: [target], where }));
     }
     if (branches.length === 0) throw new SearchParseError(`${head}.${rest.split(':')[0]}: no target of ${code} has that parameter`);
     return anyOf(branches);
@@ -505,20 +585,11 @@ export class SearchParser {
     if (p.targets.length && !p.targets.includes(type)) throw new SearchParseError(`_has: ${sourceType}.${refParam} cannot point to ${type}`);
     const where = this.parseParam(sourceType, rest, value, depth + 1);
     if (!where) throw new SearchParseError(`_has: ${rest.split(':')[0]} is not a parameter of ${sourceType}`);
-    return leaf({ kind: 'has', sourceType, param: refParam, where });
+    return this.leaf({ kind: 'has', sourceType, param: refParam, where });
   }
 }
 
 /** The index table a parameter's values live in (for :missing). */
 export function tableOf(p: SearchParamInfo): IndexTable {
-  switch (p.type) {
-    case 'token': return 'token';
-    case 'string': return 'string';
-    case 'date': return 'date';
-    case 'number': return 'number';
-    case 'quantity': return 'quantity';
-    case 'reference': return 'reference';
-    case 'uri': return 'uri';
-    default: return 'composite';
-  }
+  return isIndexedType(p.type) ? PARAM_TYPES[p.type].table : 'composite';
 }

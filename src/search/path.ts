@@ -7,6 +7,7 @@ import fhirpath from 'fhirpath';
 import r4model from 'fhirpath/fhir-context/r4';
 import type { Definitions } from '../definitions/registry.js';
 import type { ElementInfo, TypeModel } from '../definitions/model.js';
+import { parseReference } from '../fhir-basics/references.js';
 
 /** A value found by an expression, with its FHIR type when the fast path knows it. */
 export interface Typed {
@@ -141,11 +142,6 @@ function pushValues(out: Typed[], raw: unknown, el: ElementInfo): void {
   }
 }
 
-/** The resource type named by a reference string (relative, absolute or versioned). */
-export function referenceType(ref: string): string | undefined {
-  const m = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[^/]+)?$/.exec(ref);
-  return m?.[1];
-}
 
 class FastPath implements CompiledPath {
   readonly fast = true;
@@ -189,7 +185,7 @@ class FastPath implements CompiledPath {
         return;
       case 'resolveIs': {
         const ref = (obj as { reference?: unknown } | null)?.reference;
-        if (typeof ref === 'string' && referenceType(ref) === step.type) out.push(item);
+        if (typeof ref === 'string' && parseReference(ref)?.type === step.type) out.push(item);
         return;
       }
       case 'whereEq':

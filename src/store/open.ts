@@ -15,6 +15,8 @@ export interface OpenOptions {
   indexer?: StoreIndexer;
   /** SQLite: FULL (default) or NORMAL durability. */
   synchronous?: 'FULL' | 'NORMAL';
+  /** Time budget of one search, in ms (SEARCH_TIMEOUT_MS). */
+  searchTimeoutMs?: number;
 }
 
 export async function openStore(target: DatabaseTarget, opts: OpenOptions = {}): Promise<Store> {
@@ -24,7 +26,9 @@ export async function openStore(target: DatabaseTarget, opts: OpenOptions = {}):
     case 'mongodb': {
       const db = await connectMongo(target.url);
       try {
-        return await MongoStore.open({ db, ...(opts.indexer ? { indexer: opts.indexer } : {}) });
+        return await MongoStore.open({
+          db, ...(opts.indexer ? { indexer: opts.indexer } : {}), ...(opts.searchTimeoutMs !== undefined ? { searchTimeoutMs: opts.searchTimeoutMs } : {}),
+        });
       } catch (err) {
         await db.close();
         throw err;

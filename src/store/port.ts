@@ -109,7 +109,8 @@ export interface ReindexProgress {
 export class StoreError extends Error {
   constructor(
     /** unsupported: this deployment cannot do it (a multi-write transaction on a standalone MongoDB). */
-    readonly code: 'version-conflict' | 'invalid-cursor' | 'unavailable' | 'too-busy' | 'unsupported' | 'too-costly',
+    /** too-costly: a search past its breadth or time budget; unprocessable: a resource the index cannot hold. */
+    readonly code: 'version-conflict' | 'invalid-cursor' | 'unavailable' | 'too-busy' | 'unsupported' | 'too-costly' | 'unprocessable',
     message: string,
   ) {
     super(message);

@@ -7,6 +7,7 @@ import { prefixEnd, uriPrefixes } from '../text-range.js';
 import { visibility } from '../visibility.js';
 import type { Filter } from './db.js';
 import { KIND_OF_TABLE } from './layout.js';
+import { unreachable } from '../../search/param-types.js';
 
 export const TRUE: Filter = {};
 export const FALSE: Filter = { _id: { $in: [] } };
@@ -222,6 +223,7 @@ export class Compiler {
         }
         return or([...byType].map(([t, ids]) => ({ t, i: { $in: [...ids] } })));
       }
+      default: return unreachable(c);
     }
   }
 

@@ -20,6 +20,8 @@ export interface FindOptions {
   sort?: SortSpec;
   limit?: number;
   projection?: Projection;
+  /** The server stops the operation after this long (a search's time budget). */
+  maxTimeMS?: number;
 }
 
 /** Thrown by insertOne when the `_id` (or another unique key) is taken. */
@@ -33,9 +35,10 @@ export class DuplicateKeyError extends Error {
 export interface MongoDb {
   readonly topology: Topology;
   find(coll: CollectionName, filter: Filter, opts?: FindOptions, session?: Session): Promise<Doc[]>;
-  aggregate(coll: CollectionName, pipeline: Doc[], session?: Session): Promise<Doc[]>;
-  /** Counts matches, stopping at `limit` when given. */
-  count(coll: CollectionName, filter: Filter, limit?: number, session?: Session): Promise<number>;
+  /** `maxTimeMS`: the server stops the pipeline after this long. */
+  aggregate(coll: CollectionName, pipeline: Doc[], session?: Session, maxTimeMS?: number): Promise<Doc[]>;
+  /** Counts matches, stopping at `limit` when given (and after `maxTimeMS`). */
+  count(coll: CollectionName, filter: Filter, limit?: number, session?: Session, maxTimeMS?: number): Promise<number>;
   /** Inserts; throws DuplicateKeyError when the `_id` exists. */
   insertOne(coll: CollectionName, doc: Doc, session?: Session): Promise<void>;
   /** Replaces the document matching `filter` (inserting it when `upsert`); false when none matched. */

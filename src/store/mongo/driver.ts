@@ -113,6 +113,8 @@ export class DriverDb implements MongoDb {
     } catch (err) {
       if (ds && isTransient(err)) ds.transient ??= err;
       if (err instanceof MongoError && err.code === 11000) throw new DuplicateKeyError(err.message);
+      // MaxTimeMSExpired: a search ran past its budget (SEARCH_TIMEOUT_MS).
+      if (err instanceof MongoError && err.code === 50) throw new StoreError('too-costly', 'the search ran past its time budget; narrow it down');
       if (!ds && err instanceof MongoServerSelectionError) throw new StoreError('unavailable', 'MongoDB is unreachable');
       throw err;
     }
@@ -124,15 +126,18 @@ export class DriverDb implements MongoDb {
       ...(opts.projection ? { projection: opts.projection } : {}),
       ...(opts.sort ? { sort: opts.sort } : {}),
       ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+      ...(opts.maxTimeMS !== undefined ? { maxTimeMS: opts.maxTimeMS } : {}),
     }).toArray());
   }
 
-  aggregate(coll: CollectionName, pipeline: Doc[], session?: Session): Promise<Doc[]> {
-    return this.op(session, (s) => this.coll(coll).aggregate(pipeline, s ? { session: s } : {}).toArray());
+  aggregate(coll: CollectionName, pipeline: Doc[], session?: Session, maxTimeMS?: number): Promise<Doc[]> {
+    return this.op(session, (s) => this.coll(coll).aggregate(pipeline, { ...(s ? { session: s } : {}), ...(maxTimeMS !== undefined ? { maxTimeMS } : {}) }).toArray());
   }
 
-  count(coll: CollectionName, filter: Filter, limit?: number, session?: Session): Promise<number> {
-    return this.op(session, (s) => this.coll(coll).countDocuments(filter, { ...(s ? { session: s } : {}), ...(limit !== undefined ? { limit } : {}) }));
+  count(coll: CollectionName, filter: Filter, limit?: number, session?: Session, maxTimeMS?: number): Promise<number> {
+    return this.op(session, (s) => this.coll(coll).countDocuments(filter, {
+      ...(s ? { session: s } : {}), ...(limit !== undefined ? { limit } : {}), ...(maxTimeMS !== undefined ? { maxTimeMS } : {}),
+    }));
   }
 
   async insertOne(coll: CollectionName, doc: Doc, session?: Session): Promise<void> {

@@ -5,8 +5,9 @@ import { StoreError, type SearchPage, type VersionRecord } from '../port.js';
 import { IncludeRounds } from '../includes.js';
 import { pageLinks } from '../paging.js';
 import { and, Compiler, FALSE, type InnerSearch } from './compile.js';
-import type { Doc, Filter, MongoDb, Session } from './db.js';
+import type { Doc, Filter, FindOptions, MongoDb, Session } from './db.js';
 import { RESOURCES, toRecord, type ResourceDoc } from './layout.js';
+import { Budget } from '../budget.js';
 
 /** `_total=estimate` counts at most this many matches; beyond, no total is given (as SQLite). */
 const ESTIMATE_CAP = 1_000;
@@ -76,15 +77,24 @@ export class MongoSearch implements InnerSearch {
     private readonly db: MongoDb,
     private readonly registered: ReadonlySet<string>,
     private readonly session?: Session,
+    /** The search's time budget (one MongoSearch runs one search). */
+    private readonly budget = new Budget(undefined),
   ) {}
 
+  /** Find options with what is left of the budget as the server's maxTimeMS. */
+  private timed(opts: FindOptions): FindOptions {
+    this.budget.check();
+    const ms = this.budget.remaining();
+    return ms === undefined ? opts : { ...opts, maxTimeMS: ms };
+  }
+
   async ids(type: string, filter: Filter, limit: number): Promise<string[]> {
-    const docs = await this.db.find(RESOURCES, and([{ t: type, d: false }, filter]), { projection: { i: 1 }, limit }, this.session);
+    const docs = await this.db.find(RESOURCES, and([{ t: type, d: false }, filter]), this.timed({ projection: { i: 1 }, limit }), this.session);
     return docs.map((d) => String(d.i));
   }
 
   async references(type: string, filter: Filter, param: string, limit: number): Promise<{ t: string | null; i: string | null }[]> {
-    const docs = await this.db.find(RESOURCES, and([{ t: type, d: false, 'x.rf.p': param }, filter]), { projection: { 'x.rf': 1 }, limit }, this.session);
+    const docs = await this.db.find(RESOURCES, and([{ t: type, d: false, 'x.rf.p': param }, filter]), this.timed({ projection: { 'x.rf': 1 }, limit }), this.session);
     const out: { t: string | null; i: string | null }[] = [];
     for (const d of docs as Row[]) for (const r of d.x?.rf ?? []) if (r.p === param) out.push({ t: r.t, i: r.i });
     return out;
@@ -122,7 +132,7 @@ export class MongoSearch implements InnerSearch {
     ]);
 
     let total: number | undefined;
-    if (q.total === 'accurate' || q.count === 0) total = await this.db.count(RESOURCES, base, undefined, this.session);
+    if (q.total === 'accurate' || q.count === 0) total = await this.db.count(RESOURCES, base, undefined, this.session, this.timed({}).maxTimeMS);
     if (q.count === 0) return { records: [], included: [], ...(total !== undefined ? { total } : {}) };
 
     const keys = [...this.sortKeys(q.sort, types), { field: 'c', desc: false }];
@@ -135,7 +145,8 @@ export class MongoSearch implements InnerSearch {
     if (Object.keys(computed).length) pipeline.push({ $addFields: computed });
     if (cursor) pipeline.push({ $match: keyset(keys, [...cursor.k, cursor.c], backwards) });
     pipeline.push({ $sort: sort }, { $limit: q.count + 1 }, { $project: projection });
-    let rows = (await this.db.aggregate(RESOURCES, pipeline, this.session)) as Row[];
+    let rows = (await this.db.aggregate(RESOURCES, pipeline, this.session, this.timed({}).maxTimeMS)) as Row[];
+    this.budget.check();
     const more = rows.length > q.count;
     if (more) rows = rows.slice(0, q.count);
     if (backwards) rows.reverse();
@@ -148,7 +159,7 @@ export class MongoSearch implements InnerSearch {
       // A first page that holds every match gives the exact total for free.
       total = rows.length;
     } else if (total === undefined && q.total === 'estimate' && !cursor) {
-      const n = await this.db.count(RESOURCES, base, ESTIMATE_CAP, this.session);
+      const n = await this.db.count(RESOURCES, base, ESTIMATE_CAP, this.session, this.timed({}).maxTimeMS);
       if (n < ESTIMATE_CAP) total = n;
     }
     const { included, truncated } = await this.includes(q, rows, compiler);
@@ -164,15 +175,15 @@ export class MongoSearch implements InnerSearch {
     const rounds = new IncludeRounds(q, matches, (r) => r._id);
     for (let specs = rounds.next(); specs; specs = rounds.next()) {
       const found: Row[] = [];
-      for (const spec of specs.include) found.push(...await this.forward(spec, rounds.frontier, compiler));
-      for (const spec of specs.revinclude) found.push(...await this.reverse(spec, rounds.frontier, compiler));
+      for (const spec of specs.include) for (const row of await this.forward(spec, rounds.frontier, compiler)) found.push(row);
+      for (const spec of specs.revinclude) for (const row of await this.reverse(spec, rounds.frontier, compiler)) found.push(row);
       rounds.take(found);
     }
     return { included: rounds.included.map(toRecord), truncated: rounds.truncated };
   }
 
   private fetch(filter: Filter): Promise<Row[]> {
-    return this.db.find(RESOURCES, and([{ d: false }, filter]), { projection: PROJECTION, limit: MAX_INCLUDES + 1 }, this.session) as Promise<Row[]>;
+    return this.db.find(RESOURCES, and([{ d: false }, filter]), this.timed({ projection: PROJECTION, limit: MAX_INCLUDES + 1 }), this.session) as Promise<Row[]>;
   }
 
   /** _include: the resources that `frontier` rows of spec.sourceType reference. */
@@ -195,7 +206,7 @@ export class MongoSearch implements InnerSearch {
       const vis = await compiler.visible([type]);
       const ids = [...idSet];
       for (let i = 0; i < ids.length; i += CHUNK) {
-        out.push(...await this.fetch(and([{ _id: { $in: ids.slice(i, i + CHUNK).map((id) => `${type}/${id}`) } }, vis])));
+        for (const row of await this.fetch(and([{ _id: { $in: ids.slice(i, i + CHUNK).map((id) => `${type}/${id}`) } }, vis]))) out.push(row);
       }
     }
     return out;
@@ -210,10 +221,11 @@ export class MongoSearch implements InnerSearch {
     const out: Row[] = [];
     for (const [type, ids] of byType) {
       for (let i = 0; i < ids.length; i += CHUNK) {
-        out.push(...await this.fetch(and([
+        const rows = await this.fetch(and([
           { t: spec.sourceType, 'x.rf': { $elemMatch: { i: { $in: ids.slice(i, i + CHUNK) }, t: type, p: spec.param } } },
           vis,
-        ])));
+        ]));
+        for (const row of rows) out.push(row);
       }
     }
     return out;

@@ -9,6 +9,8 @@ import { randomUUID } from 'node:crypto';
 import type { Resource } from 'fhir/r4.js';
 import type { SearchQuery } from '../../search/ir.js';
 import { decodeCursor, historyPage } from '../history-cursor.js';
+import { entriesFor } from '../index-entries.js';
+import { Budget } from '../budget.js';
 import { Mutex } from '../mutex.js';
 import {
   StoreError, type CreateOptions, type DeleteOptions, type DeleteResult, type HistoryPage, type HistoryQuery,
@@ -28,6 +30,8 @@ export interface MongoStoreOptions {
   db: MongoDb;
   /** Extracts search index entries; without one, nothing is indexed (search finds nothing). */
   indexer?: StoreIndexer;
+  /** Time budget of one search, in ms (SEARCH_TIMEOUT_MS); none when absent. */
+  searchTimeoutMs?: number;
 }
 
 /** The layout version this Flint writes (meta `schema`). */
@@ -36,6 +40,7 @@ export const LAYOUT_VERSION = 1;
 interface Shared {
   readonly db: MongoDb;
   readonly indexer: StoreIndexer | undefined;
+  readonly searchTimeoutMs: number | undefined;
   /** `Type\0code` of every parameter the indexer may emit. */
   readonly registered: Set<string>;
   /**
@@ -81,7 +86,7 @@ export class MongoStore implements Store {
     }
     const registered = new Set<string>();
     for (const [t, c] of opts.indexer?.paramKeys() ?? []) registered.add(`${t}\u0000${c}`);
-    return new MongoStore({ db, indexer: opts.indexer, registered, lock: new Mutex() });
+    return new MongoStore({ db, indexer: opts.indexer, searchTimeoutMs: opts.searchTimeoutMs, registered, lock: new Mutex() });
   }
 
   private get session(): Session | undefined {
@@ -123,7 +128,7 @@ export class MongoStore implements Store {
     const doc: ResourceDoc = {
       _id: key, t: type, i: id, v: plan.version, d: !plan.resource, lu: time, s: seq, c: cur?.c ?? seq, m: plan.method, j: json,
       // The index holds current, live versions only: replaced on update, emptied on delete.
-      x: plan.resource && indexer ? indexDoc(indexer.extract(plan.resource)) : emptyIndex(),
+      x: plan.resource && indexer ? indexDoc(entriesFor(indexer, plan.resource)) : emptyIndex(),
     };
     if (cur) {
       // Idempotent: a retry after a crash between these two writes finds the copy in place.
@@ -287,7 +292,7 @@ export class MongoStore implements Store {
 
   async search(query: SearchQuery): Promise<SearchPage> {
     this.assertOpen();
-    return new MongoSearch(this.shared.db, this.shared.registered, this.session).run(query);
+    return new MongoSearch(this.shared.db, this.shared.registered, this.session, new Budget(this.shared.searchTimeoutMs)).run(query);
   }
 
   async reindex(types: readonly string[] | undefined, onProgress?: (p: ReindexProgress) => void): Promise<number> {

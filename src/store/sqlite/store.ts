@@ -18,6 +18,7 @@ import { IndexWriter, PidRegistry } from './index-writer.js';
 import { SqliteSearch } from './search.js';
 import type { SearchQuery } from '../../search/ir.js';
 import { decodeCursor, historyPage } from '../history-cursor.js';
+import { entriesFor } from '../index-entries.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -28,6 +29,8 @@ export interface SqliteStoreOptions {
   readCacheEntries?: number;
   /** Extracts search index entries; without one, nothing is indexed (search finds nothing). */
   indexer?: StoreIndexer;
+  /** Time budget of one search, in ms (SEARCH_TIMEOUT_MS); none when absent. */
+  searchTimeoutMs?: number;
 }
 
 interface VersionRow {
@@ -178,8 +181,8 @@ class Engine {
     this.reader = this.memory ? this.writer : openConnection(opts.filename, true, sync);
     this.w = prepare(this.writer);
     this.r = this.memory ? this.w : prepare(this.reader);
-    this.searchW = new SqliteSearch(this.writer, this.pids);
-    this.searchR = this.memory ? this.searchW : new SqliteSearch(this.reader, this.pids);
+    this.searchW = new SqliteSearch(this.writer, this.pids, opts.searchTimeoutMs);
+    this.searchR = this.memory ? this.searchW : new SqliteSearch(this.reader, this.pids, opts.searchTimeoutMs);
     const last = this.writer.prepare('SELECT max(last_updated) AS m FROM version').get() as { m: string | null };
     this.clock = new MonotonicClock(last.m ?? undefined);
   }
@@ -313,6 +316,8 @@ export class SqliteStore implements Store {
 
   private insertVersion(type: string, id: string, version: number, method: WriteMethod, resource?: Resource): VersionRecord {
     const e = this.engine;
+    // Extracted first: a resource the index cannot hold is refused before anything is written.
+    const entries = resource && e.indexer ? entriesFor(e.indexer, resource) : undefined;
     const lastUpdated = e.clock.next();
     const json = resource ? stamp(resource, id, String(version), lastUpdated) : null;
     const info = e.w.insertVersion.run(type, id, version, lastUpdated, method, resource ? 0 : 1, json);
@@ -321,7 +326,7 @@ export class SqliteStore implements Store {
     if (rid === undefined) throw new Error('upsert returned no row');
     // The index holds current, live versions only: replace on update, drop on delete.
     if (version > 1) e.index.remove(rid);
-    if (resource && e.indexer) e.index.write(rid, type, e.indexer.extract(resource));
+    if (entries) e.index.write(rid, type, entries);
     const record = toRecord({ seq, type, id, version, last_updated: lastUpdated, method, deleted: resource ? 0 : 1, json });
     this.pending.push(record);
     return record;
