@@ -20,6 +20,7 @@ import { endpoints } from './auth/server/discovery.js';
 import type { PatientLookup } from './auth/server/authorize.js';
 import type { JwksFetcher } from './auth/client-auth.js';
 import { registerCors } from './http/cors.js';
+import { registerAudit } from './http/audit.js';
 import { search } from './fhir/interactions/search.js';
 import type { CapabilityStatementRestSecurity } from 'fhir/r4.js';
 import { clinicHooks } from './operations/clinic.js';
@@ -134,6 +135,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   app.addHook('onClose', async () => auth.close());
   // The authorization server's services, for the CLI-free administration of a running app (tests, scripts).
   app.decorate('authService', auth);
+  // Every request on every route is audited here (the FHIR plugin gets no audit option of its own).
+  registerAudit(app, (e) => auth.store.audit(e));
   registerCors(app, (origin) => config.auth.mode === 'off' || auth.store.clients().some((c) => c.allowedOrigins.includes(origin)));
   let guard;
   let security: CapabilityStatementRestSecurity;
@@ -166,7 +169,6 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(fhirPlugin, {
     prefix: '/fhir', ctx, software: { name: 'Flint', version: packageVersion(), security, operations: capabilityOperations(config.baseUrl) },
     ...(guard ? { guard } : {}),
-    audit: (e) => auth.store.audit(e),
     ...(config.payer ? { payer: httpPayerClient(config.payer.url, config.payer.token) } : {}),
   });
   app.get('/', async (_req, reply) => reply.redirect('/fhir/metadata'));

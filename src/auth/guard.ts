@@ -53,7 +53,7 @@ interface Resolved {
  * the cache at once (the store's revision); a change made by another process (the CLI removing a
  * client) is seen within this time.
  */
-const RESOLVED_TTL_MS = 5000;
+const RESOLVED_TTL_MS = 1000;
 const RESOLVED_MAX = 10_000;
 
 /** Tokens issued by Flint's own authorization server. */
