@@ -21,6 +21,7 @@ import type { PatientLookup } from './auth/server/authorize.js';
 import type { JwksFetcher } from './auth/client-auth.js';
 import { registerCors } from './http/cors.js';
 import { registerAudit } from './http/audit.js';
+import { clientErrorHandler, frameworkErrorHandler } from './http/edge.js';
 import { search } from './fhir/interactions/search.js';
 import type { CapabilityStatementRestSecurity } from 'fhir/r4.js';
 import { clinicHooks } from './operations/clinic.js';
@@ -101,6 +102,11 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // Errors before any route runs are OperationOutcomes too (src/http/edge.ts); a request must
+    // arrive whole within a minute (else 408), which also bounds slow bodies.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
+    requestTimeout: 60_000,
   });
 
   for (const r of defs.rejected) app.log.warn({ file: r.file, reason: r.reason }, 'profiles: file not loaded');
