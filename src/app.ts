@@ -22,6 +22,7 @@ import type { JwksFetcher } from './auth/client-auth.js';
 import { registerCors } from './http/cors.js';
 import { registerAudit } from './http/audit.js';
 import { clientErrorHandler, frameworkErrorHandler } from './http/edge.js';
+import { registerLimits } from './http/limits.js';
 import { search } from './fhir/interactions/search.js';
 import type { CapabilityStatementRestSecurity } from 'fhir/r4.js';
 import { clinicHooks } from './operations/clinic.js';
@@ -143,6 +144,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   app.decorate('authService', auth);
   // Every request on every route is audited here (the FHIR plugin gets no audit option of its own).
   registerAudit(app, (e) => auth.store.audit(e));
+  registerLimits(app, config.limits);
   registerCors(app, (origin) => config.auth.mode === 'off' || auth.store.clients().some((c) => c.allowedOrigins.includes(origin)));
   let guard;
   let security: CapabilityStatementRestSecurity;
