@@ -76,6 +76,7 @@ async function measure(label: string, env: Record<string, string>): Promise<void
 async function main(): Promise<void> {
   console.log(`bench/neighbour: ${busyConnections} busy connections, ${duration}s × ${rounds} rounds`);
   await measure('limits on (defaults)', {});
+  await measure('limits tight (RATE_LIMIT=1200, CLIENT_CONCURRENCY=8)', { RATE_LIMIT: '1200', CLIENT_CONCURRENCY: '8' });
   await measure('limits off', { RATE_LIMIT: '0', CLIENT_CONCURRENCY: '0' });
 }
 
