@@ -94,7 +94,8 @@ export class Indexer {
         continue;
       }
       const values: Typed[] = [];
-      for (const path of p.paths) values.push(...path.evaluate(root));
+      // A loop, not push(...): a resource with 10^5+ values (hostile or not) overflows the stack of a spread.
+      for (const path of p.paths) for (const v of path.evaluate(root)) values.push(v);
       if (values.length === 0) continue;
       const before = sortMark(out, p.type);
       for (const v of values) this.add(p, v, out);
@@ -293,12 +294,12 @@ export class Indexer {
 
   private composite(p: SearchParamInfo, root: Typed, out: IndexEntries): void {
     const elements: Typed[] = [];
-    for (const path of p.paths) elements.push(...path.evaluate(root));
+    for (const path of p.paths) for (const v of path.evaluate(root)) elements.push(v);
     for (const el of elements) {
       const perComponent: CompositePart[][] = p.components.map((c) => {
         const parts: CompositePart[] = [];
         for (const path of c.paths) {
-          for (const v of path.evaluate(el)) parts.push(...this.componentParts(c.param, v));
+          for (const v of path.evaluate(el)) for (const part of this.componentParts(c.param, v)) parts.push(part);
         }
         return parts;
       });

@@ -121,3 +121,10 @@ t.test(`${CASES} hostile requests (seed ${SEED}) get no 5xx, and a normal read w
   t.equal(read.statusCode, 200, 'the server still answers a normal read');
   t.equal(body(read).name[0].family, 'Fuzz');
 });
+
+t.test('a resource with 200,000 repeated values is stored or refused, never a 5xx', async (t) => {
+  const app = await testApp(t, { RATE_LIMIT: '0' });
+  const given = Array.from({ length: 200_000 }, (_, i) => `G${i}`);
+  const res = await post(app, '/fhir/Patient', { resourceType: 'Patient', name: [{ family: 'Many', given }] });
+  t.ok(res.statusCode < 500, `answered ${res.statusCode}`);
+});
