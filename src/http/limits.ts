@@ -78,12 +78,6 @@ export class ClientTable {
   }
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    limitKey: string | undefined;
-  }
-}
-
 function clientKey(req: FastifyRequest): string {
   const id = req.caller?.clientId;
   return id ? `client:${id}` : `ip:${req.ip}`;
@@ -96,7 +90,6 @@ function clientKey(req: FastifyRequest): string {
 export function registerLimits(app: FastifyInstance, limits: ClientLimits): void {
   if (limits.requestsPerMinute === 0 && limits.concurrent === 0) return;
   const table = new ClientTable(limits);
-  app.decorateRequest('limitKey', undefined);
   app.addHook('preParsing', (req: FastifyRequest, reply: FastifyReply, payload, done) => {
     const key = clientKey(req);
     const verdict = table.admit(key, Date.now());
@@ -107,7 +100,6 @@ export function registerLimits(app: FastifyInstance, limits: ClientLimits): void
       void sendOutcome(reply, 429, [issue('error', 'throttled', msg)], { 'retry-after': String(verdict.retryAfterS) });
       return;
     }
-    req.limitKey = key;
     // 'close' comes once per response, finished or aborted.
     reply.raw.once('close', () => table.release(key));
     done(null, payload);
