@@ -1,9 +1,12 @@
 // bench/neighbour: how much one busy client slows another. A quiet client (one request at a
 // time, from 127.0.0.2) reads patients alone, then while a busy client (many connections, from
 // 127.0.0.3) hammers the same server; its p99 in both cases and the ratio are printed, with the
-// per-client limits on (the defaults) and off (RATE_LIMIT=0, CLIENT_CONCURRENCY=0).
+// per-client limits on (the defaults), tight, and off (RATE_LIMIT=0, CLIENT_CONCURRENCY=0). The
+// busy client runs in its own process, so that its loops do not delay the quiet client's.
 //   npm run bench:neighbour [-- --rounds 3 --duration 5 --busy 128]
 import { Agent, request } from 'node:http';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,11 +64,11 @@ async function measure(label: string, env: Record<string, string>): Promise<void
     const a = await client(server.port, '127.0.0.2', 1, paths, Date.now() + duration * 1000);
     alone.push(p99(a.latencies));
     const until = Date.now() + duration * 1000;
-    const [quiet, busy] = await Promise.all([client(server.port, '127.0.0.2', 1, paths, until), client(server.port, '127.0.0.3', busyConnections, paths, until)]);
+    const [quiet, busy] = await Promise.all([client(server.port, '127.0.0.2', 1, paths, until), busyProcess(server.port, dir, until)]);
     crowded.push(p99(quiet.latencies));
-    busyServed += busy.latencies.length - busy.refused;
+    busyServed += busy.served;
     busyRefused += busy.refused;
-    console.log(`  ${label} round ${r + 1}: quiet p99 alone ${fmt(a.latencies.length ? p99(a.latencies) : 0, 2)} ms, next to the busy client ${fmt(p99(quiet.latencies), 2)} ms (busy: ${fmt(busy.latencies.length - busy.refused)} served, ${fmt(busy.refused)} refused 429)`);
+    console.log(`  ${label} round ${r + 1}: quiet p99 alone ${fmt(a.latencies.length ? p99(a.latencies) : 0, 2)} ms, next to the busy client ${fmt(p99(quiet.latencies), 2)} ms (busy: ${fmt(busy.served)} served, ${fmt(busy.refused)} refused 429)`);
   }
   await stop(server.child);
   rmSync(dir, { recursive: true, force: true });
@@ -73,7 +76,25 @@ async function measure(label: string, env: Record<string, string>): Promise<void
   console.log(`${label}: median quiet p99 alone ${fmt(median(alone), 2)} ms, with a busy neighbour ${fmt(median(crowded), 2)} ms, ratio ${fmt(ratio, 2)} (target ≤ 2); busy client ${fmt(busyServed)} served, ${fmt(busyRefused)} refused`);
 }
 
+/** The busy client, in a child process (this file with `busy <port> <dir> <until>`). */
+function busyProcess(port: number, dir: string, until: number): Promise<{ served: number; refused: number }> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [fileURLToPath(import.meta.url), 'busy', String(port), dir, String(until), '--busy', String(busyConnections)], (err, stdout) => {
+      if (err) reject(err);
+      else resolve(JSON.parse(stdout) as { served: number; refused: number });
+    });
+  });
+}
+
+async function busyChild(): Promise<void> {
+  const [port, dir, until] = process.argv.slice(3, 6);
+  const { ids } = JSON.parse(readFileSync(join(dir ?? '', 'patients.json'), 'utf8')) as { ids: string[] };
+  const r = await client(Number(port), '127.0.0.3', busyConnections, ids.map((id) => `/fhir/Patient/${id}`), Number(until));
+  process.stdout.write(JSON.stringify({ served: r.latencies.length - r.refused, refused: r.refused }));
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === 'busy') return busyChild();
   console.log(`bench/neighbour: ${busyConnections} busy connections, ${duration}s × ${rounds} rounds`);
   await measure('limits on (defaults)', {});
   await measure('limits tight (RATE_LIMIT=1200, CLIENT_CONCURRENCY=8)', { RATE_LIMIT: '1200', CLIENT_CONCURRENCY: '8' });
