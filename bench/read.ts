@@ -15,10 +15,12 @@ const patients = arg('patients', 1000);
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'flint-bench-read-'));
-  const flint = await startServer('flint', { BENCH_DIR: dir, READ_PATIENTS: String(patients) }, join(dir, 'flint.log'));
+  // One client at full speed: the per-client limits would measure themselves, not the read path.
+  const unlimited = { RATE_LIMIT: '0', CLIENT_CONCURRENCY: '0' };
+  const flint = await startServer('flint', { BENCH_DIR: dir, READ_PATIENTS: String(patients), ...unlimited }, join(dir, 'flint.log'));
   const bare = await startServer('bare', { BENCH_DIR: dir });
   const smartDir = mkdtempSync(join(tmpdir(), 'flint-bench-read-smart-'));
-  const smart = await startServer('flint', { BENCH_DIR: smartDir, READ_PATIENTS: String(patients), AUTH: 'smart' }, join(smartDir, 'flint.log'));
+  const smart = await startServer('flint', { BENCH_DIR: smartDir, READ_PATIENTS: String(patients), AUTH: 'smart', ...unlimited }, join(smartDir, 'flint.log'));
   const { ids } = JSON.parse(readFileSync(join(dir, 'patients.json'), 'utf8')) as { ids: string[] };
   const smartIds = (JSON.parse(readFileSync(join(smartDir, 'patients.json'), 'utf8')) as { ids: string[] }).ids;
   const token = readFileSync(join(smartDir, 'token.txt'), 'utf8');

@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     const out = await run(auth, process.argv.slice(2));
     process.stdout.write(`${typeof out === 'string' ? out : JSON.stringify(out, null, 2)}\n`);
   } finally {
-    auth.close();
+    await auth.close();
   }
 }
 

@@ -21,6 +21,9 @@ import { endpoints } from './auth/server/discovery.js';
 import type { PatientLookup } from './auth/server/authorize.js';
 import type { JwksFetcher } from './auth/client-auth.js';
 import { registerCors } from './http/cors.js';
+import { registerAudit } from './http/audit.js';
+import { clientErrorHandler, frameworkErrorHandler } from './http/edge.js';
+import { registerLimits } from './http/limits.js';
 import { search } from './fhir/interactions/search.js';
 import type { CapabilityStatementRestSecurity } from 'fhir/r4.js';
 import { clinicHooks } from './clinic/hooks.js';
@@ -123,6 +126,11 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // Errors before any route runs are OperationOutcomes too (src/http/edge.ts); a request must
+    // arrive whole within a minute (else 408), which also bounds slow bodies.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
+    requestTimeout: 60_000,
   });
 
   for (const r of defs.rejected) app.log.warn({ file: r.file, reason: r.reason }, 'profiles: file not loaded');
@@ -157,6 +165,9 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   app.addHook('onClose', async () => auth.close());
   // The authorization server's services, for the CLI-free administration of a running app (tests, scripts).
   app.decorate('authService', auth);
+  // Every request on every route is audited here (the FHIR plugin gets no audit option of its own).
+  registerAudit(app, (e) => auth.store.audit(e));
+  registerLimits(app, config.limits);
   registerCors(app, (origin) => config.auth.mode === 'off' || auth.store.clients().some((c) => c.allowedOrigins.includes(origin)));
   let guard;
   let security: CapabilityStatementRestSecurity;
@@ -196,7 +207,6 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await app.register(fhirPlugin, {
     prefix: config.mountPath, ctx, router,
     ...(guard ? { guard } : {}),
-    audit: (e) => auth.store.audit(e),
   });
   if (config.mountPath !== '') app.get('/', async (_req, reply) => reply.redirect(`${config.mountPath}/metadata`));
   return app;

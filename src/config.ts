@@ -35,6 +35,8 @@ export interface Config {
   /** SQLite: how many current resource versions are kept in memory for reads (0 = off). */
   readCacheEntries: number;
   auth: AuthConfig;
+  /** Per-client limits (client id of the token, else the remote address); 0 turns one off. */
+  limits: { requestsPerMinute: number; concurrent: number };
   /** Folder of extra StructureDefinitions, SearchParameters and ValueSets loaded at start. */
   profilesDir: string;
   /** The payer's FHIR endpoint that Claim/$submit-to-payer sends claims to (PAYER_URL, PAYER_TOKEN). */
@@ -189,6 +191,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxCount,
     readCacheEntries: int(env, 'READ_CACHE_ENTRIES', 10_000, 0, 10_000_000),
     auth: authConfig(env, database, base),
+    limits: { requestsPerMinute: int(env, 'RATE_LIMIT', 6000, 0, 10_000_000), concurrent: int(env, 'CLIENT_CONCURRENCY', 64, 0, 100_000) },
     referentialIntegrity: integrity(env.REFERENTIAL_INTEGRITY),
     sqliteSynchronous: synchronous(env.SQLITE_SYNCHRONOUS),
     bundleMaxEntries: int(env, 'BUNDLE_MAX_ENTRIES', 10_000, 1, 1_000_000),

@@ -1,23 +1,40 @@
 // The process logger: pino, JSON lines on stdout, credentials redacted, no request bodies or
-// query strings (they carry patient data). Writes are buffered (4 KiB) so that logging one line
-// per request does not cost one syscall per request; the buffer is flushed on close and exit.
-import { pino, type Logger } from 'pino';
+// query strings (they carry patient data). The one high-volume line (`request`, one per request)
+// is buffered (4 KiB) and flushed at least every second; every other line (the ready line,
+// warnings, errors) is written at once. On a terminal the lines are pretty-printed instead.
+import { writeSync } from 'node:fs';
+import { pino, type Logger, type LoggerOptions } from 'pino';
 import type { LogLevel } from './config.js';
+import { prettyLine } from './log-pretty.js';
 
 /** Headers that may carry credentials; never logged. */
 const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'res.headers["set-cookie"]'];
+
+/** The message of the per-request line: the only line that may wait in the buffer. */
+export const REQUEST_LINE = 'request';
+
+/** How long a buffered request line may wait before it reaches stdout (and so survives a kill -9). */
+const FLUSH_EVERY_MS = 1000;
 
 export interface FlintLogger {
   logger: Logger;
   flush(): void;
 }
 
-export function createLogger(level: LogLevel): FlintLogger {
+export interface LoggerSettings {
+  /** Human-readable lines instead of JSON (default: when stdout is a terminal). */
+  pretty?: boolean;
+}
+
+function messageOf(args: unknown[]): unknown {
+  return typeof args[0] === 'string' ? args[0] : args[1];
+}
+
+export function createLogger(level: LogLevel, settings: LoggerSettings = {}): FlintLogger {
   if (level === 'silent') {
     return { logger: pino({ level: 'silent' }), flush: () => undefined };
   }
-  const dest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  const logger = pino({
+  const options: LoggerOptions = {
     level,
     // pid and hostname are the collector's to add; every byte is paid on every request.
     base: null,
@@ -26,6 +43,24 @@ export function createLogger(level: LogLevel): FlintLogger {
       req: (req: { method?: string }) => ({ method: req.method }),
       res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
     },
-  }, dest);
-  return { logger, flush: () => dest.flushSync() };
+  };
+  if (settings.pretty ?? process.stdout.isTTY === true) {
+    // A person is reading: every line at once, no buffer (a terminal's rate is a person's).
+    const tty = { write: (line: string) => void writeSync(1, prettyLine(line)) };
+    return { logger: pino(options, tty), flush: () => undefined };
+  }
+  // Synchronous writes of a 4 KiB buffer: a line handed to write(2) is the kernel's and survives
+  // a kill -9 of Flint; what still waits in the buffer is at most FLUSH_EVERY_MS old.
+  const dest = pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: FLUSH_EVERY_MS });
+  options.hooks = {
+    logMethod(args, method) {
+      method.apply(this, args);
+      if (messageOf(args) !== REQUEST_LINE) dest.flush();
+    },
+  };
+  const logger = pino(options, dest);
+  return {
+    logger,
+    flush: () => dest.flush(),
+  };
 }

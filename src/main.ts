@@ -28,14 +28,16 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+  let listening: string;
   try {
-    await app.listen({ port: config.port, host: config.host });
+    listening = await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     process.stderr.write(`flint: cannot listen on ${config.host}:${config.port}: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   }
   const db = config.database.kind === 'sqlite' ? `sqlite ${config.database.filename}` : `mongodb ${redactUrl(config.database.url)}`;
-  app.log.info({ baseUrl: config.baseUrl, database: db }, 'Flint is ready');
+  // Not a request line: the logger writes it at once (src/log.ts), so a terminal sees it now.
+  app.log.info({ listening, baseUrl: config.baseUrl, database: db }, 'Flint is ready');
 }
 
 void main();

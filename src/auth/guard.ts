@@ -52,9 +52,9 @@ interface Resolved {
 /**
  * How long a resolved token is trusted without looking again. Revocations in this process clear
  * the cache at once (the store's revision); a change made by another process (the CLI removing a
- * client) is seen within this time.
+ * client) is seen within this time: one second at most (issue 20, README "Audit").
  */
-const RESOLVED_TTL_MS = 5000;
+const RESOLVED_TTL_MS = 1000;
 const RESOLVED_MAX = 10_000;
 
 /** Tokens issued by Flint's own authorization server; `mountPath` is the FHIR API's (config). */

@@ -89,7 +89,7 @@ export class AuthService {
     this.pending.delete(tx);
   }
 
-  close(): void {
-    this.store.close();
+  close(): Promise<void> {
+    return this.store.close();
   }
 }

@@ -6,6 +6,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { SqliteAuditWriter, type AuditWriter } from './audit-writer.js';
+import { auditAppender } from './audit-sqlite.js';
 
 export type ClientType = 'public' | 'symmetric' | 'asymmetric';
 
@@ -125,8 +127,7 @@ export class AuthStore {
    * so that caches of resolved tokens in this process know when to forget.
    */
   revision = 0;
-  private readonly auditQueue: AuditEntry[] = [];
-  private auditTimer: NodeJS.Timeout | undefined;
+  private readonly auditWriter: AuditWriter;
 
   constructor(filename: string) {
     if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
@@ -134,6 +135,7 @@ export class AuthStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.exec(SCHEMA);
+    this.auditWriter = new SqliteAuditWriter(filename, auditAppender(this.db));
   }
 
   /** Statements are prepared once (preparing costs more than running these lookups). */
@@ -146,8 +148,9 @@ export class AuthStore {
     return st;
   }
 
-  close(): void {
-    this.flushAudit();
+  /** Closes the database once every queued audit entry is stored. */
+  async close(): Promise<void> {
+    await this.auditWriter.close();
     this.db.close();
   }
 
@@ -290,25 +293,18 @@ export class AuthStore {
 
   // ---- audit ------------------------------------------------------------------------------
 
-  /** Queues an audit entry; written in batches (at most 100 ms later), and on close. */
+  /** Queues an audit entry; stored in batches off the request path (src/auth/audit-writer.ts). */
   audit(e: AuditEntry): void {
-    this.auditQueue.push(e);
-    this.auditTimer ??= setTimeout(() => this.flushAudit(), 100);
+    this.auditWriter.write(e);
   }
 
-  flushAudit(): void {
-    if (this.auditTimer) clearTimeout(this.auditTimer);
-    this.auditTimer = undefined;
-    if (this.auditQueue.length === 0 || !this.db.open) return;
-    const batch = this.auditQueue.splice(0);
-    const ins = this.stmt('INSERT INTO audit (time, request_id, client_id, user, patient, action, target, query, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    this.db.transaction(() => {
-      for (const e of batch) ins.run(e.time, e.requestId, e.clientId ?? null, e.user ?? null, e.patient ?? null, e.action, e.target ?? null, e.query ?? null, e.status);
-    })();
+  /** Resolves once every entry queued so far is stored. */
+  flushAudit(): Promise<void> {
+    return this.auditWriter.flush();
   }
 
-  auditLog(opts: { after?: number; limit: number }): (AuditEntry & { seq: number })[] {
-    this.flushAudit();
+  async auditLog(opts: { after?: number; limit: number }): Promise<(AuditEntry & { seq: number })[]> {
+    await this.flushAudit();
     return (this.stmt('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?').all(opts.after ?? 0, opts.limit) as Record<string, unknown>[]).map((r) => ({
       seq: r.seq as number, time: r.time as string, requestId: r.request_id as string, action: r.action as string, status: r.status as number,
       ...(r.client_id ? { clientId: r.client_id as string } : {}), ...(r.user ? { user: r.user as string } : {}),

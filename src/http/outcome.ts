@@ -3,6 +3,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError } from '../fhir/errors.js';
 import { issue, outcomeJson, type Issue, type IssueCode } from '../fhir-basics/outcome.js';
+import { discardRestOfBody } from './edge.js';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
@@ -41,6 +42,8 @@ export function sendOutcome(reply: FastifyReply, status: number, issues: Issue[]
 }
 
 export function errorHandler(err: FastifyError | FhirError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  // Refused before its body was read (413, bad JSON early): the client may still be sending.
+  if (req.raw.complete === false) discardRestOfBody(req, reply);
   if (err instanceof FhirError) return sendOutcome(reply, err.status, err.issues, err.headers);
   const status = (err as FastifyError).statusCode;
   if (status !== undefined && status >= 400 && status < 500) {

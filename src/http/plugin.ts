@@ -2,7 +2,6 @@
 // parsers, format negotiation, the guard, audit, and the engine's route table (src/http/routes.ts).
 import type { FastifyInstance, FastifyPluginAsync, onRequestHookHandler } from 'fastify';
 import type { AccessPolicy } from '../fhir/access.js';
-import type { AuditEntry } from '../auth/store.js';
 import type { FhirContext } from '../fhir/context.js';
 import type { Router } from '../fhir/router.js';
 import { registerParsers, responseFormat } from './negotiation.js';
@@ -15,8 +14,6 @@ export interface FhirPluginOptions {
   router: Router;
   /** Authenticates the caller and sets `req.access` (src/auth/guard.ts); absent with AUTH=off. */
   guard?: onRequestHookHandler;
-  /** Receives one entry per request (src/auth/store.ts keeps the append-only audit log). */
-  audit?: (entry: AuditEntry) => void;
 }
 
 declare module 'fastify' {
@@ -52,30 +49,6 @@ export const fhirPlugin: FastifyPluginAsync<FhirPluginOptions> = async (app: Fas
     });
   }
   app.decorateRequest('caller', null as never);
-  if (opts.audit) {
-    const audit = opts.audit;
-    // Every access, allowed or refused: who, what, on what, with which outcome.
-    app.addHook('onResponse', (req, reply, done) => {
-      // Hot path (every request): plain assignments, no spreads.
-      const params = (req.params ?? {}) as Record<string, string | undefined>;
-      const entry: AuditEntry = { time: new Date().toISOString(), requestId: String(req.id), action: `${req.method} ${req.routeOptions.url ?? 'unmatched'}`, status: reply.statusCode };
-      const caller = req.caller;
-      if (caller) {
-        if (caller.clientId) entry.clientId = caller.clientId;
-        if (caller.user) entry.user = caller.user;
-        if (caller.patient) entry.patient = caller.patient;
-      }
-      const type = params.type ?? params.ctype;
-      if (type) {
-        const id = params.id ?? params.cid;
-        entry.target = id ? `${type}/${id}` : type;
-      }
-      const at = req.url.indexOf('?');
-      if (at >= 0) entry.query = req.url.slice(at + 1, at + 2001);
-      audit(entry);
-      done();
-    });
-  }
   const methods = trackMethods(app);
   registerRoutes(app, opts.router);
   methods.finish();

@@ -72,6 +72,6 @@ t.test('an operator token from the command line opens the FHIR API within its sc
   t.equal(write.statusCode, 403, 'a read-only token cannot create');
   const none = await app.inject({ method: 'GET', url: '/fhir/Patient' });
   t.equal(none.statusCode, 401);
-  const log = app.authService.store.auditLog({ limit: 100 });
+  const log = await app.authService.store.auditLog({ limit: 100 });
   t.ok(log.some((e) => e.action === 'token-operator' && e.clientId === 'flint-cli'), 'the issue of the token is in the audit log');
 });

@@ -18,12 +18,13 @@ function problem(reply: FastifyReply, status: number, message: string): FastifyR
   return reply.code(status).type('application/json').header('cache-control', 'no-store').send(JSON.stringify({ error: message }));
 }
 
-/** The bearer token of the request, if it is an admin's. */
-function isAdmin(auth: AuthService, req: FastifyRequest): boolean {
+/** The client and user of the request's bearer token, if it is an admin's. */
+function adminOf(auth: AuthService, req: FastifyRequest): { clientId: string; user?: string } | undefined {
   const h = req.headers.authorization ?? '';
-  if (!h.toLowerCase().startsWith('bearer ')) return false;
+  if (!h.toLowerCase().startsWith('bearer ')) return undefined;
   const found = auth.tokens.resolveAccess(h.slice(7).trim());
-  return 'grant' in found && parseScopes(found.grant.scope).unknown.includes(ADMIN_SCOPE);
+  if (!('grant' in found) || !parseScopes(found.grant.scope).unknown.includes(ADMIN_SCOPE)) return undefined;
+  return { clientId: found.grant.clientId, ...(found.grant.username ? { user: found.grant.username } : {}) };
 }
 
 export interface ClientInput {
@@ -120,7 +121,10 @@ const publicClient = (c: ClientRecord): Record<string, unknown> => {
 
 export function adminRoutes(app: FastifyInstance, auth: AuthService): void {
   app.addHook('onRequest', async (req, reply) => {
-    if (!isAdmin(auth, req)) {
+    const admin = adminOf(auth, req);
+    // Who did it, for the audit entry of this request (src/http/audit.ts); refusals are audited too.
+    req.caller = admin;
+    if (!admin) {
       return reply.code(401).header('www-authenticate', 'Bearer realm="flint-admin"').type('application/json').send(JSON.stringify({ error: 'an admin token (scope __admin) is required' }));
     }
     return undefined;
@@ -144,7 +148,7 @@ export function adminRoutes(app: FastifyInstance, auth: AuthService): void {
     }
   });
   app.get<{ Querystring: { after?: string; limit?: string } }>('/audit', async (req, reply) => {
-    const entries = auth.store.auditLog({ after: Number(req.query.after ?? 0) || 0, limit: Math.min(Number(req.query.limit ?? 100) || 100, 1000) });
+    const entries = await auth.store.auditLog({ after: Number(req.query.after ?? 0) || 0, limit: Math.min(Number(req.query.limit ?? 100) || 100, 1000) });
     return reply.type('application/json').send(JSON.stringify(entries));
   });
 }
@@ -152,7 +156,9 @@ export function adminRoutes(app: FastifyInstance, auth: AuthService): void {
 /** EHR launch: the EHR (with an admin token) asks for a launch handle and the app's launch URL. */
 export function launchRoutes(app: FastifyInstance, auth: AuthService): void {
   app.post<{ Body: { client_id?: string; patient?: string; encounter?: string; username?: string; need_patient_banner?: boolean } }>('/launch', async (req, reply) => {
-    if (!isAdmin(auth, req)) return reply.code(401).header('www-authenticate', 'Bearer').type('application/json').send(JSON.stringify({ error: 'an EHR (admin) token is required' }));
+    const admin = adminOf(auth, req);
+    req.caller = admin;
+    if (!admin) return reply.code(401).header('www-authenticate', 'Bearer').type('application/json').send(JSON.stringify({ error: 'an EHR (admin) token is required' }));
     const b = req.body ?? {};
     const client = b.client_id ? auth.store.client(b.client_id) : undefined;
     if (!client) return problem(reply, 400, 'unknown client_id');

@@ -1,0 +1,125 @@
+// Where audit entries go: a small port (write, flush, close) so that the auth store's MongoDB
+// adapter can bring its own, and the SQLite writer behind it. Entries are queued on the request
+// path and appended in batches every AUDIT_BATCH_MS: by a worker thread for a database file, in
+// this thread for an in-memory one (a worker cannot see it). A clean stop (close) loses nothing;
+// a crash loses at most the entries of the last AUDIT_BATCH_MS plus one batch in flight.
+import { Worker } from 'node:worker_threads';
+import type { AuditEntry } from './store.js';
+import type { AuditWorkerMessage } from './audit-worker.js';
+
+export interface AuditWriter {
+  /** Queues an entry; never waits for the disk. */
+  write(entry: AuditEntry): void;
+  /** Resolves once every entry written before the call is stored. */
+  flush(): Promise<void>;
+  /** Flushes, then releases what the writer holds. */
+  close(): Promise<void>;
+}
+
+export const AUDIT_BATCH_MS = 100;
+/** A queue this long is sent at once rather than waiting for the timer (bounds memory and loss). */
+const AUDIT_BATCH_MAX = 2000;
+
+/** Appends one batch in this thread (the store's own connection). */
+export type AppendBatch = (batch: readonly AuditEntry[]) => void;
+
+/**
+ * The worker next to this file. Run from TypeScript sources (tests, tsx), a worker does not
+ * inherit the loader of its parent, so it registers tsx itself before importing the .ts file.
+ */
+function startWorker(filename: string): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./audit-worker.js', import.meta.url), { workerData: { filename } });
+  const src = JSON.stringify(new URL('./audit-worker.ts', import.meta.url).href);
+  return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${src}); })`, { eval: true, workerData: { filename } });
+}
+
+export class SqliteAuditWriter implements AuditWriter {
+  private queue: AuditEntry[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private worker: Worker | undefined;
+  private nextId = 0;
+  /** Batches posted to the worker and not yet acknowledged, by number (re-written here if it dies). */
+  private readonly unacked = new Map<number, AuditEntry[]>();
+  private readonly waiters: { id: number; resolve: () => void }[] = [];
+  private closing = false;
+
+  /**
+   * @param filename the auth database (`:memory:`: batches are appended in this thread)
+   * @param appendHere appends a batch through the store's own connection
+   */
+  constructor(filename: string, private readonly appendHere: AppendBatch) {
+    if (filename === ':memory:') return;
+    const worker = startWorker(filename);
+    worker.on('message', (id: number) => this.acknowledged(id));
+    worker.on('error', () => this.workerLost());
+    worker.on('exit', () => this.workerLost());
+    worker.unref();
+    this.worker = worker;
+  }
+
+  write(entry: AuditEntry): void {
+    this.queue.push(entry);
+    if (this.queue.length >= AUDIT_BATCH_MAX) this.send();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => this.send(), AUDIT_BATCH_MS);
+      this.timer.unref();
+    }
+  }
+
+  private send(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    if (!this.worker) {
+      this.appendHere(batch);
+      return;
+    }
+    const id = ++this.nextId;
+    // Held by the event loop only while a batch is on its way (an idle writer keeps no process alive).
+    if (this.unacked.size === 0) this.worker.ref();
+    this.unacked.set(id, batch);
+    this.worker.postMessage({ id, batch } satisfies AuditWorkerMessage);
+  }
+
+  private acknowledged(id: number): void {
+    this.unacked.delete(id);
+    if (this.unacked.size === 0) this.worker?.unref();
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i];
+      if (w && w.id <= id) {
+        this.waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  /** The worker died (or was closed): what it had not acknowledged is appended here, and so is all that follows. */
+  private workerLost(): void {
+    if (!this.worker) return;
+    this.worker = undefined;
+    const pending = [...this.unacked.entries()].sort((a, b) => a[0] - b[0]);
+    this.unacked.clear();
+    if (!this.closing) for (const [, batch] of pending) this.appendHere(batch);
+    for (const w of this.waiters.splice(0)) w.resolve();
+  }
+
+  flush(): Promise<void> {
+    this.send();
+    if (!this.worker || this.unacked.size === 0) return Promise.resolve();
+    const id = this.nextId;
+    return new Promise((resolve) => this.waiters.push({ id, resolve }));
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    const worker = this.worker;
+    if (!worker) return;
+    this.closing = true;
+    worker.ref();
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.postMessage({ close: true } satisfies AuditWorkerMessage);
+    await exited;
+  }
+}
