@@ -25,6 +25,7 @@ import type { CapabilityStatementRestSecurity } from 'fhir/r4.js';
 import { clinicHooks } from './operations/clinic.js';
 import { httpPayerClient } from './http/payer-client.js';
 import { capabilityOperations } from './operations/definitions.js';
+import { createMllpListener, type MllpListener } from './v2/listener.js';
 
 const SMART_SERVICE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART on FHIR' };
 
@@ -45,6 +46,8 @@ function patientLookup(ctx: FhirContext): PatientLookup {
 declare module 'fastify' {
   interface FastifyInstance {
     authService: AuthService;
+    /** The HL7 v2 MLLP listener when MLLP_PORT is set (it listens once the app is ready). */
+    mllp?: MllpListener;
   }
 }
 
@@ -170,5 +173,12 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     ...(config.payer ? { payer: httpPayerClient(config.payer.url, config.payer.token) } : {}),
   });
   app.get('/', async (_req, reply) => reply.redirect('/fhir/metadata'));
+  if (config.mllp) {
+    // HL7 v2 over MLLP: a sibling way in, on the same engine with a system context (no access policy).
+    const mllp = createMllpListener(ctx, config.mllp, log.logger);
+    app.decorate('mllp', mllp);
+    app.addHook('onReady', async () => { await mllp.listen(); });
+    app.addHook('preClose', async () => mllp.close());
+  }
   return app;
 }

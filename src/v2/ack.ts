@@ -30,7 +30,8 @@ export function buildAck(message: V2Message | undefined, code: AckCode, error?: 
   counter = (counter + 1) % 1_000_000;
   const enc = `${d.component}${d.repetition}${d.escape}${d.subcomponent}`;
   const msh = [
-    'MSH', enc, e(h?.get(5) || 'FLINT'), e(h?.get(6) ?? ''), e(h?.get(3) ?? ''), e(h?.get(4) ?? ''), timestamp(now), '',
+    // The sender's application and facility, echoed as sent (HD with its components).
+    'MSH', enc, h?.raw(5) || 'FLINT', h?.raw(6) ?? '', h?.raw(3) ?? '', h?.raw(4) ?? '', timestamp(now), '',
     `ACK${d.component}${e(trigger)}${d.component}ACK`, `FL${now.getTime()}${String(counter).padStart(6, '0')}`, e(h?.get(11) || 'P'), e(version),
   ].join(d.field);
   const text = error ? error.message.slice(0, 200) : '';

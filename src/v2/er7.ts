@@ -22,7 +22,12 @@ export interface Delimiters {
 export type Field = string[][][];
 
 export class Segment {
-  constructor(readonly name: string, private readonly fields: Field[]) {}
+  constructor(readonly name: string, private readonly fields: Field[], private readonly rawFields: readonly string[] = []) {}
+
+  /** Field n as it was sent (still escaped), to echo it back (MSH-3…6 in an ACK). */
+  raw(n: number): string {
+    return this.rawFields[n] ?? '';
+  }
 
   /** Field n (1-based, as in the standard: PID-3 is field(3)); MSH-1 is the field separator itself. */
   field(n: number): Field {
@@ -120,9 +125,9 @@ export function parseMessage(text: string): V2Message {
       if (i !== 0) throw new V2ParseError('MSH appears more than once (batches are not accepted here)');
       // MSH-1 is the separator itself and MSH-2 is not split (it holds the delimiters).
       const fields: Field[] = [[], [[[d.field]]], [[[parts[1] ?? '']]], ...parts.slice(2).map((f) => splitField(f, d))];
-      segments.push(new Segment(name, fields));
+      segments.push(new Segment(name, fields, ['', d.field, ...parts.slice(1)]));
     } else {
-      segments.push(new Segment(name, [[], ...parts.slice(1).map((f) => splitField(f, d))]));
+      segments.push(new Segment(name, [[], ...parts.slice(1).map((f) => splitField(f, d))], parts));
     }
   }
   const header = segments[0] as Segment;
