@@ -5,6 +5,7 @@ import type { Definitions } from '../definitions/registry.js';
 import { referenceType, type Typed } from './path.js';
 import { RESOURCE_COLUMNS, SearchParams, type ParamType, type SearchParamInfo } from './params.js';
 import { dateRange, fold, MAX_TIME, MIN_TIME } from './values.js';
+import { addCanonical, canonicalParam } from './ucum.js';
 
 /** Longest string kept in a string index (longer values are indexed by their prefix). */
 const MAX_STRING = 512;
@@ -80,6 +81,7 @@ export class Indexer {
         yield [type, p.code];
         if (p.type === 'token') yield [type, `${p.code}:of-type`];
         if (p.type === 'reference') yield [type, `${p.code}:identifier`];
+        if (p.type === 'quantity') yield [type, canonicalParam(p.code)];
       }
     }
   }
@@ -99,6 +101,8 @@ export class Indexer {
       const before = sortMark(out, p.type);
       for (const v of values) this.add(p, v, out);
       this.sortKey(p, out, before);
+      // After the sort key: canonical twins must not mix units into its min/max.
+      if (p.type === 'quantity') addCanonical(out.quantity, before);
     }
     return out;
   }

@@ -7,6 +7,7 @@ import type {
   CompartmentConstraint, CompositeMatch, Condition, Expr, IncludeSpec, IndexTable, Prefix, SearchQuery, SortKey,
 } from './ir.js';
 import { dateRange, fold, numberRange } from './values.js';
+import { canonicalQuery } from './ucum.js';
 
 export class SearchParseError extends Error {
   constructor(message: string, readonly code: 'invalid' | 'not-supported' = 'invalid') {
@@ -388,10 +389,10 @@ export class SearchParser {
     const { prefix, rest } = prefixed(num);
     const n = numberRange(rest);
     if (!n) throw new SearchParseError(`${param}: "${v.slice(0, 40)}" is not a quantity (number[|system|code])`);
-    return leaf({
-      kind: 'quantity', param, prefix, value: n.value, low: n.low, high: n.high,
+    return leaf(canonicalQuery({
+      kind: 'quantity' as const, param, prefix, value: n.value, low: n.low, high: n.high,
       ...(system ? { system } : {}), ...(code ? { code } : {}),
-    });
+    }));
   }
 
   private reference(p: SearchParamInfo, modifier: string | undefined, values: string[]): Expr {

@@ -4,6 +4,7 @@
 // umol/L. Units of different dimensions never meet. UCUM treats the mole as a pure number
 // (6.0221367e23); it is kept here as its own dimension, so amounts of substance (mmol/L) never
 // compare with counts (10*9/L) or with masses (mg/dL: that needs a molar mass UCUM has not).
+// Composite parameters (code-value-quantity) compare values as given.
 import ucum from '@lhncbc/ucum-lhc';
 import type { QuantityEntry } from './extract.js';
 
@@ -84,9 +85,14 @@ export function canonicalRange(low: number, high: number, code: string): { low: 
   return lo === undefined || hi === undefined ? undefined : { low: lo, high: hi, code: unit.code };
 }
 
+/** The index key of a quantity parameter's canonical entries, apart from the values as given. */
+export function canonicalParam(param: string): string {
+  return `${param}:canonical`;
+}
+
 /**
- * Adds the canonical twin of every UCUM entry from index `from` on. The twin has the UCUM
- * system and the canonical code, so the adapters need no change to compare it.
+ * Adds the canonical twin of every UCUM entry from index `from` on, under the parameter's
+ * canonical key (so a search without units never sees them); the adapters need no change.
  */
 export function addCanonical(entries: QuantityEntry[], from = 0): void {
   const end = entries.length;
@@ -94,18 +100,18 @@ export function addCanonical(entries: QuantityEntry[], from = 0): void {
     const q = entries[i];
     if (!q || q.system !== UCUM_SYSTEM || !q.code) continue;
     const c = canonicalRange(q.low, q.high, q.code);
-    if (c && c.code !== q.code) entries.push({ param: q.param, low: c.low, high: c.high, system: UCUM_SYSTEM, code: c.code });
+    if (c) entries.push({ param: canonicalParam(q.param), low: c.low, high: c.high, system: UCUM_SYSTEM, code: c.code });
   }
 }
 
-/** A UCUM search value in canonical form; the same value when its unit is not comparable. */
-export function canonicalQuery<T extends { value: number; low: number; high: number; system?: string; code?: string }>(q: T): T {
+/** A UCUM search value in canonical form, on the canonical key; the same value when its unit is not comparable. */
+export function canonicalQuery<T extends { param: string; value: number; low: number; high: number; system?: string; code?: string }>(q: T): T {
   if (q.system !== UCUM_SYSTEM || !q.code) return q;
   const unit = lookup(q.code);
-  if (!unit || unit.code === q.code) return q;
+  if (!unit) return q;
   const value = convert(q.value, q.code, unit);
   const low = convert(q.low, q.code, unit);
   const high = convert(q.high, q.code, unit);
   if (value === undefined || low === undefined || high === undefined) return q;
-  return { ...q, value, low, high, code: unit.code };
+  return { ...q, param: canonicalParam(q.param), value, low, high, code: unit.code };
 }
