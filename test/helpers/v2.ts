@@ -62,17 +62,6 @@ export const ADT_A08 = seg(
   'PV1|1|O',
 );
 
-/** An ORU with `n` numeric results (for throughput). */
-export function oruWith(n: number, control: string, filler: string, mrn = 'BENCH1'): string {
-  const obx = Array.from({ length: n }, (_, i) => `OBX|${i + 1}|NM|${1000 + i}-${i % 10}^Analyte ${i}^LN||${(4 + i / 10).toFixed(1)}|mmol/L^^UCUM|3.5-5.5|N|||F`);
-  return seg(
-    `MSH|^~\\&|BENCHLAB|BENCH|FLINT|CLINIC|20240310100000||ORU^R01^ORU_R01|${control}|P|2.5.1`,
-    `PID|1||${mrn}^^^BENCH^MR||Bench^Patient||19700101|F`,
-    `OBR|1||${filler}^BENCH|24323-8^Panel^LN|||20240310090000`,
-    ...obx,
-  );
-}
-
 /** A client over one socket: send raw bytes, wait for ACK frames (as text). */
 export class MllpClient {
   private buf = Buffer.alloc(0);
