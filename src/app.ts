@@ -33,6 +33,7 @@ import { Router } from './fhir/router.js';
 import { interactionRoutes } from './fhir/routes.js';
 import { operationRoutes } from './operations/routes.js';
 import { clinicRoutes } from './clinic/routes.js';
+import { createMllpListener, type MllpListener } from './v2/listener.js';
 
 const SMART_SERVICE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART on FHIR' };
 
@@ -53,6 +54,8 @@ function patientLookup(ctx: FhirContext): PatientLookup {
 declare module 'fastify' {
   interface FastifyInstance {
     authService: AuthService;
+    /** The HL7 v2 MLLP listener when MLLP_PORT is set (it listens once the app is ready). */
+    mllp?: MllpListener;
   }
 }
 
@@ -209,5 +212,12 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     ...(guard ? { guard } : {}),
   });
   if (config.mountPath !== '') app.get('/', async (_req, reply) => reply.redirect(`${config.mountPath}/metadata`));
+  if (config.mllp) {
+    // HL7 v2 over MLLP: a sibling way in, on the same engine with a system context (no access policy).
+    const mllp = createMllpListener(ctx, config.mllp, log.logger);
+    app.decorate('mllp', mllp);
+    app.addHook('onReady', async () => { await mllp.listen(); });
+    app.addHook('preClose', async () => mllp.close());
+  }
   return app;
 }

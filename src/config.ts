@@ -41,6 +41,22 @@ export interface Config {
   profilesDir: string;
   /** The payer's FHIR endpoint that Claim/$submit-to-payer sends claims to (PAYER_URL, PAYER_TOKEN). */
   payer?: { url: string; token?: string };
+  /** The HL7 v2 MLLP listener (src/v2); absent when MLLP_PORT is unset. */
+  mllp?: MllpConfig;
+}
+
+export interface MllpConfig {
+  port: number;
+  host: string;
+  /** MSH-4 sending facilities allowed to send; empty: any. */
+  allowedFacilities: string[];
+  /** Create the patient of an ORU^R01 when no Patient has its identifier. */
+  createPatients: boolean;
+  /** Time zone offset (+HH:MM) for v2 times without one. */
+  defaultOffset: string;
+  maxFrameBytes: number;
+  maxConnections: number;
+  idleTimeoutMs: number;
 }
 
 export interface AuthConfig {
@@ -168,6 +184,25 @@ export function mountPathOf(base: string): string {
   return new URL(base).pathname.replace(/\/+$/, '');
 }
 
+function mllp(env: Env, host: string): MllpConfig | undefined {
+  if (env.MLLP_PORT === undefined || env.MLLP_PORT.trim() === '') return undefined;
+  const created = (env.MLLP_CREATE_PATIENTS?.trim() || 'false').toLowerCase();
+  if (created !== 'true' && created !== 'false') throw new ConfigError(`MLLP_CREATE_PATIENTS must be true or false, got "${env.MLLP_CREATE_PATIENTS}"`);
+  const tz = env.MLLP_TIMEZONE?.trim() || '+00:00';
+  if (!/^[+-](0\d|1[0-4]):[0-5]\d$/.test(tz)) throw new ConfigError(`MLLP_TIMEZONE must be an offset such as +01:00, got "${tz}"`);
+  const facilities = (env.MLLP_ALLOWED_FACILITIES ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+  return {
+    port: int(env, 'MLLP_PORT', 2575, 0, 65535),
+    host,
+    allowedFacilities: facilities,
+    createPatients: created === 'true',
+    defaultOffset: tz,
+    maxFrameBytes: int(env, 'MLLP_MAX_FRAME', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    maxConnections: int(env, 'MLLP_MAX_CONNECTIONS', 32, 1, 10_000),
+    idleTimeoutMs: int(env, 'MLLP_IDLE_TIMEOUT', 300, 1, 86_400) * 1000,
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 8080, 0, 65535);
   const host = env.HOST?.trim() || '127.0.0.1';
@@ -199,5 +234,6 @@ export function loadConfig(env: Env = process.env): Config {
     searchTimeoutMs: int(env, 'SEARCH_TIMEOUT_MS', 10_000, 1, 600_000),
     profilesDir: resolve(env.PROFILES_DIR?.trim() || 'profiles'),
     ...(payer(env) ? { payer: payer(env) } : {}),
+    ...(mllp(env, host) ? { mllp: mllp(env, host) } : {}),
   };
 }

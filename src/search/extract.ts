@@ -8,6 +8,7 @@ import type { Typed } from './path.js';
 import { RESOURCE_COLUMNS, SearchParams, type ParamType, type SearchParamInfo } from './params.js';
 import { isIndexedType, type IndexedParamType } from './param-types.js';
 import { dateRange, fold, MAX_TIME, MIN_TIME } from './values.js';
+import { addCanonical, canonicalParam } from './ucum.js';
 
 /** Longest string kept in a string index (longer values are indexed by their prefix). */
 const MAX_STRING = 512;
@@ -115,6 +116,7 @@ export class Indexer {
         yield [type, p.code];
         if (p.type === 'token') yield [type, `${p.code}:of-type`];
         if (p.type === 'reference') yield [type, `${p.code}:identifier`];
+        if (p.type === 'quantity') yield [type, canonicalParam(p.code)];
       }
     }
   }
@@ -134,6 +136,8 @@ export class Indexer {
         const before = isIndexedType(p.type) ? this.byType[p.type].mark(out) : 0;
         for (const v of values) this.add(p, v, out);
         this.sortKey(p, out, before);
+        // After the sort key: canonical twins must not mix units into its min/max.
+        if (p.type === 'quantity') addCanonical(out.quantity, before);
       }
       if (entryCount(out) > MAX_INDEX_ENTRIES) throw new IndexLimitError(resource.resourceType, p.code);
     }

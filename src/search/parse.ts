@@ -10,6 +10,7 @@ import { dateRange, fold, numberRange } from './values.js';
 import { isId } from '../fhir-basics/ids.js';
 import { isIndexedType, PARAM_TYPES, type IndexedParamType } from './param-types.js';
 import { parseReference } from '../fhir-basics/references.js';
+import { canonicalQuery } from './ucum.js';
 
 export class SearchParseError extends Error {
   constructor(message: string, readonly code: 'invalid' | 'not-supported' | 'too-costly' = 'invalid') {
@@ -467,10 +468,10 @@ export class SearchParser {
     const { prefix, rest } = prefixed(num);
     const n = numberRange(rest);
     if (!n) throw new SearchParseError(`${param}: "${v.slice(0, 40)}" is not a quantity (number[|system|code])`);
-    return this.leaf({
-      kind: 'quantity', param, prefix, value: n.value, low: n.low, high: n.high,
+    return this.leaf(canonicalQuery({
+      kind: 'quantity' as const, param, prefix, value: n.value, low: n.low, high: n.high,
       ...(system ? { system } : {}), ...(code ? { code } : {}),
-    });
+    }));
   }
 
   private reference(p: SearchParamInfo, modifier: string | undefined, values: string[]): Expr {
