@@ -25,6 +25,7 @@ import type { CapabilityStatementRestSecurity } from 'fhir/r4.js';
 import { clinicHooks } from './operations/clinic.js';
 import { httpPayerClient } from './http/payer-client.js';
 import { capabilityOperations } from './operations/definitions.js';
+import { TERMINOLOGY_CAPABILITIES } from './operations/terminology.js';
 
 const SMART_SERVICE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART on FHIR' };
 
@@ -164,7 +165,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     await app.register(adminPlugin, { prefix: '/admin', auth });
   }
   await app.register(fhirPlugin, {
-    prefix: '/fhir', ctx, software: { name: 'Flint', version: packageVersion(), security, operations: capabilityOperations(config.baseUrl) },
+    prefix: '/fhir', ctx, software: { name: 'Flint', version: packageVersion(), security, operations: [...capabilityOperations(config.baseUrl), ...TERMINOLOGY_CAPABILITIES] },
     ...(guard ? { guard } : {}),
     audit: (e) => auth.store.audit(e),
     ...(config.payer ? { payer: httpPayerClient(config.payer.url, config.payer.token) } : {}),

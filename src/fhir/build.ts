@@ -11,6 +11,10 @@ import type { FhirContext } from './context.js';
 import { ReindexJobs } from './reindex.js';
 import { loadStoredSearchParameters } from './custom-params.js';
 import type { WriteHook } from './workflow/hooks.js';
+import { TerminologyService } from '../terminology/service.js';
+import { invalidationHook } from '../terminology/hook.js';
+import { storedResource } from '../fhir-basics/stored.js';
+import type { Resource } from 'fhir/r4.js';
 
 export interface EngineOptions {
   defs: Definitions;
@@ -39,6 +43,14 @@ export async function createEngine(opts: EngineOptions): Promise<FhirContext> {
       ...(opts.readCacheEntries !== undefined ? { readCacheEntries: opts.readCacheEntries } : {}),
       ...(opts.synchronous ? { synchronous: opts.synchronous } : {}),
     });
+  const terminology = new TerminologyService(opts.defs);
+  // Stored CodeSystems/ValueSets/ConceptMaps by search parameter (url, source-system…), as the system.
+  terminology.attach(async (type, params) => {
+    const parsed = parser.parse({ types: [type], params, handling: 'strict', defaultCount: 50, maxCount: 50 });
+    const page = await store.search(parsed.query);
+    return page.records.map((r) => storedResource<Resource>(r)).filter((r): r is Resource => r !== undefined);
+  });
+  const hooks = [...(opts.hooks ?? []), invalidationHook(terminology)];
   const ctx: FhirContext = {
     store,
     defs: opts.defs,
@@ -48,7 +60,8 @@ export async function createEngine(opts: EngineOptions): Promise<FhirContext> {
     jobs: new ReindexJobs(() => store),
     integrity: opts.integrity ?? 'lenient',
     limits: { bundleEntries: opts.bundleEntries ?? 10_000 },
-    ...(opts.hooks?.length ? { hooks: opts.hooks } : {}),
+    hooks,
+    terminology,
   };
   await loadStoredSearchParameters(ctx);
   return ctx;

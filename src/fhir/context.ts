@@ -7,6 +7,7 @@ import type { Subsetter } from './summary.js';
 import type { ReindexJobs } from './reindex.js';
 import type { AccessPolicy } from './access.js';
 import type { WriteHook } from './workflow/hooks.js';
+import type { TerminologyService } from '../terminology/service.js';
 
 export interface FhirContext {
   readonly store: Store;
@@ -31,4 +32,6 @@ export interface FhirContext {
   readonly limits: { readonly bundleEntries: number };
   /** Business rules run inside the transaction of a write of their types (src/fhir/workflow/hooks.ts). */
   readonly hooks?: readonly WriteHook[];
+  /** CodeSystems, ValueSets and ConceptMaps of the definitions and the store (src/terminology). */
+  readonly terminology?: TerminologyService;
 }

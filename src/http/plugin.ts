@@ -13,6 +13,7 @@ import { bundleRoutes } from './routes/bundle.js';
 import { everythingRoutes } from './routes/everything.js';
 import { validateRoutes } from './routes/validate.js';
 import { clinicRoutes } from './routes/clinic.js';
+import { terminologyRoutes } from './routes/terminology.js';
 import type { PayerClient } from '../operations/payer.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { trackMethods } from './routes/methods.js';
@@ -95,5 +96,6 @@ export const fhirPlugin: FastifyPluginAsync<FhirPluginOptions> = async (app: Fas
   everythingRoutes(app, ctx);
   validateRoutes(app, ctx);
   clinicRoutes(app, ctx, opts.payer);
+  terminologyRoutes(app, ctx);
   methods.finish();
 };
