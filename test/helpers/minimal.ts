@@ -57,13 +57,9 @@ export function minimalResource(defs: Definitions, type: string, pick = 0): Json
   const code = (el: ElementDefinition): { system: string; code: string } | undefined => {
     const vs = el.binding?.strength === 'required' ? el.binding.valueSet : undefined;
     if (!vs) return undefined;
-    const exp = terminology.expand(vs);
-    if ('unexpandable' in exp) return undefined;
-    const pairs = [...exp.pairs];
-    const p = pairs[pick % Math.max(1, pairs.length)];
-    if (!p) return undefined;
-    const bar = p.lastIndexOf('|');
-    return { system: p.slice(0, bar), code: p.slice(bar + 1) };
+    const concepts = terminology.expansion(vs) ?? [];
+    const c = concepts[pick % Math.max(1, concepts.length)];
+    return c ? { system: c.system, code: c.code } : undefined;
   };
   const fill = (path: string): Json => {
     const out: Json = {};
