@@ -72,7 +72,8 @@ export function minimalResource(defs: Definitions, type: string, pick = 0): Json
       if (name.endsWith('[x]')) name = name.slice(0, -3) + t.charAt(0).toUpperCase() + t.slice(1);
       let v: unknown;
       const c = code(el);
-      if (t === 'code') v = c?.code ?? 'x';
+      // MIME types (BCP-13) are checked by form.
+      if (t === 'code') v = c?.code ?? (el.binding?.valueSet?.includes('/mimetypes') ? 'text/plain' : 'x');
       else if (t === 'Coding') v = c ?? { display: 'x' };
       else if (t === 'CodeableConcept') v = c ? { coding: [c] } : { text: 'x' };
       else if (t in PRIMITIVE) v = PRIMITIVE[t];
