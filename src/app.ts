@@ -165,7 +165,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     await app.register(adminPlugin, { prefix: '/admin', auth });
   }
   await app.register(fhirPlugin, {
-    prefix: '/fhir', ctx, software: { name: 'Flint', version: packageVersion(), security, operations: [...capabilityOperations(config.baseUrl), ...TERMINOLOGY_CAPABILITIES] },
+    prefix: '/fhir', ctx, software: { name: 'Flint', version: packageVersion(), security, operations: [...capabilityOperations(config.baseUrl), ...TERMINOLOGY_CAPABILITIES], instantiates: defs.packages.flatMap((p) => p.serverCapabilities) },
     ...(guard ? { guard } : {}),
     audit: (e) => auth.store.audit(e),
     ...(config.payer ? { payer: httpPayerClient(config.payer.url, config.payer.token) } : {}),

@@ -347,6 +347,7 @@ class Run {
       const probe: SliceProbe = {
         typeOfSuffix: (suffix) => this.c.typeOfSuffix(suffix),
         conforms: (url, value) => this.conformsTo(url, value, e.loc, scope),
+        inValueSet: (b, value, type) => !this.c.terminology.check(b, value, type, e.loc).some((i) => i.severity === 'error'),
       };
       const slice = owner.slices.find((s) => inSlice(p, owner, s, e.value, e.type, probe));
       if (!slice) {
