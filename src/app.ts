@@ -34,6 +34,7 @@ import { interactionRoutes } from './fhir/routes.js';
 import { operationRoutes } from './operations/routes.js';
 import { clinicRoutes } from './clinic/routes.js';
 import { createMllpListener, type MllpListener } from './v2/listener.js';
+import { TERMINOLOGY_CAPABILITIES } from './operations/terminology.js';
 
 const SMART_SERVICE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART on FHIR' };
 
@@ -201,7 +202,11 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     await app.register(adminPlugin, { prefix: '/admin', auth });
   }
   // One route table for HTTP and Bundle entries: the interactions, the engine's operations, the clinic's.
-  const software = { name: 'Flint', version: packageVersion(), security, operations: capabilityOperations(config.baseUrl) };
+  const software = {
+    name: 'Flint', version: packageVersion(), security,
+    operations: [...capabilityOperations(config.baseUrl), ...TERMINOLOGY_CAPABILITIES],
+    instantiates: defs.packages.flatMap((p) => p.serverCapabilities),
+  };
   const router = new Router([
     ...interactionRoutes({ software }),
     ...operationRoutes(),

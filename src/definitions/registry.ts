@@ -17,6 +17,8 @@ export class Definitions {
   readonly patientCompartment: CompartmentDefinition | undefined;
   /** Files in profiles/ that could not be loaded. */
   readonly rejected: RawDefinitions['rejected'];
+  /** FHIR packages loaded from profiles/ (IGs), with their server CapabilityStatements. */
+  readonly packages: RawDefinitions['packages'];
   /** StructureDefinitions that came from profiles/ (profiles and extensions of IGs or ours). */
   readonly userDefinitions: readonly StructureDefinition[];
 
@@ -52,6 +54,7 @@ export class Definitions {
     for (const cs of raw.codeSystems) if (cs.url) this.codeSystems.set(cs.url, cs);
     this.patientCompartment = raw.compartments.find((c) => c.code === 'Patient');
     this.rejected = raw.rejected;
+    this.packages = raw.packages;
   }
 
   /**
@@ -141,6 +144,7 @@ export function loadDefinitions(profilesDir?: string): Definitions {
         codeSystems: [...core.codeSystems, ...user.codeSystems],
         compartments: [...core.compartments, ...user.compartments],
         rejected: user.rejected,
+        packages: user.packages,
       }
       : core;
     defs = new Definitions(raw, { structureDefinitions: core.structureDefinitions.length });

@@ -23,6 +23,10 @@ export function searchMachinery(defs: Definitions, baseUrl: string): SearchMachi
   parser.setBaseUrl(baseUrl);
   return { params, parser, indexer: new Indexer(defs, baseUrl, params) };
 }
+import { TerminologyService } from '../terminology/service.js';
+import { invalidationHook } from '../terminology/hook.js';
+import { storedResource } from '../fhir-basics/stored.js';
+import type { Resource } from 'fhir/r4.js';
 
 export interface EngineOptions {
   defs: Definitions;
@@ -43,6 +47,14 @@ export const DEFAULT_BUNDLE_RESPONSE_BYTES = 32 * 1024 * 1024;
 
 export async function createEngine(opts: EngineOptions): Promise<FhirContext> {
   const { store } = opts;
+  const terminology = new TerminologyService(opts.defs);
+  // Stored CodeSystems/ValueSets/ConceptMaps by search parameter (url, source-system…), as the system.
+  terminology.attach(async (type, params) => {
+    const parsed = opts.search.parser.parse({ types: [type], params, handling: 'strict', defaultCount: 50, maxCount: 50 });
+    const page = await store.search(parsed.query);
+    return page.records.map((r) => storedResource<Resource>(r)).filter((r): r is Resource => r !== undefined);
+  });
+  const hooks = [...(opts.hooks ?? []), invalidationHook(terminology)];
   const ctx: FhirContext = {
     store,
     defs: opts.defs,
@@ -52,7 +64,8 @@ export async function createEngine(opts: EngineOptions): Promise<FhirContext> {
     jobs: new ReindexJobs(() => store),
     integrity: opts.integrity ?? 'lenient',
     limits: { bundleEntries: opts.bundleEntries ?? 10_000, bundleResponseBytes: opts.bundleResponseBytes ?? DEFAULT_BUNDLE_RESPONSE_BYTES },
-    ...(opts.hooks?.length ? { hooks: opts.hooks } : {}),
+    hooks,
+    terminology,
   };
   await loadStoredSearchParameters(ctx);
   return ctx;

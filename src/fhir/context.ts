@@ -58,6 +58,7 @@ export interface WriteHook {
    */
   wants?(resource: Resource | undefined, create: boolean): boolean;
 }
+import type { TerminologyService } from '../terminology/service.js';
 
 export interface FhirContext {
   readonly store: Store;
@@ -86,4 +87,6 @@ export interface FhirContext {
   };
   /** Business rules run inside the transaction of a write of their types (src/fhir/workflow/hooks.ts). */
   readonly hooks?: readonly WriteHook[];
+  /** CodeSystems, ValueSets and ConceptMaps of the definitions and the store (src/terminology). */
+  readonly terminology?: TerminologyService;
 }

@@ -1,4 +1,4 @@
-// The routes of the engine's operations ($everything, $validate) for the route table
+// The routes of the engine's operations ($everything, $validate, terminology) for the route table
 // (src/fhir/router.ts): the same entries serve HTTP and batch/transaction Bundle entries.
 import type { FhirRequest, Route } from '../fhir/request.js';
 import { badRequest, FhirError } from '../fhir/errors.js';
@@ -7,6 +7,7 @@ import { isObject } from '../fhir-basics/json.js';
 import { valuesOf, type QueryPairs } from '../fhir-basics/query.js';
 import { everything } from './everything.js';
 import { validateOperation } from './validate.js';
+import { TERMINOLOGY_OPERATIONS, terminologyOperation, type TerminologyType } from './terminology.js';
 
 /** Operation parameters: the query string, plus a Parameters body on POST (R4 operations.html#request). */
 function everythingParams(req: FhirRequest): QueryPairs {
@@ -62,6 +63,27 @@ export function operationRoutes(): Route[] {
         return { status: 200, issues };
       },
     });
+  }
+  // Terminology (src/terminology): CodeSystem $lookup/$validate-code/$subsumes, ValueSet $expand/
+  // $validate-code, ConceptMap $translate; GET or POST (Parameters), type and instance level.
+  for (const [type, ops] of Object.entries(TERMINOLOGY_OPERATIONS) as [TerminologyType, readonly string[]][]) {
+    for (const op of ops) {
+      for (const method of ['GET', 'POST'] as const) {
+        for (const path of [`/${type}/$${op}`, `/${type}/:id/$${op}`]) {
+          routes.push({
+            method, path, body: 'optional-json',
+            handler: async (ctx, req) => {
+              const result = await terminologyOperation(ctx, {
+                type, operation: op, query: req.query,
+                ...(req.params.id !== undefined ? { id: req.params.id } : {}),
+                ...(req.method === 'POST' && req.body !== undefined ? { body: req.body } : {}),
+              });
+              return { status: 200, json: JSON.stringify(result) };
+            },
+          });
+        }
+      }
+    }
   }
   return routes;
 }

@@ -1,163 +1,132 @@
-// Terminology for bindings, from the ValueSets and CodeSystems in the definitions (no terminology
-// server). A ValueSet is expanded once, on first use: enumerated concepts, whole CodeSystems whose
-// content is `complete`, `is-a`/`descendent-of` filters over such CodeSystems, included ValueSets
-// and excludes. Anything else (SNOMED, LOINC, UCUM, other filters, CodeSystems not loaded) cannot
-// be expanded here; such bindings are not checked, and `unexpandable()` says which and why.
-// R4 valueset.html#compositions, terminologies.html#strength.
-import type { CodeSystem, CodeSystemConcept, ValueSet, ValueSetComposeInclude } from 'fhir/r4.js';
+// Binding checks for the validator, on the terminology service's core (src/terminology) over the
+// definitions (R4 and PROFILES_DIR packages). A code of a required binding must be in the value
+// set; a code of a system Flint does not hold is reported as not checked (a warning naming the
+// system), never as valid or invalid. R4 terminologies.html#strength, valueset.html#compositions.
+import type { ValueSet } from 'fhir/r4.js';
 import type { Definitions } from '../definitions/registry.js';
+import { indexOf } from '../terminology/codesystem.js';
+import { Expander, TerminologyError, type Concept, type Membership, type TerminologySource } from '../terminology/expand.js';
+import { issue, type Issue } from '../fhir-basics/outcome.js';
+import { isObject } from '../fhir-basics/json.js';
 
-export interface Expansion {
-  /** `system|code` pairs. */
-  readonly pairs: ReadonlySet<string>;
-  /** Codes regardless of system (for `code`, `string` and `uri` elements, which carry no system). */
-  readonly codes: ReadonlySet<string>;
-  readonly systems: ReadonlySet<string>;
+type Json = Record<string, unknown>;
+
+function short(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
 }
 
-type Result = Expansion | { unexpandable: string };
+/**
+ * Code systems defined by a grammar rather than a list: a code of the right form is accepted
+ * without a warning (R4 terminologies-systems.html: BCP-13 MIME types, BCP-47 language tags).
+ */
+const GRAMMARS: Record<string, { what: string; form: RegExp }> = {
+  // R4 capabilitystatement.html: format is xml, json, ttl or a MIME type.
+  'urn:ietf:bcp:13': { what: 'a MIME type', form: /^(xml|json|ttl)$|^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}(\s*;.{0,500})?$/i },
+  'urn:ietf:bcp:47': { what: 'a language tag', form: /^[a-z]{2,8}(-[a-z0-9]{1,8}){0,10}$/i },
+};
 
-function walkConcepts(concepts: readonly CodeSystemConcept[] | undefined, visit: (c: CodeSystemConcept) => void): void {
-  for (const c of concepts ?? []) {
-    visit(c);
-    walkConcepts(c.concept, visit);
-  }
-}
-
-/** The concept and its descendants in a hierarchical CodeSystem (`is-a`). */
-function subtree(cs: CodeSystem, code: string, includeSelf: boolean): string[] | undefined {
-  let found: CodeSystemConcept | undefined;
-  walkConcepts(cs.concept, (c) => {
-    if (!found && c.code === code) found = c;
-  });
-  if (!found) return undefined;
-  const out: string[] = includeSelf ? [found.code] : [];
-  walkConcepts(found.concept, (c) => out.push(c.code));
-  return out;
-}
+/** Value sets whose membership answers are remembered per (system, code) asked. */
+const MAX_REMEMBERED = 50_000;
 
 export class Terminology {
-  private readonly expansions = new Map<string, Result>();
-  private readonly csCodes = new Map<string, ReadonlySet<string> | null>();
+  private readonly source: TerminologySource;
+  private readonly answers = new Map<string, Membership | TerminologyError>();
 
-  constructor(private readonly defs: Definitions) {}
+  constructor(private readonly defs: Definitions) {
+    this.source = { codeSystem: (u) => defs.codeSystem(u), valueSet: (u) => defs.valueSet(u) };
+  }
 
   /** Codes of a CodeSystem whose content is complete; null when Flint cannot know them all. */
-  codeSystemCodes(system: string): ReadonlySet<string> | null {
-    let codes = this.csCodes.get(system);
-    if (codes === undefined) {
-      const cs = this.defs.codeSystem(system);
-      // Systems come from the data: unknown ones are not remembered (the cache stays bounded).
-      if (!cs) return null;
-      if (cs?.content === 'complete' && cs.concept?.length) {
-        const set = new Set<string>();
-        walkConcepts(cs.concept, (c) => set.add(c.code));
-        codes = set;
+  codeSystemCodes(system: string): { has(code: string): boolean } | null {
+    const cs = this.defs.codeSystem(system);
+    if (!cs) return null;
+    const idx = indexOf(cs);
+    if (!idx.complete || idx.concepts.size === 0) return null;
+    return { has: (code) => idx.get(code) !== undefined };
+  }
+
+  /** The concepts of a value set of the definitions; undefined when Flint cannot expand it. */
+  expansion(valueSet: string): Concept[] | undefined {
+    const vs = this.source.valueSet(valueSet.split('|')[0] ?? valueSet);
+    if (!vs) return undefined;
+    try {
+      return new Expander(this.source).expand(vs);
+    } catch (err) {
+      if (err instanceof TerminologyError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Whether (system,) code is in the value set; remembered (bounded: the answers come from the data). */
+  membership(valueSet: string, system: string | undefined, code: string): Membership | TerminologyError {
+    const k = `${valueSet}\u0000${system ?? ''}\u0000${code}`;
+    let m = this.answers.get(k);
+    if (!m) {
+      const vs: ValueSet | undefined = this.source.valueSet(valueSet.split('|')[0] ?? valueSet);
+      if (!vs) {
+        m = new TerminologyError('not-found', `The value set ${valueSet} is not known to Flint`);
       } else {
-        codes = null;
-      }
-      this.csCodes.set(system, codes);
-    }
-    return codes;
-  }
-
-  expand(url: string): Result {
-    const key = url.split('|')[0] ?? url;
-    let r = this.expansions.get(key);
-    if (!r) {
-      // Guards against ValueSets that include themselves, directly or not.
-      this.expansions.set(key, { unexpandable: 'includes itself' });
-      r = this.compute(key);
-      this.expansions.set(key, r);
-    }
-    return r;
-  }
-
-  private compute(url: string): Result {
-    const vs = this.defs.valueSet(url);
-    if (!vs) return { unexpandable: 'ValueSet not loaded' };
-    const pairs = new Set<string>();
-    const add = (system: string, code: string): void => {
-      pairs.add(`${system}|${code}`);
-    };
-    if (vs.expansion?.contains && !vs.compose) {
-      const walk = (cs: NonNullable<ValueSet['expansion']>['contains']): void => {
-        for (const c of cs ?? []) {
-          if (c.system && c.code) add(c.system, c.code);
-          walk(c.contains);
+        try {
+          m = new Expander(this.source).contains(vs, system, code);
+        } catch (err) {
+          if (!(err instanceof TerminologyError)) throw err;
+          m = err;
         }
-      };
-      walk(vs.expansion.contains);
-      return this.finish(pairs);
-    }
-    for (const inc of vs.compose?.include ?? []) {
-      const got = this.include(inc);
-      if ('unexpandable' in got) return got;
-      for (const p of got) pairs.add(p);
-    }
-    for (const exc of vs.compose?.exclude ?? []) {
-      const got = this.include(exc);
-      if ('unexpandable' in got) return { unexpandable: `exclude: ${got.unexpandable}` };
-      for (const p of got) pairs.delete(p);
-    }
-    return this.finish(pairs);
-  }
-
-  private include(inc: ValueSetComposeInclude): Set<string> | { unexpandable: string } {
-    const out = new Set<string>();
-    if (inc.system) {
-      const system = inc.system;
-      if (inc.concept?.length) {
-        for (const c of inc.concept) out.add(`${system}|${c.code}`);
-      } else if (inc.filter?.length) {
-        const cs = this.defs.codeSystem(system);
-        if (!cs || cs.content !== 'complete') return { unexpandable: `filter on ${system}, not loaded in full` };
-        let codes: string[] | undefined;
-        for (const f of inc.filter) {
-          const hierarchy = f.property === 'concept' || f.property === 'code';
-          if (!hierarchy || (f.op !== 'is-a' && f.op !== 'descendent-of')) return { unexpandable: `filter ${f.property} ${f.op} on ${system}` };
-          const sub = subtree(cs, f.value, f.op === 'is-a');
-          if (!sub) return { unexpandable: `filter value ${f.value} not in ${system}` };
-          codes = codes ? codes.filter((c) => sub.includes(c)) : sub;
-        }
-        for (const c of codes ?? []) out.add(`${system}|${c}`);
-      } else {
-        const codes = this.codeSystemCodes(system);
-        if (!codes) return { unexpandable: `all of ${system}, which is not loaded in full` };
-        for (const c of codes) out.add(`${system}|${c}`);
       }
+      if (this.answers.size >= MAX_REMEMBERED) this.answers.clear();
+      this.answers.set(k, m);
     }
-    if (inc.valueSet?.length) {
-      // R4: a system and value sets together mean their intersection; value sets alone, the union.
-      let acc: Set<string> | undefined = inc.system ? out : undefined;
-      for (const ref of inc.valueSet) {
-        const e = this.expand(ref);
-        if ('unexpandable' in e) return { unexpandable: `includes ${ref}: ${e.unexpandable}` };
-        acc = acc ? new Set([...acc].filter((p) => e.pairs.has(p))) : new Set(e.pairs);
-      }
-      return acc ?? out;
-    }
-    return out;
+    return m;
   }
 
-  private finish(pairs: Set<string>): Expansion {
-    const codes = new Set<string>();
-    const systems = new Set<string>();
-    for (const p of pairs) {
-      const bar = p.lastIndexOf('|');
-      systems.add(p.slice(0, bar));
-      codes.add(p.slice(bar + 1));
+  /** The problems of one value bound to a value set (only required bindings are checked). */
+  check(binding: { strength: string; valueSet: string }, value: unknown, type: string, loc: string): Issue[] {
+    if (binding.strength !== 'required') return [];
+    const vs = binding.valueSet.split('|')[0] ?? binding.valueSet;
+    const codings: { system?: string; code: string; at: string }[] = [];
+    if (type === 'code' || type === 'string' || type === 'uri') {
+      if (typeof value === 'string') codings.push({ code: value, at: loc });
+    } else if (type === 'Coding' || type === 'Quantity') {
+      if (isObject(value) && typeof value.code === 'string') codings.push(codingOf(value, loc));
+    } else if (type === 'CodeableConcept' && isObject(value)) {
+      const list = Array.isArray(value.coding) ? value.coding : [];
+      list.forEach((c, i) => {
+        if (isObject(c) && typeof c.code === 'string') codings.push(codingOf(c, `${loc}.coding[${i}]`));
+      });
+      if (codings.length === 0) return [issue('error', 'code-invalid', `No code provided, and a code from the required value set ${vs} is needed`, loc)];
+    } else {
+      return [];
     }
-    return { pairs, codes, systems };
+    let unknown: { system?: string; reason?: string } | undefined;
+    const bad: string[] = [];
+    for (const c of codings) {
+      const m = this.membership(vs, c.system, c.code);
+      // A value set Flint cannot expand or does not hold: the binding is not checked (as before).
+      if (m instanceof TerminologyError) return m.code === 'unknown-system' ? [notChecked(m.system, m.message, loc)] : [];
+      if (m.result === 'yes') return [];
+      if (m.result === 'unknown') unknown ??= m;
+      else bad.push(c.system !== undefined ? `${short(c.system)}#${short(c.code)}` : `"${c.code}"`);
+    }
+    if (bad.length === 0 && unknown) {
+      const grammar = unknown.system !== undefined ? GRAMMARS[unknown.system] : undefined;
+      if (!grammar) return [notChecked(unknown.system, unknown.reason, loc)];
+      const wrong = codings.find((c) => !grammar.form.test(c.code));
+      return wrong ? [issue('error', 'code-invalid', `"${short(wrong.code)}" is not ${grammar.what} (${unknown.system ?? ''})`, wrong.at)] : [];
+    }
+    if (type === 'CodeableConcept') {
+      return [issue('error', 'code-invalid', `None of the codes provided are in the required value set ${vs}`, loc)];
+    }
+    const c = codings[0];
+    if (c?.system === undefined) return [issue('error', 'code-invalid', `The value "${c?.code ?? ''}" is not in the required value set ${vs}`, loc)];
+    return [issue('error', 'code-invalid', `The code ${bad[0] ?? ''} is not in the required value set ${vs}`, loc)];
   }
+}
 
-  /** Every ValueSet Flint cannot expand, with the reason (for the README and diagnostics). */
-  unexpandable(urls: Iterable<string>): { url: string; reason: string }[] {
-    const out: { url: string; reason: string }[] = [];
-    for (const url of urls) {
-      const r = this.expand(url);
-      if ('unexpandable' in r) out.push({ url, reason: r.unexpandable });
-    }
-    return out;
-  }
+function codingOf(c: Json, loc: string): { system?: string; code: string; at: string } {
+  return { code: String(c.code), at: loc, ...(typeof c.system === 'string' ? { system: c.system } : {}) };
+}
+
+function notChecked(system: string | undefined, reason: string | undefined, loc: string): Issue {
+  return issue('warning', 'not-supported', reason ?? `The code system ${system ?? ''} is not held by Flint, so the code was not checked`, loc);
 }

@@ -344,6 +344,7 @@ class Run {
       const probe: SliceProbe = {
         typeOfSuffix: (suffix) => this.c.typeOfSuffix(suffix),
         conforms: (url, value) => this.conformsTo(url, value, e.loc, scope),
+        inValueSet: (b, value, type) => !this.c.terminology.check(b, value, type, e.loc).some((i) => i.severity === 'error'),
       };
       const slice = owner.slices.find((s) => inSlice(p, owner, s, e.value, e.type, probe));
       if (!slice) {
@@ -376,33 +377,7 @@ class Run {
   // ---- element checks ----
 
   private binding(rule: Rule, value: unknown, type: string, loc: string): void {
-    const b = rule.binding;
-    if (!b || b.strength !== 'required') return;
-    const exp = this.c.terminology.expand(b.valueSet);
-    if ('unexpandable' in exp) return;
-    const vs = b.valueSet.split('|')[0];
-    const inVs = (c: unknown): boolean => {
-      if (!isObject(c)) return false;
-      const code = c.code;
-      if (typeof code !== 'string') return false;
-      return typeof c.system === 'string' ? exp.pairs.has(`${c.system}|${code}`) : exp.codes.has(code);
-    };
-    if (type === 'code' || type === 'string' || type === 'uri') {
-      if (typeof value === 'string' && !exp.codes.has(value)) {
-        this.add(issue('error', 'code-invalid', `The value "${value}" is not in the required value set ${vs}`, loc));
-      }
-    } else if (type === 'Coding' || type === 'Quantity') {
-      if (isObject(value) && value.code !== undefined && !inVs(value)) {
-        this.add(issue('error', 'code-invalid', `The code ${short(value.system ?? '')}#${short(value.code)} is not in the required value set ${vs}`, loc));
-      }
-    } else if (type === 'CodeableConcept' && isObject(value)) {
-      const codings = Array.isArray(value.coding) ? value.coding : [];
-      if (codings.length === 0) {
-        this.add(issue('error', 'code-invalid', `No code provided, and a code from the required value set ${vs} is needed`, loc));
-      } else if (!codings.some(inVs)) {
-        this.add(issue('error', 'code-invalid', `None of the codes provided are in the required value set ${vs}`, loc));
-      }
-    }
+    if (rule.binding) for (const i of this.c.terminology.check(rule.binding, value, type, loc)) this.add(i);
   }
 
   /** minValue, maxValue (numbers, dates, Quantities in the same unit) and maxLength (R4 elementdefinition.html). */

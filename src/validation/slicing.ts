@@ -10,6 +10,8 @@ export interface SliceProbe {
   typeOfSuffix(suffix: string): string;
   /** The profile discriminator's test: `value` meets the profile at `url` without errors. */
   conforms(url: string, value: unknown): boolean;
+  /** Whether `value` is in the required value set of a binding (src/terminology through bindings.ts). */
+  inValueSet?(binding: { strength: string; valueSet: string }, value: unknown, type: string): boolean;
 }
 
 
@@ -36,6 +38,11 @@ function discriminates(p: CompiledProfile, slice: Rule, kind: string, path: stri
       if (!expected && splitPath(path).pop() === 'url') {
         const ext = slice.types.find((t) => t.code === 'Extension')?.profiles[0];
         if (ext) expected = { type: 'Uri', value: ext };
+      }
+      // A slice told apart by a required binding instead of a pattern (as IG publishers write them).
+      if (!expected && target?.binding?.strength === 'required' && probe.inValueSet) {
+        const b = target.binding;
+        return found.some((f) => probe.inValueSet?.(b, f.value, f.type ?? type) ?? false);
       }
       if (!expected) return false;
       const want = expected.value;

@@ -57,13 +57,9 @@ export function minimalResource(defs: Definitions, type: string, pick = 0): Json
   const code = (el: ElementDefinition): { system: string; code: string } | undefined => {
     const vs = el.binding?.strength === 'required' ? el.binding.valueSet : undefined;
     if (!vs) return undefined;
-    const exp = terminology.expand(vs);
-    if ('unexpandable' in exp) return undefined;
-    const pairs = [...exp.pairs];
-    const p = pairs[pick % Math.max(1, pairs.length)];
-    if (!p) return undefined;
-    const bar = p.lastIndexOf('|');
-    return { system: p.slice(0, bar), code: p.slice(bar + 1) };
+    const concepts = terminology.expansion(vs) ?? [];
+    const c = concepts[pick % Math.max(1, concepts.length)];
+    return c ? { system: c.system, code: c.code } : undefined;
   };
   const fill = (path: string): Json => {
     const out: Json = {};
@@ -76,7 +72,8 @@ export function minimalResource(defs: Definitions, type: string, pick = 0): Json
       if (name.endsWith('[x]')) name = name.slice(0, -3) + t.charAt(0).toUpperCase() + t.slice(1);
       let v: unknown;
       const c = code(el);
-      if (t === 'code') v = c?.code ?? 'x';
+      // MIME types (BCP-13) are checked by form.
+      if (t === 'code') v = c?.code ?? (el.binding?.valueSet?.includes('/mimetypes') ? 'text/plain' : 'x');
       else if (t === 'Coding') v = c ?? { display: 'x' };
       else if (t === 'CodeableConcept') v = c ? { coding: [c] } : { text: 'x' };
       else if (t in PRIMITIVE) v = PRIMITIVE[t];

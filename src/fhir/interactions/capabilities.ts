@@ -10,6 +10,8 @@ export interface SoftwareInfo {
   security?: CapabilityStatementRestSecurity;
   /** Operations implemented outside the engine (src/operations), on a resource type or (no type) the system. */
   operations?: readonly ExtraOperation[];
+  /** CapabilityStatements this server implements (an IG's server statement, e.g. US Core's), canonical|version. */
+  instantiates?: readonly string[];
 }
 
 export interface ExtraOperation {
@@ -86,6 +88,7 @@ export function capabilities(ctx: FhirContext, software: SoftwareInfo): Capabili
       publisher: 'Flint',
       kind: 'instance',
       software: { name: software.name, version: software.version },
+      ...(software.instantiates?.length ? { instantiates: [...software.instantiates] } : {}),
       implementation: { description: 'Flint FHIR R4 server', url: ctx.baseUrl },
       fhirVersion: ctx.defs.fhirVersion as CapabilityStatement['fhirVersion'],
       format: ['application/fhir+json', 'application/json', 'json'],
