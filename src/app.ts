@@ -219,7 +219,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   if (config.mountPath !== '') app.get('/', async (_req, reply) => reply.redirect(`${config.mountPath}/metadata`));
   if (config.mllp) {
     // HL7 v2 over MLLP: a sibling way in, on the same engine with a system context (no access policy).
-    const mllp = createMllpListener(ctx, config.mllp, log.logger);
+    const mllp = createMllpListener(ctx, router, config.mllp, log.logger);
     app.decorate('mllp', mllp);
     app.addHook('onReady', async () => { await mllp.listen(); });
     app.addHook('preClose', async () => mllp.close());

@@ -3,6 +3,7 @@
 import type { FhirContext } from '../fhir/context.js';
 import { FhirError } from '../fhir/errors.js';
 import { processBundle } from '../fhir/interactions/bundle.js';
+import type { RouteTable } from '../fhir/request.js';
 import { buildAck } from './ack.js';
 import { parseMessage, V2ParseError, type V2Message } from './er7.js';
 import { ERROR_CODES, V2Error, type AckCode } from './errors.js';
@@ -22,7 +23,7 @@ export interface Handled {
   reason?: string;
 }
 
-export async function handleMessage(ctx: FhirContext, text: string, opts: HandleOptions): Promise<Handled> {
+export async function handleMessage(ctx: FhirContext, table: RouteTable, text: string, opts: HandleOptions): Promise<Handled> {
   let message: V2Message | undefined;
   try {
     message = parseMessage(text);
@@ -34,7 +35,7 @@ export async function handleMessage(ctx: FhirContext, text: string, opts: Handle
   const type = `${message.header.get(9, 1)}^${message.header.get(9, 2)}`.slice(0, 20);
   try {
     const { bundle } = mapMessage(message, opts);
-    await processBundle(ctx, bundle, 'minimal');
+    await processBundle(ctx, bundle, 'minimal', table);
     return { ack: buildAck(message, 'AA'), code: 'AA', type };
   } catch (err) {
     const e = err instanceof V2Error ? err

@@ -8,6 +8,7 @@ import type { FhirContext } from '../fhir/context.js';
 import { buildAck } from './ack.js';
 import { ERROR_CODES, V2Error } from './errors.js';
 import { handleMessage, type HandleOptions } from './handle.js';
+import type { RouteTable } from '../fhir/request.js';
 import { frame, MllpDecoder } from './mllp.js';
 
 export interface MllpOptions extends HandleOptions {
@@ -34,7 +35,7 @@ function decode(payload: Buffer): string {
   return /\|8859\/1(\||$)/.test(firstSegment) ? payload.toString('latin1') : payload.toString('utf8');
 }
 
-export function createMllpListener(ctx: FhirContext, opts: MllpOptions, log: Logger): MllpListener {
+export function createMllpListener(ctx: FhirContext, table: RouteTable, opts: MllpOptions, log: Logger): MllpListener {
   const sockets = new Set<Socket>();
   let seq = 0;
 
@@ -68,7 +69,7 @@ export function createMllpListener(ctx: FhirContext, opts: MllpOptions, log: Log
         try {
           handled = payload === 'oversize'
             ? { ack: buildAck(undefined, 'AR', new V2Error('AR', ERROR_CODES.internal, `Frame larger than ${opts.maxFrameBytes} bytes (MLLP_MAX_FRAME)`)), code: 'AR' as const, reason: 'oversize' }
-            : await handleMessage(ctx, decode(payload), opts);
+            : await handleMessage(ctx, table, decode(payload), opts);
         } catch {
           const e = new V2Error('AE', ERROR_CODES.internal, 'Internal error');
           handled = { ack: buildAck(undefined, 'AE', e), code: 'AE' as const };
