@@ -497,8 +497,10 @@ class Run {
   private extension(ext: Json, loc: string, scope: Scope, depth: number): void {
     const url = ext.url;
     if (typeof url !== 'string') return;
-    // ext-1: an extension has either a value or nested extensions, not both, not neither.
-    const hasValue = Object.keys(ext).some((k) => k.startsWith('value'));
+    // ext-1: an extension has either a value or nested extensions, not both, not neither. A
+    // primitive value may be present with only an id or extensions (`_valueString`, R4
+    // json.html#primitive): value.exists() is true then.
+    const hasValue = Object.keys(ext).some((k) => k.startsWith('value') || k.startsWith('_value'));
     const hasExt = Array.isArray(ext.extension) && ext.extension.length > 0;
     if (hasValue === hasExt) this.add(issue('error', 'invariant', "Constraint failed: ext-1: 'Must have either extensions or value[x], not both'", loc));
     if (!/^[a-z][a-z0-9+.-]*:/i.test(url)) return; // a sub-extension's local name: its parent's definition checks it
