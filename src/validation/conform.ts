@@ -246,15 +246,38 @@ class Run {
   private typeProfiles(rule: Rule, e: Entry, scope: Scope, depth: number): void {
     const t = rule.types.find((x) => x.code === e.type || (x.code === 'Resource' && this.c.defs.isResourceType(e.type)));
     if (!t?.profiles.length) return;
+    const candidates: CompiledProfile[] = [];
     for (const url of t.profiles) {
       const p = this.c.profile(url);
       // Unknown type profiles are left to the base checks (an extension's own warning).
       if (!p || p.url === `http://hl7.org/fhir/StructureDefinition/${e.type}`) continue;
       // Extensions are checked against their definition by the base walk already.
-      if (e.type === 'Extension' && isObject(e.value) && e.value.url === p.url) continue;
-      this.node(p, p.root, e, scope, 'profile', depth + 1);
+      if (e.type === 'Extension' && isObject(e.value) && e.value.url === p.url) return;
+      candidates.push(p);
+    }
+    const [only] = candidates;
+    if (!only) return;
+    if (candidates.length === 1) {
+      this.node(only, only.root, e, scope, 'profile', depth + 1);
       return;
     }
+    // R4 elementdefinition-definitions.html#ElementDefinition.type.profile: with several
+    // profiles the element must conform to at least one of them. Each is tried on its own; the
+    // closest one's findings are reported.
+    let best: Issue[] | undefined;
+    let bestErrors = Infinity;
+    for (const p of candidates) {
+      const probe = new Run(this.c);
+      probe.node(p, p.root, e, scope, 'profile', depth + 1);
+      const errors = probe.issues.filter((i) => i.severity === 'error' || i.severity === 'fatal').length;
+      if (errors < bestErrors) {
+        best = probe.issues;
+        bestErrors = errors;
+      }
+      if (errors === 0) break;
+    }
+    for (const i of best ?? []) this.add(i);
+    if (bestErrors > 0) this.add(issue('error', 'structure', `The element does not conform to any of the profiles ${candidates.map((p) => p.url).join(', ')}`, e.loc));
   }
 
   /**
