@@ -173,20 +173,23 @@ t.test('slicing: closed slicing refuses what matches no slice; exists and type d
   t.ok(run([]).some((i) => /mrn/.test(i.diagnostics)), 'the slice is required');
 });
 
+/** The definitions plus a constraint on Observation given by its differential only. */
+function observationConstraint(url: string, element: Record<string, unknown>[]) {
+  const sd = {
+    resourceType: 'StructureDefinition' as const, url, name: 'Constraint', status: 'draft' as const, kind: 'resource' as const, abstract: false,
+    type: 'Observation', baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Observation', derivation: 'constraint' as const,
+    differential: { element: element as never },
+  };
+  return defs.extend({ structureDefinitions: [sd], valueSets: [], codeSystems: [] });
+}
+
 t.test('a profile with a differential only gets a snapshot; minValue, maxValue and maxLength apply', async (t) => {
   const url = 'http://example.org/StructureDefinition/diff-only';
-  const sd = {
-    resourceType: 'StructureDefinition' as const, url, name: 'DiffOnly', status: 'draft' as const, kind: 'resource' as const, abstract: false,
-    type: 'Observation', baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Observation', derivation: 'constraint' as const,
-    differential: {
-      element: [
-        { id: 'Observation.subject', path: 'Observation.subject', min: 1 },
-        { id: 'Observation.valueQuantity', path: 'Observation.valueQuantity', minValueQuantity: { value: 1, system: 'http://unitsofmeasure.org', code: 'kg' }, maxValueQuantity: { value: 500, system: 'http://unitsofmeasure.org', code: 'kg' } },
-        { id: 'Observation.note.text', path: 'Observation.note.text', maxLength: 10 },
-      ],
-    },
-  };
-  const d = defs.extend({ structureDefinitions: [sd], valueSets: [], codeSystems: [] });
+  const d = observationConstraint(url, [
+    { id: 'Observation.subject', path: 'Observation.subject', min: 1 },
+    { id: 'Observation.valueQuantity', path: 'Observation.valueQuantity', minValueQuantity: { value: 1, system: 'http://unitsofmeasure.org', code: 'kg' }, maxValueQuantity: { value: 500, system: 'http://unitsofmeasure.org', code: 'kg' } },
+    { id: 'Observation.note.text', path: 'Observation.note.text', maxLength: 10 },
+  ]);
   const kg = (value: number) => ({ value, system: 'http://unitsofmeasure.org', code: 'kg' });
   const run = (extra: Record<string, unknown>) => validateResource(d, obs({ meta: { profile: [url] }, subject: { reference: 'Patient/p' }, ...extra })).filter((i) => i.severity === 'error');
   t.same(run({ valueQuantity: kg(70), note: [{ text: 'short' }] }), []);
@@ -268,17 +271,10 @@ t.test('R4 profiling.html#discriminator: with two pattern discriminators, a slic
 
 t.test('R4 ElementDefinition.type.profile: with several profiles the element conforms to any one of them', async (t) => {
   const url = 'http://example.org/StructureDefinition/simple-or-money';
-  const sd = {
-    resourceType: 'StructureDefinition' as const, url, name: 'SimpleOrMoney', status: 'draft' as const, kind: 'resource' as const, abstract: false,
-    type: 'Observation', baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Observation', derivation: 'constraint' as const,
-    differential: {
-      element: [{
-        id: 'Observation.value[x]', path: 'Observation.value[x]',
-        type: [{ code: 'Quantity', profile: ['http://hl7.org/fhir/StructureDefinition/SimpleQuantity', 'http://hl7.org/fhir/StructureDefinition/MoneyQuantity'] }],
-      }],
-    },
-  };
-  const d = defs.extend({ structureDefinitions: [sd], valueSets: [], codeSystems: [] });
+  const d = observationConstraint(url, [{
+    id: 'Observation.value[x]', path: 'Observation.value[x]',
+    type: [{ code: 'Quantity', profile: ['http://hl7.org/fhir/StructureDefinition/SimpleQuantity', 'http://hl7.org/fhir/StructureDefinition/MoneyQuantity'] }],
+  }]);
   const run = (valueQuantity: Record<string, unknown>) => validateResource(d, obs({ valueQuantity }), { profiles: [url] }).filter((i) => i.severity === 'error');
   t.same(run({ value: 70, system: 'http://unitsofmeasure.org', code: 'kg' }), [], 'a SimpleQuantity');
   // SimpleQuantity forbids a comparator (sqty-1); MoneyQuantity allows it for a currency.
