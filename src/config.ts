@@ -221,7 +221,8 @@ export function loadConfig(env: Env = process.env): Config {
     mountPath: mountPathOf(base),
     database,
     logLevel: level,
-    bodyLimit: int(env, 'BODY_LIMIT', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    // 40 MiB: the largest official R4 example (Bundle-resources.json, 35 MB) fits.
+    bodyLimit: int(env, 'BODY_LIMIT', 40 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     defaultCount,
     maxCount,
     readCacheEntries: int(env, 'READ_CACHE_ENTRIES', 10_000, 0, 10_000_000),

@@ -11,7 +11,7 @@ t.test('defaults: port 8080, sqlite file under data/, base URL from the port', a
   t.equal(c.baseUrl, 'http://localhost:8080/fhir');
   t.same(c.database, { kind: 'sqlite', filename: resolve('data/flint.db') });
   t.equal(c.logLevel, 'info');
-  t.equal(c.bodyLimit, 16 * 1024 * 1024);
+  t.equal(c.bodyLimit, 40 * 1024 * 1024, 'the largest official R4 example Bundle (35 MB) fits');
 });
 
 t.test('every variable is read', async (t) => {

@@ -1,7 +1,9 @@
-// Media types in and out: which bodies Flint parses (FHIR JSON, plain JSON, JSON Patch), which
-// format it answers in (_format, Accept), and pretty printing.
+// Media types in and out: which bodies Flint parses (FHIR JSON, plain JSON, JSON Patch, FHIR XML),
+// which format it answers in (_format, Accept), and pretty printing (R4 http.html#mime-type).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError } from '../fhir/errors.js';
+import { fromXml } from '../xml/read.js';
+import { toXml } from '../xml/write.js';
 
 export const JSON_PATCH = 'application/json-patch+json';
 const FHIR_JSON_TYPES = ['application/fhir+json', 'application/json+fhir'];
@@ -18,14 +20,19 @@ declare module 'fastify' {
   }
 }
 
-const XML_FORMATS = /(^|\/|\+)xml$|^xml$|^text\/xml$|^html$|^text\/html$|^ttl$|^text\/turtle$/;
+/** XML media types, as request bodies and as answers; application/xml answers as itself. */
+const XML_TYPES = ['application/fhir+xml', 'application/xml+fhir', 'application/xml', 'text/xml'];
+const FHIR_XML = 'application/fhir+xml';
+const UNSUPPORTED_FORMATS = /^html$|^text\/html$|^ttl$|^text\/turtle$|^application\/x-turtle$/;
 
 function fromFormatParam(format: string): string {
   const f = format.trim().toLowerCase();
   if (f === 'json' || FHIR_JSON_TYPES.includes(f)) return 'application/fhir+json';
   if (f === 'application/json') return 'application/json';
-  if (XML_FORMATS.test(f)) throw new FhirError(406, `_format=${format.slice(0, 40)} is not supported: Flint speaks JSON only (use _format=json)`, 'not-supported');
-  throw new FhirError(406, `Unknown _format "${format.slice(0, 40)}"; use json`, 'not-supported');
+  // R4 http.html#mime-type: _format=xml, text/xml, application/xml and application/fhir+xml.
+  if (f === 'xml' || XML_TYPES.includes(f)) return f === 'application/xml' ? 'application/xml' : FHIR_XML;
+  if (UNSUPPORTED_FORMATS.test(f)) throw new FhirError(406, `_format=${format.slice(0, 40)} is not supported: Flint speaks JSON and XML (use _format=json or _format=xml)`, 'not-supported');
+  throw new FhirError(406, `Unknown _format "${format.slice(0, 40)}"; use json or xml`, 'not-supported');
 }
 
 interface MediaRange {
@@ -47,33 +54,53 @@ function parseAccept(header: string): MediaRange[] {
   }).filter((r) => r.type !== '' && r.q > 0);
 }
 
-function fromAccept(header: string | undefined): string {
-  if (!header || header.trim() === '') return 'application/fhir+json';
+const WILDCARDS = ['application/*', '*/*', 'text/*'];
+
+/**
+ * The best media type of the Accept header. A wildcard (or no Accept) answers in the format of
+ * the request body when it is XML, else FHIR JSON.
+ */
+function fromAccept(header: string | undefined, bodyIsXml: boolean): string {
+  const fallback = bodyIsXml ? FHIR_XML : 'application/fhir+json';
+  if (!header || header.trim() === '') return fallback;
   const ranges = parseAccept(header);
   for (const r of ranges) {
     if (r.fhirVersion && !r.fhirVersion.startsWith('4.0')) {
       throw new FhirError(406, `This server speaks FHIR 4.0.1; fhirVersion=${r.fhirVersion.slice(0, 10)} is not available`, 'not-supported');
     }
   }
-  const json = ranges.filter((r) => FHIR_JSON_TYPES.includes(r.type) || r.type === 'application/json'
-    || r.type === 'application/*' || r.type === '*/*' || r.type === 'text/*' || r.type === 'text/json');
-  if (json.length === 0) {
-    throw new FhirError(406, 'None of the Accept types can be served: Flint answers in application/fhir+json or application/json (XML is not supported)', 'not-supported');
+  const served = ranges.filter((r) => FHIR_JSON_TYPES.includes(r.type) || r.type === 'application/json' || r.type === 'text/json'
+    || XML_TYPES.includes(r.type) || WILDCARDS.includes(r.type));
+  if (served.length === 0) {
+    throw new FhirError(406, 'None of the Accept types can be served: Flint answers in application/fhir+json, application/json, application/fhir+xml or application/xml', 'not-supported');
   }
-  json.sort((a, b) => b.q - a.q);
-  return json[0]?.type === 'application/json' ? 'application/json' : 'application/fhir+json';
+  // Highest q first; among equals, the most specific (a wildcard last), then header order.
+  served.sort((a, b) => b.q - a.q || Number(WILDCARDS.includes(a.type)) - Number(WILDCARDS.includes(b.type)));
+  const best = served[0]?.type ?? '';
+  if (WILDCARDS.includes(best)) return fallback;
+  if (best === 'application/json' || best === 'application/xml') return best;
+  return XML_TYPES.includes(best) ? FHIR_XML : 'application/fhir+json';
 }
 
 export function responseFormat(req: FastifyRequest): ResponseFormat {
   const query = req.query as Record<string, string | string[] | undefined>;
   const fmt = query._format;
-  const mediaType = typeof fmt === 'string' && fmt !== '' ? fromFormatParam(fmt) : fromAccept(req.headers.accept);
+  const mediaType = typeof fmt === 'string' && fmt !== '' ? fromFormatParam(fmt) : fromAccept(req.headers.accept, isXmlBody(req));
   const pretty = query._pretty === 'true';
   return { contentType: `${mediaType}; charset=utf-8`, pretty };
 }
 
-/** Sends JSON text in the negotiated format, re-indented when `_pretty=true`. */
+/** True when the negotiated answer is XML. */
+export function wantsXml(format: ResponseFormat | null | undefined): boolean {
+  return format?.contentType.includes('xml') ?? false;
+}
+
+/**
+ * Sends a resource (JSON text) in the negotiated format: re-indented when `_pretty=true`, or
+ * converted to FHIR XML when XML was asked for (R4 xml.html; `_pretty` does not indent XML).
+ */
 export function sendJson(req: FastifyRequest, reply: FastifyReply, json: string): FastifyReply {
+  if (wantsXml(req.fhirFormat)) return reply.type(req.fhirFormat.contentType).send(toXml(req.ctx.defs, JSON.parse(json)));
   const body = req.fhirFormat.pretty ? JSON.stringify(JSON.parse(json), null, 2) : json;
   return reply.type(req.fhirFormat.contentType).send(body);
 }
@@ -107,14 +134,28 @@ export function registerParsers(app: FastifyInstance): void {
       });
     },
   );
+  // FHIR XML bodies become FHIR JSON before any route runs, so every route (and Bundles) takes
+  // them. The request's context (with the definitions) is set by the onRequest hook.
+  app.addContentTypeParser(XML_TYPES, { parseAs: 'string' }, (req, body, done) => {
+    try {
+      done(null, fromXml(req.ctx.defs, body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
   // Only POST _search takes form parameters; other routes refuse them (415).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, new URLSearchParams(body as string));
   });
 }
 
-/** JSON media types a resource body may come in. */
+/** True when the request body is FHIR XML (by its Content-Type). */
+export function isXmlBody(req: FastifyRequest): boolean {
+  return XML_TYPES.includes(contentTypeOf(req));
+}
+
+/** Media types a resource body may come in: JSON, or XML (already converted to JSON by its parser). */
 export function isJsonBody(req: FastifyRequest): boolean {
   const ct = contentTypeOf(req);
-  return ct === 'application/fhir+json' || ct === 'application/json' || ct === 'application/json+fhir';
+  return ct === 'application/fhir+json' || ct === 'application/json' || ct === 'application/json+fhir' || XML_TYPES.includes(ct);
 }

@@ -4,6 +4,8 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError } from '../fhir/errors.js';
 import { issue, outcomeJson, type Issue, type IssueCode } from '../fhir-basics/outcome.js';
 import { discardRestOfBody } from './edge.js';
+import { wantsXml } from './negotiation.js';
+import { toXml } from '../xml/write.js';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
@@ -17,7 +19,7 @@ function fastifyIssue(err: FastifyError, status: number): Issue {
       break;
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       code = 'not-supported';
-      msg = 'Unsupported Content-Type: send application/fhir+json or application/json (XML is not supported); JSON Patch uses application/json-patch+json';
+      msg = 'Unsupported Content-Type: send application/fhir+json, application/json, application/fhir+xml or application/xml; JSON Patch uses application/json-patch+json';
       break;
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       code = 'structure';
@@ -37,8 +39,14 @@ function fastifyIssue(err: FastifyError, status: number): Issue {
   return issue('error', code, msg);
 }
 
+/** An OperationOutcome, in XML when the request asked for XML (R4 http.html#mime-type), else FHIR JSON. */
 export function sendOutcome(reply: FastifyReply, status: number, issues: Issue[], headers: Record<string, string> = {}): FastifyReply {
-  return reply.code(status).headers(headers).type(FHIR_JSON).send(outcomeJson(issues));
+  const req = reply.request;
+  const json = outcomeJson(issues);
+  reply.code(status).headers(headers);
+  // ctx and fhirFormat are null when the request failed before its onRequest hook set them.
+  if (wantsXml(req.fhirFormat) && req.ctx) return reply.type(req.fhirFormat.contentType).send(toXml(req.ctx.defs, JSON.parse(json)));
+  return reply.type(FHIR_JSON).send(json);
 }
 
 export function errorHandler(err: FastifyError | FhirError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply {

@@ -243,15 +243,38 @@ class Run {
   private typeProfiles(rule: Rule, e: Entry, scope: Scope, depth: number): void {
     const t = rule.types.find((x) => x.code === e.type || (x.code === 'Resource' && this.c.defs.isResourceType(e.type)));
     if (!t?.profiles.length) return;
+    const candidates: CompiledProfile[] = [];
     for (const url of t.profiles) {
       const p = this.c.profile(url);
       // Unknown type profiles are left to the base checks (an extension's own warning).
       if (!p || p.url === `http://hl7.org/fhir/StructureDefinition/${e.type}`) continue;
       // Extensions are checked against their definition by the base walk already.
-      if (e.type === 'Extension' && isObject(e.value) && e.value.url === p.url) continue;
-      this.node(p, p.root, e, scope, 'profile', depth + 1);
+      if (e.type === 'Extension' && isObject(e.value) && e.value.url === p.url) return;
+      candidates.push(p);
+    }
+    const [only] = candidates;
+    if (!only) return;
+    if (candidates.length === 1) {
+      this.node(only, only.root, e, scope, 'profile', depth + 1);
       return;
     }
+    // R4 elementdefinition-definitions.html#ElementDefinition.type.profile: with several
+    // profiles the element must conform to at least one of them. Each is tried on its own; the
+    // closest one's findings are reported.
+    let best: Issue[] | undefined;
+    let bestErrors = Infinity;
+    for (const p of candidates) {
+      const probe = new Run(this.c);
+      probe.node(p, p.root, e, scope, 'profile', depth + 1);
+      const errors = probe.issues.filter((i) => i.severity === 'error' || i.severity === 'fatal').length;
+      if (errors < bestErrors) {
+        best = probe.issues;
+        bestErrors = errors;
+      }
+      if (errors === 0) break;
+    }
+    for (const i of best ?? []) this.add(i);
+    if (bestErrors > 0) this.add(issue('error', 'structure', `The element does not conform to any of the profiles ${candidates.map((p) => p.url).join(', ')}`, e.loc));
   }
 
   /**
@@ -468,8 +491,10 @@ class Run {
   private extension(ext: Json, loc: string, scope: Scope, depth: number): void {
     const url = ext.url;
     if (typeof url !== 'string') return;
-    // ext-1: an extension has either a value or nested extensions, not both, not neither.
-    const hasValue = Object.keys(ext).some((k) => k.startsWith('value'));
+    // ext-1: an extension has either a value or nested extensions, not both, not neither. A
+    // primitive value may be present with only an id or extensions (`_valueString`, R4
+    // json.html#primitive): value.exists() is true then.
+    const hasValue = Object.keys(ext).some((k) => k.startsWith('value') || k.startsWith('_value'));
     const hasExt = Array.isArray(ext.extension) && ext.extension.length > 0;
     if (hasValue === hasExt) this.add(issue('error', 'invariant', "Constraint failed: ext-1: 'Must have either extensions or value[x], not both'", loc));
     if (!/^[a-z][a-z0-9+.-]*:/i.test(url)) return; // a sub-extension's local name: its parent's definition checks it

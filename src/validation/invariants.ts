@@ -48,6 +48,22 @@ function absent(focus: unknown, name: string): boolean {
   return true;
 }
 
+/** The FHIR primitive each FHIRPath System type stands for in R4's invariants. */
+const SYSTEM_TO_FHIR: Readonly<Record<string, string>> = {
+  Boolean: 'boolean', String: 'string', Integer: 'integer', Decimal: 'decimal', Date: 'date', DateTime: 'dateTime', Time: 'time',
+};
+const IS_SYSTEM_TYPE = /(?<![\w.%$])([a-z][A-Za-z0-9]*) is (Boolean|String|Integer|Decimal|Date|DateTime|Time)\b(?!\.)/g;
+
+/**
+ * R4's invariants test FHIR primitives against FHIRPath's System types (que-7:
+ * `answer is Boolean`, meaning an answerBoolean); R4 fhirpath.html#types maps the FHIR
+ * primitives onto them. fhirpath.js keeps `FHIR.boolean` and `System.Boolean` apart, so
+ * `name is Boolean` is read as "a System.Boolean or a FHIR.boolean".
+ */
+export function systemTypeTests(expression: string): string {
+  return expression.replace(IS_SYSTEM_TYPE, (_m, name: string, type: string) => `(${name} is System.${type} or ${name} is FHIR.${SYSTEM_TO_FHIR[type] ?? type})`);
+}
+
 export class Invariants {
   private readonly cache = new Map<string, Compiled | null>();
   private readonly guards = new Map<string, readonly string[]>();
@@ -59,7 +75,7 @@ export class Invariants {
     let fn = this.cache.get(key);
     if (fn === undefined) {
       try {
-        fn = fhirpath.compile({ base, expression }, r4model, { traceFn: () => undefined }) as unknown as Compiled;
+        fn = fhirpath.compile({ base, expression: systemTypeTests(expression) }, r4model, { traceFn: () => undefined }) as unknown as Compiled;
       } catch (err) {
         this.failed.set(expression, err instanceof Error ? err.message : String(err));
         fn = null;

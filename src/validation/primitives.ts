@@ -1,6 +1,8 @@
 // R4 primitive data types: the JSON type each must have and the lexical form the spec gives
 // (R4 datatypes.html#primitive). Checked on every write.
 import { ID_RE } from '../fhir-basics/ids.js';
+import { xsdRegex } from './xsd-regex.js';
+
 type JsonKind = 'string' | 'number' | 'boolean';
 
 interface PrimitiveRule {
@@ -55,11 +57,12 @@ export const PRIMITIVES: Readonly<Record<string, PrimitiveRule>> = {
   decimal: { json: 'number', check: (v) => (Number.isFinite(v) ? undefined : 'must be a finite number') },
   string: { json: 'string', check: nonEmpty('string') },
   markdown: { json: 'string', check: nonEmpty('markdown') },
-  code: { json: 'string', regex: /^[^\s]+( [^\s]+)*$/ },
+  // XML Schema regexes: `\s` is space, tab, CR, LF only (U+00A0 is not whitespace there).
+  code: { json: 'string', regex: xsdRegex('^[^\\s]+( [^\\s]+)*$') },
   id: { json: 'string', regex: ID_RE },
-  uri: { json: 'string', regex: /^\S*$/ },
-  url: { json: 'string', regex: /^\S*$/ },
-  canonical: { json: 'string', regex: /^\S*$/ },
+  uri: { json: 'string', regex: xsdRegex('^\\S*$') },
+  url: { json: 'string', regex: xsdRegex('^\\S*$') },
+  canonical: { json: 'string', regex: xsdRegex('^\\S*$') },
   oid: { json: 'string', regex: /^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$/ },
   uuid: { json: 'string', regex: /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/ },
   // The R4 pattern is (\s*[0-9a-zA-Z+/=]\s*)*: the same language, without its backtracking.

@@ -9,20 +9,25 @@ import { join } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { r4DataDir } from '../definitions/load.js';
 import { issue, type Issue } from '../fhir-basics/outcome.js';
+import { xsdRegexSource } from './xsd-regex.js';
 
 const SCHEMA_ID = 'http://hl7.org/fhir/json-schema/4.0';
 
 type JsonNode = Record<string, unknown> | unknown[];
 
-/** Descriptions are half the file and Ajv does nothing with them. */
-function stripDescriptions(node: unknown): void {
+/**
+ * Descriptions are half the file and Ajv does nothing with them. The patterns are XML Schema
+ * regexes (`\s` is not U+00A0 there): rewritten for JavaScript (./xsd-regex.ts).
+ */
+function prepare(node: unknown): void {
   if (Array.isArray(node)) {
-    for (const x of node) stripDescriptions(x);
+    for (const x of node) prepare(x);
   } else if (typeof node === 'object' && node !== null) {
     const obj = node as Record<string, unknown>;
     // Only the annotations: `description` is also the name of real elements (properties).
     if (typeof obj.description === 'string') delete obj.description;
-    for (const k in obj) stripDescriptions(obj[k]);
+    if (typeof obj.pattern === 'string') obj.pattern = xsdRegexSource(obj.pattern);
+    for (const k in obj) prepare(obj[k]);
   }
 }
 
@@ -80,7 +85,7 @@ export class SchemaValidator {
 
   constructor(schemaPath = join(r4DataDir(), 'fhir.schema.json')) {
     const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<string, JsonNode> & { definitions: Record<string, unknown> };
-    stripDescriptions(schema);
+    prepare(schema);
     // Draft-06 keywords Ajv 8 reads differently: the root id becomes $id; the root-level
     // oneOf/discriminator (which forces compiling everything) goes, each type is used by name.
     delete schema.id;

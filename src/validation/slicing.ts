@@ -23,10 +23,20 @@ export function inSlice(p: CompiledProfile, owner: Rule, slice: Rule, value: unk
     if (owner.choice) return slice.types.some((t) => t.code === type);
     return false;
   }
-  return discriminators.every((d) => discriminates(p, slice, d.type, d.path, value, type, probe));
+  // A slice may leave a value/pattern discriminator unconstrained (with two discriminators,
+  // code.coding.system and code.coding.code, one slice fixes only the system): that
+  // discriminator then says nothing about it. At least one must tell the slice apart.
+  let decided = false;
+  for (const d of discriminators) {
+    const r = discriminates(p, slice, d.type, d.path, value, type, probe);
+    if (r === false) return false;
+    if (r === true) decided = true;
+  }
+  return decided;
 }
 
-function discriminates(p: CompiledProfile, slice: Rule, kind: string, path: string, value: unknown, type: string, probe: SliceProbe): boolean {
+/** true: in the slice by this discriminator; false: not; undefined: the slice does not constrain it. */
+function discriminates(p: CompiledProfile, slice: Rule, kind: string, path: string, value: unknown, type: string, probe: SliceProbe): boolean | undefined {
   const target = ruleAt(p, slice, path);
   const found = path === '$this' ? [{ value, type }] : navigate(value, path);
   if (!found) return false;
@@ -44,7 +54,7 @@ function discriminates(p: CompiledProfile, slice: Rule, kind: string, path: stri
         const b = target.binding;
         return found.some((f) => probe.inValueSet?.(b, f.value, f.type ?? type) ?? false);
       }
-      if (!expected) return false;
+      if (!expected) return undefined;
       const want = expected.value;
       const exact = target?.fixed !== undefined;
       return found.some((f) => (exact ? deepEqual(f.value, want) : matchesPattern(f.value, want)));

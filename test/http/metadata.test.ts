@@ -14,6 +14,7 @@ t.test('the CapabilityStatement lists every R4 resource type with the implemente
   t.equal(cs.kind, 'instance');
   t.equal(cs.implementation.url, 'http://flint.test/fhir');
   t.ok(cs.format.includes('application/fhir+json'));
+  t.ok(cs.format.includes('application/fhir+xml') && cs.format.includes('xml'), 'XML is listed (R4 capabilitystatement format)');
   t.same(cs.patchFormat, ['application/json-patch+json']);
   const defs = loadDefinitions();
   const types = cs.rest[0].resource.map((r: any) => r.type);

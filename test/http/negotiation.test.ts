@@ -1,10 +1,10 @@
-// Formats: _format, Accept, _pretty; XML refused with a clear outcome (R4 http.html#mime-type).
+// Formats: _format, Accept, _pretty (R4 http.html#mime-type); XML in depth: test/http/xml.test.ts.
 import t from 'tap';
 import { testApp, post, body } from '../helpers/app.js';
 
 t.test('no Accept, */* and application/fhir+json answer application/fhir+json', async (t) => {
   const app = await testApp(t);
-  for (const accept of [undefined, '*/*', 'application/fhir+json', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8']) {
+  for (const accept of [undefined, '*/*', 'application/fhir+json', 'application/fhir+xml;q=0.5, application/fhir+json']) {
     const res = await app.inject({ url: '/fhir/metadata', headers: accept ? { accept } : {} });
     t.equal(res.statusCode, 200, String(accept));
     t.match(res.headers['content-type'], /^application\/fhir\+json; charset=utf-8/);
@@ -26,15 +26,29 @@ t.test('_format overrides Accept', async (t) => {
   t.match(plain.headers['content-type'], /^application\/json/);
 });
 
-t.test('XML is answered with 406 and an OperationOutcome in JSON', async (t) => {
+t.test('XML is answered for _format=xml, text/xml, application/fhir+xml and for Accept; other formats are 406', async (t) => {
   const app = await testApp(t);
-  for (const req of [{ url: '/fhir/metadata?_format=xml' }, { url: '/fhir/metadata', headers: { accept: 'application/fhir+xml' } }, { url: '/fhir/metadata?_format=application/fhir%2Bxml' }]) {
+  const cases: [{ url: string; headers?: Record<string, string> }, RegExp][] = [
+    [{ url: '/fhir/metadata?_format=xml' }, /^application\/fhir\+xml; charset=utf-8/],
+    [{ url: '/fhir/metadata?_format=text/xml' }, /^application\/fhir\+xml/],
+    [{ url: '/fhir/metadata?_format=application/fhir%2Bxml' }, /^application\/fhir\+xml/],
+    [{ url: '/fhir/metadata', headers: { accept: 'application/fhir+xml' } }, /^application\/fhir\+xml/],
+    [{ url: '/fhir/metadata', headers: { accept: 'application/xml' } }, /^application\/xml/],
+    // A browser: application/xml (q=0.9) beats */* (q=0.8).
+    [{ url: '/fhir/metadata', headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' } }, /^application\/xml/],
+  ];
+  for (const [req, type] of cases) {
     const res = await app.inject(req);
-    t.equal(res.statusCode, 406, JSON.stringify(req));
-    t.equal(body(res).resourceType, 'OperationOutcome');
-    t.match(body(res).issue[0].diagnostics, /XML|json/i);
+    t.equal(res.statusCode, 200, JSON.stringify(req));
+    t.match(res.headers['content-type'], type, JSON.stringify(req));
+    t.match(res.body, /^<\?xml version="1.0" encoding="UTF-8"\?><CapabilityStatement xmlns="http:\/\/hl7.org\/fhir">/);
   }
-  t.equal((await app.inject('/fhir/metadata?_format=yaml')).statusCode, 406);
+  for (const f of ['yaml', 'html', 'ttl']) {
+    const res = await app.inject(`/fhir/metadata?_format=${f}`);
+    t.equal(res.statusCode, 406, f);
+    t.equal(body(res).resourceType, 'OperationOutcome');
+  }
+  t.equal((await app.inject({ url: '/fhir/metadata', headers: { accept: 'text/html' } })).statusCode, 406);
 });
 
 t.test('a fhirVersion other than 4.0 in Accept is 406', async (t) => {

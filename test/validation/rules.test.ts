@@ -173,20 +173,23 @@ t.test('slicing: closed slicing refuses what matches no slice; exists and type d
   t.ok(run([]).some((i) => /mrn/.test(i.diagnostics)), 'the slice is required');
 });
 
+/** The definitions plus a constraint on Observation given by its differential only. */
+function observationConstraint(url: string, element: Record<string, unknown>[]) {
+  const sd = {
+    resourceType: 'StructureDefinition' as const, url, name: 'Constraint', status: 'draft' as const, kind: 'resource' as const, abstract: false,
+    type: 'Observation', baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Observation', derivation: 'constraint' as const,
+    differential: { element: element as never },
+  };
+  return defs.extend({ structureDefinitions: [sd], valueSets: [], codeSystems: [] });
+}
+
 t.test('a profile with a differential only gets a snapshot; minValue, maxValue and maxLength apply', async (t) => {
   const url = 'http://example.org/StructureDefinition/diff-only';
-  const sd = {
-    resourceType: 'StructureDefinition' as const, url, name: 'DiffOnly', status: 'draft' as const, kind: 'resource' as const, abstract: false,
-    type: 'Observation', baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Observation', derivation: 'constraint' as const,
-    differential: {
-      element: [
-        { id: 'Observation.subject', path: 'Observation.subject', min: 1 },
-        { id: 'Observation.valueQuantity', path: 'Observation.valueQuantity', minValueQuantity: { value: 1, system: 'http://unitsofmeasure.org', code: 'kg' }, maxValueQuantity: { value: 500, system: 'http://unitsofmeasure.org', code: 'kg' } },
-        { id: 'Observation.note.text', path: 'Observation.note.text', maxLength: 10 },
-      ],
-    },
-  };
-  const d = defs.extend({ structureDefinitions: [sd], valueSets: [], codeSystems: [] });
+  const d = observationConstraint(url, [
+    { id: 'Observation.subject', path: 'Observation.subject', min: 1 },
+    { id: 'Observation.valueQuantity', path: 'Observation.valueQuantity', minValueQuantity: { value: 1, system: 'http://unitsofmeasure.org', code: 'kg' }, maxValueQuantity: { value: 500, system: 'http://unitsofmeasure.org', code: 'kg' } },
+    { id: 'Observation.note.text', path: 'Observation.note.text', maxLength: 10 },
+  ]);
   const kg = (value: number) => ({ value, system: 'http://unitsofmeasure.org', code: 'kg' });
   const run = (extra: Record<string, unknown>) => validateResource(d, obs({ meta: { profile: [url] }, subject: { reference: 'Patient/p' }, ...extra })).filter((i) => i.severity === 'error');
   t.same(run({ valueQuantity: kg(70), note: [{ text: 'short' }] }), []);
@@ -246,4 +249,36 @@ t.test('Attachment.size matches its data; Bundle fullUrls are absolute', async (
   t.same(errors(bundle('http://example.org/fhir/Patient/1')), []);
   t.same(errors(bundle('urn:uuid:c757873d-ec9a-4326-a141-556f43239520')), []);
   t.same(at(errors(bundle('Patient/1'))), ['Bundle.entry[0].fullUrl']);
+});
+
+t.test('R4 profiling.html#discriminator: with two pattern discriminators, a slice that leaves one unconstrained is told apart by the other', async (t) => {
+  const url = 'http://example.org/StructureDefinition/two-pattern-discriminators';
+  const d = sliced('Patient', url, 'Patient.identifier', { discriminator: [{ type: 'pattern', path: 'system' }, { type: 'pattern', path: 'use' }], rules: 'closed' }, [
+    { id: 'Patient.identifier:a', path: 'Patient.identifier', sliceName: 'a', min: 0, max: '1', type: [{ code: 'Identifier' }] },
+    { id: 'Patient.identifier:a.use', path: 'Patient.identifier.use', min: 0, max: '1', type: [{ code: 'code' }], patternCode: 'official' },
+    { id: 'Patient.identifier:a.system', path: 'Patient.identifier.system', min: 0, max: '1', type: [{ code: 'uri' }], patternUri: 'http://a' },
+    { id: 'Patient.identifier:b', path: 'Patient.identifier', sliceName: 'b', min: 1, max: '1', type: [{ code: 'Identifier' }] },
+    { id: 'Patient.identifier:b.system', path: 'Patient.identifier.system', min: 0, max: '1', type: [{ code: 'uri' }], patternUri: 'http://b' },
+  ]);
+  const run = (identifier: unknown[]) => validateResource(d, { resourceType: 'Patient', identifier }, { profiles: [url] }).filter((i) => i.severity === 'error');
+  t.same(run([{ system: 'http://b', value: '1' }]), [], 'slice b: use is not constrained there');
+  t.same(run([{ system: 'http://a', use: 'official', value: '1' }, { system: 'http://b', use: 'usual', value: '2' }]), [], 'both slices');
+  const none = run([{ system: 'http://c', value: '1' }]);
+  t.ok(none.some((i) => /Patient.identifier:b: minimum required = 1/.test(i.diagnostics)), 'another system is not slice b');
+  t.ok(none.some((i) => /does not match any known slice/.test(i.diagnostics)), 'and matches no slice (closed)');
+  t.ok(run([{ system: 'http://a', use: 'usual', value: '1' }, { system: 'http://b', value: '2' }]).some((i) => /does not match any known slice/.test(i.diagnostics)), 'slice a constrains both');
+});
+
+t.test('R4 ElementDefinition.type.profile: with several profiles the element conforms to any one of them', async (t) => {
+  const url = 'http://example.org/StructureDefinition/simple-or-money';
+  const d = observationConstraint(url, [{
+    id: 'Observation.value[x]', path: 'Observation.value[x]',
+    type: [{ code: 'Quantity', profile: ['http://hl7.org/fhir/StructureDefinition/SimpleQuantity', 'http://hl7.org/fhir/StructureDefinition/MoneyQuantity'] }],
+  }]);
+  const run = (valueQuantity: Record<string, unknown>) => validateResource(d, obs({ valueQuantity }), { profiles: [url] }).filter((i) => i.severity === 'error');
+  t.same(run({ value: 70, system: 'http://unitsofmeasure.org', code: 'kg' }), [], 'a SimpleQuantity');
+  // SimpleQuantity forbids a comparator (sqty-1); MoneyQuantity allows it for a currency.
+  t.same(run({ value: 70, comparator: '<', system: 'urn:iso:std:iso:4217', code: 'USD' }), [], 'not simple, but a MoneyQuantity');
+  const neither = run({ value: 70, comparator: '<', system: 'http://unitsofmeasure.org', code: 'kg' });
+  t.ok(neither.some((i) => /does not conform to any of the profiles/.test(i.diagnostics)), 'neither');
 });

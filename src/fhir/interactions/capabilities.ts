@@ -91,7 +91,7 @@ export function capabilities(ctx: FhirContext, software: SoftwareInfo): Capabili
       ...(software.instantiates?.length ? { instantiates: [...software.instantiates] } : {}),
       implementation: { description: 'Flint FHIR R4 server', url: ctx.baseUrl },
       fhirVersion: ctx.defs.fhirVersion as CapabilityStatement['fhirVersion'],
-      format: ['application/fhir+json', 'application/json', 'json'],
+      format: ['application/fhir+json', 'application/json', 'json', 'application/fhir+xml', 'application/xml', 'xml'],
       patchFormat: ['application/json-patch+json'],
       rest: [{
         mode: 'server',
