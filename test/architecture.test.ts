@@ -67,6 +67,10 @@ export const KNOWN: ReadonlyMap<string, string> = new Map([
   // The authorization server's registry (clients, grants, tokens, keys, audit) is SQLite-only
   // today; it moves behind a store port with a MongoDB adapter later (ARCHITECTURE.md, shared state).
   ['store-drivers|src/auth/store.ts|better-sqlite3', 'auth registry on SQLite, to move behind a port'],
+  // The audit log's SQLite writer (and the worker thread that runs it), behind the AuditWriter
+  // interface: it joins the same port when the registry does (issue 18).
+  ['store-drivers|src/auth/audit-sqlite.ts|better-sqlite3', 'audit writer on SQLite, to move behind a port'],
+  ['store-drivers|src/auth/audit-worker.ts|better-sqlite3', 'audit worker on SQLite, to move behind a port'],
 ]);
 
 /** Checks every rule; returns the violations (known exceptions excluded). */

@@ -12,6 +12,7 @@
 //    Appointment instead (a write hook on Slot).
 // Statuses that hold time: pending, booked, arrived, checked-in and fulfilled (the time was
 // used). proposed and waitlist do not: R4 defines them as not yet agreed / waiting for a slot.
+import { atEndOfBundle } from '../fhir/tx.js';
 import type { Appointment, Slot } from 'fhir/r4.js';
 import type { FhirContext } from '../fhir/context.js';
 import { conflict, FhirError } from '../fhir/errors.js';
@@ -114,8 +115,7 @@ async function checkPractitioners(ctx: FhirContext, a: Appointment, id: string, 
 async function onAppointment(ctx: FhirContext, change: WriteChange): Promise<void> {
   // In a transaction Bundle the Slots may be written after the Appointment (POSTs come before
   // PUTs): the rules are checked once every entry is written, still before the commit.
-  if (ctx.checks) ctx.checks.push(() => schedule(ctx, change));
-  else await schedule(ctx, change);
+  await atEndOfBundle(ctx, () => schedule(ctx, change));
 }
 
 async function schedule(ctx: FhirContext, change: WriteChange): Promise<void> {
@@ -138,8 +138,7 @@ export const schedulingHook: WriteHook = { types: ['Appointment'], onWrite: onAp
 /** A held Slot is freed by cancelling its Appointment, never behind the Appointment's back. */
 async function onSlot(ctx: FhirContext, change: WriteChange): Promise<void> {
   // In a Bundle the Appointment may be cancelled by a later entry: judge the final state.
-  if (ctx.checks) ctx.checks.push(() => guardSlot(ctx, change));
-  else await guardSlot(ctx, change);
+  await atEndOfBundle(ctx, () => guardSlot(ctx, change));
 }
 
 async function guardSlot(ctx: FhirContext, change: WriteChange): Promise<void> {

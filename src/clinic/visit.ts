@@ -5,6 +5,7 @@
 //  - finishing the Encounter (an existing Encounter → finished) fulfils its Appointments and
 //    charges it (src/clinic/charges.ts). An Encounter stored as finished from the start
 //    (an import of past visits) is charged only on request, with $charge.
+import { atEndOfBundle } from '../fhir/tx.js';
 import type { Appointment, Encounter, EncounterParticipant } from 'fhir/r4.js';
 import type { FhirContext } from '../fhir/context.js';
 import { create, update } from '../fhir/interactions/write.js';
@@ -71,8 +72,7 @@ async function onEncounter(ctx: FhirContext, change: WriteChange): Promise<void>
   if (!current.subject?.reference) return;
   // In a transaction Bundle the encounter's records may be written after it: charge once every entry is.
   const charge = async (): Promise<void> => { await chargeEncounter(sys, change.id); };
-  if (ctx.checks) ctx.checks.push(charge);
-  else await charge();
+  await atEndOfBundle(ctx, charge);
 }
 
 export const checkInHook: WriteHook = {

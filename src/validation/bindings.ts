@@ -98,6 +98,8 @@ export class Terminology {
     } else {
       return [];
     }
+    // A value of the wrong JSON type has its own error (structure.ts); there is no code to look up.
+    if (codings.length === 0) return [];
     let unknown: { system?: string; reason?: string } | undefined;
     const bad: string[] = [];
     for (const c of codings) {

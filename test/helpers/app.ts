@@ -10,8 +10,12 @@ interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
+/**
+ * The per-client rate limit is off unless a test sets RATE_LIMIT: tests load fixtures through the
+ * API faster than any client is allowed to (test/http/limits.test.ts tests the limits themselves).
+ */
 export async function testApp(t: Teardown, env: Record<string, string> = {}): Promise<FastifyInstance> {
-  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', BASE_URL: 'http://flint.test/fhir', AUTH: 'off', ...env });
+  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', BASE_URL: 'http://flint.test/fhir', AUTH: 'off', RATE_LIMIT: '0', ...env });
   const app = await buildApp(config, storeUnderTest());
   t.teardown(() => app.close());
   return app;

@@ -34,7 +34,7 @@ t.test('over a socket: metadata, create, read with keep-alive headers', async (t
   const read = await fetch(location.replace(/\/_history\/1$/, ''));
   t.equal(read.status, 200);
   t.equal(((await read.json()) as { name: { family: string }[] }).name[0]?.family, 'Socket');
-  const big = await fetch(`${base}/Patient`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: 'x'.repeat(17 * 1024 * 1024) });
+  const big = await fetch(`${base}/Patient`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: 'x'.repeat(41 * 1024 * 1024) });  // over BODY_LIMIT's 40 MiB default
   t.equal(big.status, 413, 'oversized bodies are refused on the wire too');
 });
 
