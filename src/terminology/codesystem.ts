@@ -1,6 +1,7 @@
 // One CodeSystem indexed for terminology work: its concepts by code, their hierarchy (nested
 // concepts and `parent`/`child` properties), properties, status and designations; built once per
 // CodeSystem object. R4 codesystem.html#hierarchy, codesystem.html#status.
+import { memoByObject } from '../fhir-basics/memo.js';
 import type { CodeSystem, CodeSystemConcept, CodeSystemConceptProperty } from 'fhir/r4.js';
 
 export interface ConceptInfo {
@@ -171,14 +172,5 @@ export class CodeSystemIndex {
   }
 }
 
-const indexes = new WeakMap<CodeSystem, CodeSystemIndex>();
-
 /** The index of a CodeSystem, built once per object. */
-export function indexOf(cs: CodeSystem): CodeSystemIndex {
-  let idx = indexes.get(cs);
-  if (!idx) {
-    idx = new CodeSystemIndex(cs);
-    indexes.set(cs, idx);
-  }
-  return idx;
-}
+export const indexOf = memoByObject((cs: CodeSystem) => new CodeSystemIndex(cs));

@@ -1,6 +1,7 @@
 // The terminology service of one engine: the CodeSystems and ValueSets of the definitions (R4 and
 // every package or file in PROFILES_DIR) plus those stored through the API, found by url through
 // the engine's search and kept in a bounded cache that writes of those types invalidate.
+import { memoByObject } from '../fhir-basics/memo.js';
 import type { CodeSystem, ConceptMap, Resource, ValueSet } from 'fhir/r4.js';
 import type { Definitions } from '../definitions/registry.js';
 import { splitCanonical, TerminologyError, type TerminologySource } from './expand.js';
@@ -142,14 +143,5 @@ export class TerminologyService {
   }
 }
 
-const services = new WeakMap<Definitions, TerminologyService>();
-
 /** A service over the definitions alone (validation outside an engine, tests). */
-export function definitionsTerminology(defs: Definitions): TerminologyService {
-  let s = services.get(defs);
-  if (!s) {
-    s = new TerminologyService(defs);
-    services.set(defs, s);
-  }
-  return s;
-}
+export const definitionsTerminology = memoByObject((defs: Definitions) => new TerminologyService(defs));

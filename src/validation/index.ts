@@ -2,6 +2,7 @@
 // structure (structure.ts), the official R4 JSON Schema (schema.ts) and conformance to the
 // StructureDefinitions, profiles and extensions (conform.ts). One Validator per Definitions,
 // built once; everything it compiles (schemas, profiles, FHIRPath, expansions) is cached.
+import { memoByObject } from '../fhir-basics/memo.js';
 import type { Definitions } from '../definitions/registry.js';
 import { checkStructure } from './structure.js';
 import { SchemaValidator } from './schema.js';
@@ -66,17 +67,8 @@ export class Validator {
   }
 }
 
-const validators = new WeakMap<Definitions, Validator>();
-
 /** The Validator of these definitions (built on first use, then shared). */
-export function validatorFor(defs: Definitions): Validator {
-  let v = validators.get(defs);
-  if (!v) {
-    v = new Validator(defs);
-    validators.set(defs, v);
-  }
-  return v;
-}
+export const validatorFor = memoByObject((defs: Definitions) => new Validator(defs));
 
 /** All problems found in `resource`, errors and warnings alike. */
 export function validateResource(defs: Definitions, resource: unknown, opts: ValidateOptions = {}): Issue[] {
