@@ -35,6 +35,7 @@ import { operationRoutes } from './operations/routes.js';
 import { clinicRoutes } from './clinic/routes.js';
 import { createMllpListener, type MllpListener } from './v2/listener.js';
 import { TERMINOLOGY_CAPABILITIES } from './operations/terminology.js';
+import { JobRunner } from './jobs/runner.js';
 
 const SMART_SERVICE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART on FHIR' };
 
@@ -57,6 +58,8 @@ declare module 'fastify' {
     authService: AuthService;
     /** The HL7 v2 MLLP listener when MLLP_PORT is set (it listens once the app is ready). */
     mllp?: MllpListener;
+    /** Background jobs from the store's queue (src/jobs): register handlers before the app is ready. */
+    jobRunner: JobRunner;
   }
 }
 
@@ -68,6 +71,8 @@ export interface BuildOptions {
   jwksFetcher?: JwksFetcher;
   /** Write hooks of the engine; the clinic workflow's by default (the seed script loads data without them). */
   hooks?: readonly WriteHook[];
+  /** This instance's name in leases and jobs (tests running several instances); random by default. */
+  instanceId?: string;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -163,6 +168,16 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
+
+  // Background work: polls the store's queue once the app is ready; stops (handing running jobs
+  // back to the queue) before the store closes.
+  const runner = new JobRunner({
+    work: store.work, pollMs: config.jobs.pollMs, leaseMs: config.jobs.leaseMs, log: app.log,
+    ...(opts.instanceId ? { instanceId: opts.instanceId } : {}),
+  });
+  app.decorate('jobRunner', runner);
+  app.addHook('onReady', async () => runner.start());
+  app.addHook('preClose', async () => runner.close());
 
   // Authentication and authorization (SMART on FHIR), audit, CORS.
   const auth = new AuthService(authSettings(config), config.auth.db, opts.jwksFetcher);
