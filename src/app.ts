@@ -10,6 +10,10 @@ import type { Store } from './store/port.js';
 import { createEngine, searchMachinery } from './fhir/build.js';
 import type { Indexer } from './search/extract.js';
 import { openStore } from './store/open.js';
+import { openRegistry } from './store/open-registry.js';
+import { connectMongo } from './store/mongo/driver.js';
+import type { MongoDb } from './store/mongo/db.js';
+import type { AuthRegistry } from './store/registry.js';
 import type { FhirContext, WriteHook } from './fhir/context.js';
 import { fhirPlugin } from './http/plugin.js';
 import { errorHandler, notFoundHandler } from './http/outcome.js';
@@ -68,6 +72,13 @@ export interface BuildOptions {
   jwksFetcher?: JwksFetcher;
   /** Write hooks of the engine; the clinic workflow's by default (the seed script loads data without them). */
   hooks?: readonly WriteHook[];
+  /** Use this auth registry instead of the configured one (tests). The app closes it on close. */
+  registry?: () => AuthRegistry | Promise<AuthRegistry>;
+  /**
+   * DATABASE_URL=mongodb: use this database handle instead of connecting (tests pass the
+   * in-process emulation). The FHIR store and the auth registry share it; the app closes it.
+   */
+  mongoDb?: MongoDb;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -94,7 +105,9 @@ export async function openEngine(config: Config, opts: BuildOptions = {}): Promi
   const search = searchMachinery(defs, config.baseUrl);
   const store = opts.store
     ? await opts.store(search.indexer)
-    : await openStore(config.database, { indexer: search.indexer, readCacheEntries: config.readCacheEntries, synchronous: config.sqliteSynchronous, searchTimeoutMs: config.searchTimeoutMs });
+    : await openStore(config.database, {
+      indexer: search.indexer, readCacheEntries: config.readCacheEntries, synchronous: config.sqliteSynchronous, searchTimeoutMs: config.searchTimeoutMs,
+    }, opts.mongoDb);
   try {
     return await createEngine({
       defs,
@@ -114,8 +127,19 @@ export async function openEngine(config: Config, opts: BuildOptions = {}): Promi
 }
 
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
-  const ctx = await openEngine(config, opts);
+  // On MongoDB one connection pool serves the FHIR store and the auth registry (the store closes it).
+  const mongoDb = config.database.kind === 'mongodb' && !opts.store ? opts.mongoDb ?? await connectMongo(config.database.url) : undefined;
+  const ctx = await openEngine(config, { ...opts, ...(mongoDb ? { mongoDb } : {}) });
   const { store, defs } = ctx;
+  let registry: AuthRegistry;
+  try {
+    registry = opts.registry ? await opts.registry() : await openRegistry(config.database, config.auth.db, mongoDb);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  // Authentication and authorization (SMART on FHIR), audit, CORS.
+  const auth = new AuthService(authSettings(config), registry, opts.jwksFetcher);
   const log = createLogger(config.logLevel);
   const app = Fastify({
     loggerInstance: log.logger as FastifyBaseLogger,
@@ -158,21 +182,20 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     done();
   });
   app.addHook('onClose', async () => {
+    // The auth registry first: its last audit batch may go to the store's MongoDB connection.
+    await auth.close();
     await store.close();
     log.flush();
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
-  // Authentication and authorization (SMART on FHIR), audit, CORS.
-  const auth = new AuthService(authSettings(config), config.auth.db, opts.jwksFetcher);
-  app.addHook('onClose', async () => auth.close());
   // The authorization server's services, for the CLI-free administration of a running app (tests, scripts).
   app.decorate('authService', auth);
   // Every request on every route is audited here (the FHIR plugin gets no audit option of its own).
   registerAudit(app, (e) => auth.store.audit(e));
   registerLimits(app, config.limits);
-  registerCors(app, (origin) => config.auth.mode === 'off' || auth.store.clients().some((c) => c.allowedOrigins.includes(origin)));
+  registerCors(app, (origin) => config.auth.mode === 'off' || auth.store.originAllowed(origin));
   let guard;
   let security: CapabilityStatementRestSecurity;
   if (config.auth.mode === 'off') {

@@ -6,7 +6,7 @@
 import { Aggregator, Query } from 'mingo';
 import { Mutex } from '../../src/store/mutex.js';
 import { DuplicateKeyError, type Doc, type Filter, type FindOptions, type MongoDb, type Session, type Topology } from '../../src/store/mongo/db.js';
-import type { CollectionName, IndexSpec } from '../../src/store/mongo/layout.js';
+import { AUTH_COLLECTIONS, type CollectionName, type IndexSpec } from '../../src/store/mongo/layout.js';
 
 type Data = Record<CollectionName, Map<string, Doc>>;
 
@@ -15,12 +15,19 @@ interface MingoSession extends Session {
   done: boolean;
 }
 
-const COLLECTIONS: CollectionName[] = ['resources', 'history', 'meta'];
+const COLLECTIONS: CollectionName[] = ['resources', 'history', 'meta', ...AUTH_COLLECTIONS];
+const emptyData = (): Data => Object.fromEntries(COLLECTIONS.map((c) => [c, new Map<string, Doc>()])) as Data;
 
 export class MingoDb implements MongoDb {
-  private data: Data = { resources: new Map(), history: new Map(), meta: new Map() };
+  /**
+   * The committed data and the write lock, shared by every handle of one database (reopen): a
+   * commit replaces `box.data`, so two handles (two Flint instances) always see the same data.
+   */
+  private box: { data: Data; lock: Mutex } = { data: emptyData(), lock: new Mutex() };
+  private get data(): Data { return this.box.data; }
+  private set data(d: Data) { this.box.data = d; }
+  private get lock(): Mutex { return this.box.lock; }
   private readonly indexes = new Map<string, IndexSpec>();
-  private readonly lock = new Mutex();
   private closed = false;
   /** Operations run, by name (tests look at what the adapter asked for). */
   readonly calls: string[] = [];
@@ -165,6 +172,44 @@ export class MingoDb implements MongoDb {
     return [...this.indexes.values()].filter((s) => s.collection === coll).map((s) => structuredClone(s));
   }
 
+  // ---- used by the auth registry (src/store/mongo/registry.ts) ----
+  // TTL indexes are recorded but not enforced: expired documents stay, as they may on a server
+  // until its TTL monitor runs, so the registry's code must (and does) check expiry itself.
+
+  insertMany(coll: CollectionName, docs: Doc[], session?: Session): Promise<void> {
+    this.calls.push('insertMany');
+    return this.write(session, () => {
+      const map = this.view(session)[coll];
+      // Ordered, as the adapter asks the server: the documents before a duplicate are stored.
+      for (const doc of docs) {
+        const id = String(doc._id);
+        if (map.has(id)) throw new DuplicateKeyError(`E11000 duplicate key: ${id}`);
+        map.set(id, structuredClone(doc));
+      }
+    });
+  }
+
+  setFieldsMany(coll: CollectionName, filter: Filter, fields: Doc, session?: Session): Promise<number> {
+    this.calls.push('setFieldsMany');
+    return this.write(session, () => {
+      if (Object.keys(fields).some((k) => k.includes('.'))) throw new Error('MingoDb: setFieldsMany takes top-level fields only');
+      const found = this.matches(coll, filter, session);
+      for (const d of found) this.view(session)[coll].set(String(d._id), structuredClone({ ...d, ...fields }));
+      return found.length;
+    });
+  }
+
+  increment(coll: CollectionName, id: string, field: string, by: number, session?: Session): Promise<number> {
+    this.calls.push('increment');
+    return this.write(session, () => {
+      const map = this.view(session)[coll];
+      const cur = map.get(id);
+      const value = (typeof cur?.[field] === 'number' ? cur[field] : 0) + by;
+      map.set(id, { ...(cur ?? { _id: id }), [field]: value });
+      return value;
+    });
+  }
+
   /** The stored documents of a collection (copies), for tests. */
   dump(coll: CollectionName): Doc[] {
     return structuredClone([...this.data[coll].values()]);
@@ -177,7 +222,7 @@ export class MingoDb implements MongoDb {
   /** A fresh handle on the same data (as a reconnecting process would get). */
   reopen(): MingoDb {
     const db = new MingoDb(this.topology);
-    db.data = this.data;
+    db.box = this.box;
     for (const [k, v] of this.indexes) db.indexes.set(k, v);
     return db;
   }
