@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { loadConfig, ConfigError } from '../src/config.js';
 import { AuthService, authSettings } from '../src/auth/service.js';
+import { openRegistry } from '../src/store/open-registry.js';
 import { issueOperatorToken, registerClient, registerUser, type ClientInput } from '../src/auth/server/admin.js';
 import type { ClientType } from '../src/auth/store.js';
 
@@ -60,10 +61,10 @@ async function run(auth: AuthService, argv: string[]): Promise<unknown> {
     const { client, secret } = await registerClient(auth, input);
     return { client_id: client.clientId, type: client.type, scopes: client.scopes, grant_types: client.grantTypes, ...(secret ? { client_secret: secret, note: 'shown once; store it now' } : {}) };
   }
-  if (noun === 'client' && verb === 'list') return auth.store.clients().map(({ secretHash: _s, ...c }) => c);
+  if (noun === 'client' && verb === 'list') return (await auth.store.clients()).map(({ secretHash: _s, ...c }) => c);
   if (noun === 'client' && verb === 'remove') {
     if (!arg) throw new UsageError('client remove needs an id');
-    if (!auth.store.deleteClient(arg)) throw new UsageError(`no client ${arg}`);
+    if (!await auth.store.deleteClient(arg)) throw new UsageError(`no client ${arg}`);
     return { removed: arg };
   }
   if (noun === 'user' && verb === 'add') {
@@ -71,7 +72,7 @@ async function run(auth: AuthService, argv: string[]): Promise<unknown> {
     await registerUser(auth, { username: o.username, password: await readPassword(), fhirUser: o['fhir-user'], ...(o.name ? { name: o.name } : {}) });
     return { username: o.username, fhirUser: o['fhir-user'] };
   }
-  if (noun === 'user' && verb === 'list') return auth.store.users().map(({ passwordHash: _p, ...u }) => u);
+  if (noun === 'user' && verb === 'list') return (await auth.store.users()).map(({ passwordHash: _p, ...u }) => u);
   if (noun === 'token') {
     const scopes = words(o.scope) ?? ['system/*.rs'];
     if (!scopes.every((sc) => sc.startsWith('system/'))) throw new UsageError('operator tokens carry system/ scopes only');
@@ -83,7 +84,7 @@ async function run(auth: AuthService, argv: string[]): Promise<unknown> {
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const auth = new AuthService(authSettings(config), config.auth.db);
+  const auth = new AuthService(authSettings(config), await openRegistry(config.database, config.auth.db));
   try {
     const out = await run(auth, process.argv.slice(2));
     process.stdout.write(`${typeof out === 'string' ? out : JSON.stringify(out, null, 2)}\n`);

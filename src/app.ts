@@ -10,6 +10,10 @@ import type { Store } from './store/port.js';
 import { createEngine, searchMachinery } from './fhir/build.js';
 import type { Indexer } from './search/extract.js';
 import { openStore } from './store/open.js';
+import { openRegistry } from './store/open-registry.js';
+import { connectMongo } from './store/mongo/driver.js';
+import type { MongoDb } from './store/mongo/db.js';
+import type { AuthRegistry } from './store/registry.js';
 import type { FhirContext, WriteHook } from './fhir/context.js';
 import { fhirPlugin } from './http/plugin.js';
 import { errorHandler, notFoundHandler } from './http/outcome.js';
@@ -76,6 +80,13 @@ export interface BuildOptions {
   hooks?: readonly WriteHook[];
   /** This instance's name in leases and jobs (tests running several instances); random by default. */
   instanceId?: string;
+  /** Use this auth registry instead of the configured one (tests). The app closes it on close. */
+  registry?: () => AuthRegistry | Promise<AuthRegistry>;
+  /**
+   * DATABASE_URL=mongodb: use this database handle instead of connecting (tests pass the
+   * in-process emulation). The FHIR store and the auth registry share it; the app closes it.
+   */
+  mongoDb?: MongoDb;
 }
 
 /** The lease under which one instance rotates the signing key (held a minute: a rotation takes a second). */
@@ -106,7 +117,9 @@ export async function openEngine(config: Config, opts: BuildOptions = {}): Promi
   const search = searchMachinery(defs, config.baseUrl);
   const store = opts.store
     ? await opts.store(search.indexer)
-    : await openStore(config.database, { indexer: search.indexer, readCacheEntries: config.readCacheEntries, synchronous: config.sqliteSynchronous, searchTimeoutMs: config.searchTimeoutMs });
+    : await openStore(config.database, {
+      indexer: search.indexer, readCacheEntries: config.readCacheEntries, synchronous: config.sqliteSynchronous, searchTimeoutMs: config.searchTimeoutMs,
+    }, opts.mongoDb);
   try {
     return await createEngine({
       defs,
@@ -126,8 +139,19 @@ export async function openEngine(config: Config, opts: BuildOptions = {}): Promi
 }
 
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
-  const ctx = await openEngine(config, opts);
+  // On MongoDB one connection pool serves the FHIR store and the auth registry (the store closes it).
+  const mongoDb = config.database.kind === 'mongodb' && !opts.store ? opts.mongoDb ?? await connectMongo(config.database.url) : undefined;
+  const ctx = await openEngine(config, { ...opts, ...(mongoDb ? { mongoDb } : {}) });
   const { store, defs } = ctx;
+  let registry: AuthRegistry;
+  try {
+    registry = opts.registry ? await opts.registry() : await openRegistry(config.database, config.auth.db, mongoDb);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  // Authentication and authorization (SMART on FHIR), audit, CORS.
+  const auth = new AuthService(authSettings(config), registry, opts.jwksFetcher);
   const log = createLogger(config.logLevel);
   const app = Fastify({
     loggerInstance: log.logger as FastifyBaseLogger,
@@ -170,6 +194,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     done();
   });
   app.addHook('onClose', async () => {
+    // The auth registry first: its last audit batch may go to the store's MongoDB connection.
+    await auth.close();
     await store.close();
     log.flush();
   });
@@ -193,9 +219,6 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     await runner.close();
   });
 
-  // Authentication and authorization (SMART on FHIR), audit, CORS.
-  const auth = new AuthService(authSettings(config), config.auth.db, opts.jwksFetcher);
-  app.addHook('onClose', async () => auth.close());
   // With several instances on one database, one of them rotates the signing key.
   auth.keys.guardRotation(() => store.work.tryLease(KEY_ROTATION_LEASE, runner.instanceId, KEY_ROTATION_LEASE_MS));
   // The authorization server's services, for the CLI-free administration of a running app (tests, scripts).
@@ -203,7 +226,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   // Every request on every route is audited here (the FHIR plugin gets no audit option of its own).
   registerAudit(app, (e) => auth.store.audit(e));
   registerLimits(app, config.limits);
-  registerCors(app, (origin) => config.auth.mode === 'off' || auth.store.clients().some((c) => c.allowedOrigins.includes(origin)));
+  registerCors(app, (origin) => config.auth.mode === 'off' || auth.store.originAllowed(origin));
   let guard;
   let security: CapabilityStatementRestSecurity;
   if (config.auth.mode === 'off') {

@@ -63,15 +63,8 @@ const STORE_DRIVERS = new Set(['better-sqlite3', 'mongodb']);
  * Known violations outside this rule set's owners, each named and explained, so a new one
  * fails while the old ones are moved. Key: `rule|file|detail`.
  */
-export const KNOWN: ReadonlyMap<string, string> = new Map([
-  // The authorization server's registry (clients, grants, tokens, keys, audit) is SQLite-only
-  // today; it moves behind a store port with a MongoDB adapter later (ARCHITECTURE.md, shared state).
-  ['store-drivers|src/auth/store.ts|better-sqlite3', 'auth registry on SQLite, to move behind a port'],
-  // The audit log's SQLite writer (and the worker thread that runs it), behind the AuditWriter
-  // interface: it joins the same port when the registry does (issue 18).
-  ['store-drivers|src/auth/audit-sqlite.ts|better-sqlite3', 'audit writer on SQLite, to move behind a port'],
-  ['store-drivers|src/auth/audit-worker.ts|better-sqlite3', 'audit worker on SQLite, to move behind a port'],
-]);
+// None left: the auth registry and its audit writer moved behind src/store/registry.ts (issue 18).
+export const KNOWN: ReadonlyMap<string, string> = new Map<string, string>([]);
 
 /** Checks every rule; returns the violations (known exceptions excluded). */
 export function check(files: readonly SourceFile[], known: ReadonlyMap<string, string> = KNOWN): Violation[] {

@@ -67,7 +67,7 @@ export class ClientAuthenticator {
       const rawSecret = decoded.slice(colon + 1);
       // RFC 6749 §2.3.1 form-encodes both parts; client-js and Inferno send them raw. Accept both.
       for (const [id, secret] of [[rawId, rawSecret], [safeDecode(rawId), safeDecode(rawSecret)]] as const) {
-        const client = this.store.client(id);
+        const client = await this.store.client(id);
         if (client?.type === 'symmetric' && await verifySecret(secret, client.secretHash)) {
           if (body.client_id !== undefined && body.client_id !== client.clientId) throw invalidClient('client_id does not match the credentials', true);
           return { client, method: 'client_secret_basic' };
@@ -76,12 +76,12 @@ export class ClientAuthenticator {
       throw invalidClient('unknown client or wrong secret', true);
     }
     if (body.client_secret !== undefined) {
-      const client = this.store.client(body.client_id ?? '');
+      const client = await this.store.client(body.client_id ?? '');
       if (client?.type === 'symmetric' && await verifySecret(body.client_secret, client.secretHash)) return { client, method: 'client_secret_post' };
       throw invalidClient('unknown client or wrong secret');
     }
     if (body.client_id !== undefined) {
-      const client = this.store.client(body.client_id);
+      const client = await this.store.client(body.client_id);
       if (!client) throw invalidClient('unknown client');
       // A confidential client must prove who it is.
       if (client.type !== 'public') throw invalidClient(`client ${client.clientId} must authenticate`);
@@ -108,7 +108,7 @@ export class ClientAuthenticator {
     } catch {
       throw invalidClient('client_assertion payload is not JSON');
     }
-    const client = iss ? this.store.client(iss) : undefined;
+    const client = iss ? await this.store.client(iss) : undefined;
     if (!client || client.type !== 'asymmetric') throw invalidClient('client_assertion iss is not a registered asymmetric client');
     if (clientIdParam !== undefined && clientIdParam !== client.clientId) throw invalidClient('client_id does not match the assertion iss');
     if (header.jku !== undefined && header.jku !== client.jwksUri) throw invalidClient('jku is not the registered JWKS URL');
@@ -127,7 +127,8 @@ export class ClientAuthenticator {
     const now = Math.floor(Date.now() / 1000);
     if (typeof payload.exp !== 'number' || payload.exp - now > 300 + SKEW_S) throw invalidClient('client_assertion exp must be at most five minutes ahead');
     if (typeof payload.jti !== 'string' || payload.jti === '') throw invalidClient('client_assertion has no jti');
-    if (!this.store.rememberJti(client.clientId, payload.jti, payload.exp + SKEW_S, now)) throw invalidClient('client_assertion jti was already used');
+    // Remembered (in ms, the registry's unit) until the assertion could no longer be accepted anyway.
+    if (!await this.store.rememberJti(client.clientId, payload.jti, (payload.exp + SKEW_S) * 1000, Date.now())) throw invalidClient('client_assertion jti was already used');
     return client;
   }
 

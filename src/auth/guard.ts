@@ -51,8 +51,9 @@ interface Resolved {
 
 /**
  * How long a resolved token is trusted without looking again. Revocations in this process clear
- * the cache at once (the store's revision); a change made by another process (the CLI removing a
- * client) is seen within this time: one second at most (issue 20, README "Audit").
+ * the cache at once (the store's revision); a change made elsewhere (another Flint instance on
+ * the same MongoDB, the CLI removing a client) is seen within this time: one second at most
+ * (issue 18, README "Several instances"). Only live tokens are cached, never refusals.
  */
 const RESOLVED_TTL_MS = 1000;
 const RESOLVED_MAX = 10_000;
@@ -62,10 +63,14 @@ export function smartGuard(auth: AuthService, mountPath: string): onRequestHookH
   const isPublic = publicCheck(mountPath);
   const realm = auth.settings.fhirBase;
   const resolved = new Map<string, Resolved>();
-  const resolve = (token: string, now: number): Resolved => {
+  const cached = (token: string, now: number): Resolved | undefined => {
     const hit = resolved.get(token);
-    if (hit && hit.until > now && hit.revision === auth.store.revision) return hit;
-    const found = auth.tokens.resolveAccess(token, now);
+    return hit && hit.until > now && hit.revision === auth.store.revision ? hit : undefined;
+  };
+  const resolve = async (token: string, now: number): Promise<Resolved> => {
+    // Read before the lookup: a revocation in this process while it runs leaves the entry stale-marked.
+    const revision = auth.store.revision;
+    const found = await auth.tokens.resolveAccess(token, now);
     if ('error' in found) throw invalid(realm, found.error);
     if (!sameBase(found.grant.aud, auth.settings.fhirBase)) throw invalid(realm, 'the token is for another server');
     const g = found.grant;
@@ -73,22 +78,30 @@ export function smartGuard(auth: AuthService, mountPath: string): onRequestHookH
       access: policyFromScopes({ scope: g.scope, ...(g.patient ? { patient: g.patient } : {}), ...(g.fhirUser ? { fhirUser: g.fhirUser } : {}) }),
       caller: { clientId: g.clientId, ...(g.username ? { user: g.username } : {}), ...(g.patient ? { patient: g.patient } : {}) },
       until: Math.min(found.expiresAt, now + RESOLVED_TTL_MS),
-      revision: auth.store.revision,
+      revision,
     };
     if (resolved.size >= RESOLVED_MAX) resolved.clear();
     resolved.set(token, entry);
     return entry;
   };
+  // Callback style: a cached token (the common case) costs no promise.
   return (req, _reply, done) => {
     if (isPublic(req)) return done();
+    let token: string;
     try {
-      const { access, caller } = resolve(bearer(req, realm), Date.now());
-      req.access = access;
-      req.caller = caller;
-      done();
+      token = bearer(req, realm);
     } catch (err) {
-      done(err as Error);
+      return done(err as Error);
     }
+    const now = Date.now();
+    const accept = (r: Resolved): void => {
+      req.access = r.access;
+      req.caller = r.caller;
+      done();
+    };
+    const hit = cached(token, now);
+    if (hit) return accept(hit);
+    resolve(token, now).then(accept, (err: unknown) => done(err as Error));
   };
 }
 

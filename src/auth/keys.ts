@@ -33,7 +33,7 @@ export class KeyRing {
 
   /** The key to sign with: the newest, or a new one when it is older than the rotation period. */
   async signing(now = Date.now()): Promise<SigningKey> {
-    const keys = this.store.signingKeys().filter((k) => k.retiredAt === undefined);
+    const keys = (await this.store.signingKeys()).filter((k) => k.retiredAt === undefined);
     const newest = keys[0];
     const due = !newest || now - newest.createdAt >= this.rotateAfterMs;
     // Another instance holds the lease and rotates: sign with the newest key until its new one
@@ -53,11 +53,11 @@ export class KeyRing {
     const { privateKey } = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
     const jwk = await exportJWK(privateKey);
     const kid = await calculateJwkThumbprint(jwk);
-    for (const k of this.store.signingKeys()) {
-      if (k.retiredAt === undefined) this.store.retireSigningKey(k.kid, now);
-      else if (now - k.retiredAt > RETIRED_KEPT_MS) this.store.deleteSigningKey(k.kid);
+    for (const k of await this.store.signingKeys()) {
+      if (k.retiredAt === undefined) await this.store.retireSigningKey(k.kid, now);
+      else if (now - k.retiredAt > RETIRED_KEPT_MS) await this.store.deleteSigningKey(k.kid);
     }
-    this.store.putSigningKey(kid, now, { ...jwk, kid, alg: 'RS256', use: 'sig' });
+    await this.store.putSigningKey(kid, now, { ...jwk, kid, alg: 'RS256', use: 'sig' });
     this.current = { kid, key: privateKey };
     return this.current;
   }
@@ -65,7 +65,7 @@ export class KeyRing {
   /** The public keys (current and recently retired) — never a private member. */
   async jwks(): Promise<{ keys: JWK[] }> {
     await this.signing();
-    const keys = this.store.signingKeys().map((k) => {
+    const keys = (await this.store.signingKeys()).map((k) => {
       const { kty, n, e } = k.privateJwk as { kty: string; n: string; e: string };
       return { kty, n, e, kid: k.kid, alg: 'RS256', use: 'sig' };
     });

@@ -1,6 +1,7 @@
 // The authorization server's parts, assembled once: persistence, signing keys, token issuing,
 // client authentication, and the short-lived state of authorizations in progress.
 import { AuthStore } from './store.js';
+import type { AuthRegistry } from '../store/registry.js';
 import { KeyRing } from './keys.js';
 import { TokenService } from './tokens.js';
 import { ClientAuthenticator, type JwksFetcher } from './client-auth.js';
@@ -60,8 +61,9 @@ export class AuthService {
   /** Signed-in sessions of the app-management page (one-time ids in its forms). */
   readonly manageSessions = new Map<string, { username: string; expiresAt: number }>();
 
-  constructor(readonly settings: AuthSettings, dbFile: string, fetcher?: JwksFetcher) {
-    this.store = new AuthStore(dbFile);
+  /** @param registry where the auth data lives (src/store/open.ts openRegistry); closed with the service. */
+  constructor(readonly settings: AuthSettings, registry: AuthRegistry, fetcher?: JwksFetcher) {
+    this.store = new AuthStore(registry);
     this.keys = new KeyRing(this.store, settings.keyRotationDays * 86_400_000);
     this.tokens = new TokenService(this.store, this.keys, {
       fhirBase: settings.fhirBase, accessTtlS: settings.accessTtlS, backendTtlS: settings.backendTtlS,

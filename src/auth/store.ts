@@ -1,314 +1,163 @@
-// The authorization server's own persistence: registered clients, users, authorization codes,
-// grants and their tokens (only SHA-256 hashes are stored), EHR launch handles, replay
-// protection for client assertions, signing keys, and the append-only audit log. A small
-// SQLite database next to the FHIR data (AUTH_DB).
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+// The authorization server's view of its persistence: the registry port (src/store/registry.ts,
+// SQLite or MongoDB as configured) plus what this process alone needs on top of it, a revision
+// that every change which can take access away bumps, so that this process's caches of
+// resolved tokens and allowed origins forget at once. Other instances see such a change through
+// the database within their cache bound (one second, src/auth/guard.ts).
 import { createHash } from 'node:crypto';
-import Database from 'better-sqlite3';
-import { SqliteAuditWriter, type AuditWriter } from './audit-writer.js';
-import { auditAppender } from './audit-sqlite.js';
+import type {
+  AuditEntry, AuthRegistry, ClientRecord, CodeRecord, GrantRecord, LaunchRecord, SigningKeyRecord, StoredAuditEntry, TokenRecord, UserRecord,
+} from '../store/registry.js';
 
-export type ClientType = 'public' | 'symmetric' | 'asymmetric';
-
-export interface ClientRecord {
-  clientId: string;
-  name: string;
-  type: ClientType;
-  /** scrypt hash of the secret (symmetric clients). */
-  secretHash?: string;
-  jwks?: { keys: Record<string, unknown>[] };
-  jwksUri?: string;
-  redirectUris: string[];
-  launchUris: string[];
-  allowedOrigins: string[];
-  /** Scopes the client may be granted at most (the pre-authorised set for backend services). */
-  scopes: string[];
-  grantTypes: string[];
-  /** May request `__admin` (client registration, $reindex, audit). */
-  admin: boolean;
-  /** May introspect any token (resource servers, auditors). */
-  introspect: boolean;
-}
-
-export interface UserRecord {
-  username: string;
-  passwordHash: string;
-  /** `Patient/…`, `Practitioner/…`, `RelatedPerson/…` or `Person/…`. */
-  fhirUser: string;
-  name: string;
-}
-
-export interface GrantRecord {
-  grantId: string;
-  clientId: string;
-  username?: string;
-  fhirUser?: string;
-  patient?: string;
-  encounter?: string;
-  scope: string;
-  /** The FHIR base the grant is for (authorize `aud`). */
-  aud: string;
-  /** Extra launch context for the token response and introspection (JSON). */
-  context: Record<string, unknown>;
-  createdAt: number;
-  revoked: boolean;
-}
-
-export interface TokenRecord {
-  hash: string;
-  grantId: string;
-  kind: 'access' | 'refresh';
-  expiresAt: number;
-  issuedAt: number;
-  revoked: boolean;
-  /** Refresh tokens: set when used (rotation); a second use revokes the grant. */
-  usedAt?: number;
-}
-
-export interface CodeRecord {
-  hash: string;
-  grantId: string;
-  clientId: string;
-  redirectUri: string;
-  codeChallenge: string;
-  nonce?: string;
-  expiresAt: number;
-  usedAt?: number;
-}
-
-export interface LaunchRecord {
-  launch: string;
-  clientId: string;
-  patient?: string;
-  encounter?: string;
-  username?: string;
-  context: Record<string, unknown>;
-  expiresAt: number;
-}
-
-export interface AuditEntry {
-  time: string;
-  requestId: string;
-  clientId?: string;
-  user?: string;
-  patient?: string;
-  action: string;
-  target?: string;
-  query?: string;
-  status: number;
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS client (client_id TEXT PRIMARY KEY, json TEXT NOT NULL) STRICT;
-CREATE TABLE IF NOT EXISTS user (username TEXT PRIMARY KEY, json TEXT NOT NULL) STRICT;
-CREATE TABLE IF NOT EXISTS grant_ (grant_id TEXT PRIMARY KEY, client_id TEXT NOT NULL, username TEXT, revoked INTEGER NOT NULL DEFAULT 0, json TEXT NOT NULL) STRICT;
-CREATE INDEX IF NOT EXISTS grant_user ON grant_ (username);
-CREATE TABLE IF NOT EXISTS token (hash TEXT PRIMARY KEY, grant_id TEXT NOT NULL, kind TEXT NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0, used_at INTEGER) STRICT;
-CREATE INDEX IF NOT EXISTS token_grant ON token (grant_id);
-CREATE TABLE IF NOT EXISTS code (hash TEXT PRIMARY KEY, json TEXT NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER) STRICT;
-CREATE TABLE IF NOT EXISTS launch (launch TEXT PRIMARY KEY, json TEXT NOT NULL, expires_at INTEGER NOT NULL) STRICT;
-CREATE TABLE IF NOT EXISTS jti (iss TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (iss, jti)) STRICT;
-CREATE TABLE IF NOT EXISTS signing_key (kid TEXT PRIMARY KEY, created_at INTEGER NOT NULL, private_jwk TEXT NOT NULL, retired_at INTEGER) STRICT;
--- Append-only: rows are inserted, never updated or deleted (no statement here does either).
-CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, request_id TEXT NOT NULL,
-  client_id TEXT, user TEXT, patient TEXT, action TEXT NOT NULL, target TEXT, query TEXT, status INTEGER NOT NULL) STRICT;
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-`;
+export type {
+  AuditEntry, ClientRecord, ClientType, CodeRecord, GrantRecord, LaunchRecord, TokenRecord, UserRecord,
+} from '../store/registry.js';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('base64url');
 
+/** How long the set of registered CORS origins is reused (the same bound as resolved tokens). */
+const ORIGINS_TTL_MS = 1000;
+
 export class AuthStore {
-  private readonly db: Database.Database;
-  private readonly statements = new Map<string, Database.Statement>();
   /**
    * Bumped by every change that can take access away (revocations, grant and client changes),
    * so that caches of resolved tokens in this process know when to forget.
    */
   revision = 0;
-  private readonly auditWriter: AuditWriter;
+  private origins: { set: Set<string>; until: number; revision: number } | undefined;
 
-  constructor(filename: string) {
-    if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
-    this.db = new Database(filename);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.exec(SCHEMA);
-    this.auditWriter = new SqliteAuditWriter(filename, auditAppender(this.db));
+  constructor(private readonly registry: AuthRegistry) {}
+
+  close(): Promise<void> {
+    return this.registry.close();
   }
 
-  /** Statements are prepared once (preparing costs more than running these lookups). */
-  private stmt(sql: string): Database.Statement {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.statements.set(sql, st);
+  putClient(c: ClientRecord): Promise<void> {
+    this.revision++;
+    return this.registry.putClient(c);
+  }
+
+  client(clientId: string): Promise<ClientRecord | undefined> {
+    return this.registry.client(clientId);
+  }
+
+  clients(): Promise<ClientRecord[]> {
+    return this.registry.clients();
+  }
+
+  async deleteClient(clientId: string): Promise<boolean> {
+    this.revision++;
+    return this.registry.deleteClient(clientId);
+  }
+
+  /** Whether a registered client lists `origin` (CORS); read at most once a second. */
+  async originAllowed(origin: string, now = Date.now()): Promise<boolean> {
+    if (!this.origins || this.origins.until <= now || this.origins.revision !== this.revision) {
+      const revision = this.revision;
+      const set = new Set((await this.registry.clients()).flatMap((c) => c.allowedOrigins));
+      this.origins = { set, until: now + ORIGINS_TTL_MS, revision };
     }
-    return st;
+    return this.origins.set.has(origin);
   }
 
-  /** Closes the database once every queued audit entry is stored. */
-  async close(): Promise<void> {
-    await this.auditWriter.close();
-    this.db.close();
+  putUser(u: UserRecord): Promise<void> {
+    return this.registry.putUser(u);
   }
 
-  // ---- clients and users -----------------------------------------------------------------
+  user(username: string): Promise<UserRecord | undefined> {
+    return this.registry.user(username);
+  }
 
-  putClient(c: ClientRecord): void {
+  users(): Promise<UserRecord[]> {
+    return this.registry.users();
+  }
+
+  putGrant(g: GrantRecord): Promise<void> {
     this.revision++;
-    this.stmt('INSERT INTO client (client_id, json) VALUES (?, ?) ON CONFLICT (client_id) DO UPDATE SET json = excluded.json').run(c.clientId, JSON.stringify(c));
+    return this.registry.putGrant(g);
   }
 
-  client(clientId: string): ClientRecord | undefined {
-    const row = this.stmt('SELECT json FROM client WHERE client_id = ?').get(clientId) as { json: string } | undefined;
-    return row ? JSON.parse(row.json) as ClientRecord : undefined;
+  grant(grantId: string): Promise<GrantRecord | undefined> {
+    return this.registry.grant(grantId);
   }
 
-  clients(): ClientRecord[] {
-    return (this.stmt('SELECT json FROM client ORDER BY client_id').all() as { json: string }[]).map((r) => JSON.parse(r.json) as ClientRecord);
-  }
-
-  deleteClient(clientId: string): boolean {
-    this.revision++;
-    return this.stmt('DELETE FROM client WHERE client_id = ?').run(clientId).changes > 0;
-  }
-
-  putUser(u: UserRecord): void {
-    this.stmt('INSERT INTO user (username, json) VALUES (?, ?) ON CONFLICT (username) DO UPDATE SET json = excluded.json').run(u.username, JSON.stringify(u));
-  }
-
-  user(username: string): UserRecord | undefined {
-    const row = this.stmt('SELECT json FROM user WHERE username = ?').get(username) as { json: string } | undefined;
-    return row ? JSON.parse(row.json) as UserRecord : undefined;
-  }
-
-  users(): UserRecord[] {
-    return (this.stmt('SELECT json FROM user ORDER BY username').all() as { json: string }[]).map((r) => JSON.parse(r.json) as UserRecord);
-  }
-
-  // ---- grants, tokens, codes, launches ---------------------------------------------------
-
-  putGrant(g: GrantRecord): void {
-    this.revision++;
-    this.stmt('INSERT INTO grant_ (grant_id, client_id, username, revoked, json) VALUES (?, ?, ?, ?, ?) ON CONFLICT (grant_id) DO UPDATE SET revoked = excluded.revoked, json = excluded.json')
-      .run(g.grantId, g.clientId, g.username ?? null, g.revoked ? 1 : 0, JSON.stringify(g));
-  }
-
-  grant(grantId: string): GrantRecord | undefined {
-    const row = this.stmt('SELECT json, revoked FROM grant_ WHERE grant_id = ?').get(grantId) as { json: string; revoked: number } | undefined;
-    return row ? { ...(JSON.parse(row.json) as GrantRecord), revoked: row.revoked === 1 } : undefined;
-  }
-
-  grantsOfUser(username: string): GrantRecord[] {
-    return (this.stmt('SELECT json, revoked FROM grant_ WHERE username = ? AND revoked = 0 ORDER BY grant_id').all(username) as { json: string; revoked: number }[])
-      .map((r) => ({ ...(JSON.parse(r.json) as GrantRecord), revoked: false }));
+  grantsOfUser(username: string): Promise<GrantRecord[]> {
+    return this.registry.grantsOfUser(username);
   }
 
   /** Revokes a grant and every token issued under it. */
-  revokeGrant(grantId: string): void {
+  async revokeGrant(grantId: string): Promise<void> {
+    await this.registry.revokeGrant(grantId);
+    // After the write too: a token resolved while it was under way is not cached as live.
     this.revision++;
-    this.db.transaction(() => {
-      this.stmt('UPDATE grant_ SET revoked = 1 WHERE grant_id = ?').run(grantId);
-      this.stmt('UPDATE token SET revoked = 1 WHERE grant_id = ?').run(grantId);
-    })();
   }
 
-  putToken(t: TokenRecord): void {
-    this.stmt('INSERT INTO token (hash, grant_id, kind, issued_at, expires_at, revoked, used_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(t.hash, t.grantId, t.kind, t.issuedAt, t.expiresAt, t.revoked ? 1 : 0, t.usedAt ?? null);
+  putToken(t: TokenRecord): Promise<void> {
+    return this.registry.putToken(t);
   }
 
-  token(hash: string): TokenRecord | undefined {
-    const row = this.stmt('SELECT hash, grant_id, kind, issued_at, expires_at, revoked, used_at FROM token WHERE hash = ?').get(hash) as
-      { hash: string; grant_id: string; kind: 'access' | 'refresh'; issued_at: number; expires_at: number; revoked: number; used_at: number | null } | undefined;
-    if (!row) return undefined;
-    return {
-      hash: row.hash, grantId: row.grant_id, kind: row.kind, issuedAt: row.issued_at, expiresAt: row.expires_at, revoked: row.revoked === 1,
-      ...(row.used_at !== null ? { usedAt: row.used_at } : {}),
-    };
+  token(hash: string): Promise<TokenRecord | undefined> {
+    return this.registry.token(hash);
   }
 
-  revokeToken(hash: string): void {
+  async revokeToken(hash: string): Promise<void> {
+    await this.registry.revokeToken(hash);
     this.revision++;
-    this.stmt('UPDATE token SET revoked = 1 WHERE hash = ?').run(hash);
   }
 
   /** Marks a refresh token used; false when it already was (reuse). */
-  useRefresh(hash: string, now: number): boolean {
-    return this.stmt('UPDATE token SET used_at = ? WHERE hash = ? AND used_at IS NULL').run(now, hash).changes === 1;
+  useRefresh(hash: string, now: number): Promise<boolean> {
+    return this.registry.useRefresh(hash, now);
   }
 
-  putCode(c: CodeRecord): void {
-    this.stmt('INSERT INTO code (hash, json, expires_at) VALUES (?, ?, ?)').run(c.hash, JSON.stringify(c), c.expiresAt);
+  putCode(c: CodeRecord): Promise<void> {
+    return this.registry.putCode(c);
   }
 
-  /** Redeems a code once: the second call for the same code gets `{ reused: true }`. */
-  redeemCode(hash: string, now: number): { code?: CodeRecord; reused: boolean } {
-    return this.db.transaction(() => {
-      const row = this.stmt('SELECT json, used_at FROM code WHERE hash = ?').get(hash) as { json: string; used_at: number | null } | undefined;
-      if (!row) return { reused: false };
-      const code = JSON.parse(row.json) as CodeRecord;
-      if (row.used_at !== null) return { code, reused: true };
-      this.stmt('UPDATE code SET used_at = ? WHERE hash = ?').run(now, hash);
-      return { code, reused: false };
-    })();
+  /** Redeems a code once: the second call for the same code (on any instance) gets `{ reused: true }`. */
+  redeemCode(hash: string, now: number): Promise<{ code?: CodeRecord; reused: boolean }> {
+    return this.registry.redeemCode(hash, now);
   }
 
-  putLaunch(l: LaunchRecord): void {
-    this.stmt('INSERT INTO launch (launch, json, expires_at) VALUES (?, ?, ?)').run(l.launch, JSON.stringify(l), l.expiresAt);
+  putLaunch(l: LaunchRecord): Promise<void> {
+    return this.registry.putLaunch(l);
   }
 
-  launch(launch: string): LaunchRecord | undefined {
-    const row = this.stmt('SELECT json FROM launch WHERE launch = ?').get(launch) as { json: string } | undefined;
-    return row ? JSON.parse(row.json) as LaunchRecord : undefined;
+  launch(launch: string): Promise<LaunchRecord | undefined> {
+    return this.registry.launch(launch);
   }
 
   /** Records a client assertion's jti; false when (iss, jti) was seen before (a replay). */
-  rememberJti(iss: string, jti: string, expiresAt: number, now: number): boolean {
-    this.stmt('DELETE FROM jti WHERE expires_at < ?').run(now);
-    return this.stmt('INSERT OR IGNORE INTO jti (iss, jti, expires_at) VALUES (?, ?, ?)').run(iss, jti, expiresAt).changes === 1;
+  rememberJti(iss: string, jti: string, expiresAt: number, now: number): Promise<boolean> {
+    return this.registry.rememberJti(iss, jti, expiresAt, now);
   }
 
-  // ---- signing keys -----------------------------------------------------------------------
-
-  signingKeys(): { kid: string; createdAt: number; privateJwk: Record<string, unknown>; retiredAt?: number }[] {
-    return (this.stmt('SELECT kid, created_at, private_jwk, retired_at FROM signing_key ORDER BY created_at DESC').all() as
-      { kid: string; created_at: number; private_jwk: string; retired_at: number | null }[])
-      .map((r) => ({ kid: r.kid, createdAt: r.created_at, privateJwk: JSON.parse(r.private_jwk) as Record<string, unknown>, ...(r.retired_at !== null ? { retiredAt: r.retired_at } : {}) }));
+  signingKeys(): Promise<SigningKeyRecord[]> {
+    return this.registry.signingKeys();
   }
 
-  putSigningKey(kid: string, createdAt: number, privateJwk: Record<string, unknown>): void {
-    this.stmt('INSERT INTO signing_key (kid, created_at, private_jwk) VALUES (?, ?, ?)').run(kid, createdAt, JSON.stringify(privateJwk));
+  putSigningKey(kid: string, createdAt: number, privateJwk: Record<string, unknown>): Promise<void> {
+    return this.registry.putSigningKey(kid, createdAt, privateJwk);
   }
 
-  retireSigningKey(kid: string, at: number): void {
-    this.stmt('UPDATE signing_key SET retired_at = ? WHERE kid = ? AND retired_at IS NULL').run(at, kid);
+  retireSigningKey(kid: string, at: number): Promise<void> {
+    return this.registry.retireSigningKey(kid, at);
   }
 
-  deleteSigningKey(kid: string): void {
-    this.stmt('DELETE FROM signing_key WHERE kid = ?').run(kid);
+  deleteSigningKey(kid: string): Promise<void> {
+    return this.registry.deleteSigningKey(kid);
   }
 
-  // ---- audit ------------------------------------------------------------------------------
-
-  /** Queues an audit entry; stored in batches off the request path (src/auth/audit-writer.ts). */
+  /** Queues an audit entry; stored in batches off the request path. */
   audit(e: AuditEntry): void {
-    this.auditWriter.write(e);
+    this.registry.audit(e);
   }
 
   /** Resolves once every entry queued so far is stored. */
   flushAudit(): Promise<void> {
-    return this.auditWriter.flush();
+    return this.registry.flushAudit();
   }
 
-  async auditLog(opts: { after?: number; limit: number }): Promise<(AuditEntry & { seq: number })[]> {
-    await this.flushAudit();
-    return (this.stmt('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?').all(opts.after ?? 0, opts.limit) as Record<string, unknown>[]).map((r) => ({
-      seq: r.seq as number, time: r.time as string, requestId: r.request_id as string, action: r.action as string, status: r.status as number,
-      ...(r.client_id ? { clientId: r.client_id as string } : {}), ...(r.user ? { user: r.user as string } : {}),
-      ...(r.patient ? { patient: r.patient as string } : {}), ...(r.target ? { target: r.target as string } : {}), ...(r.query ? { query: r.query as string } : {}),
-    }));
+  auditLog(opts: { after?: number; limit: number }): Promise<StoredAuditEntry[]> {
+    return this.registry.auditLog(opts);
   }
 }

@@ -36,7 +36,7 @@ export class TokenService {
     const now = opts.now ?? Date.now();
     const ttl = opts.backend ? this.settings.backendTtlS : this.settings.accessTtlS;
     const access = randomToken();
-    this.store.putToken({ hash: hashToken(access), grantId: grant.grantId, kind: 'access', issuedAt: now, expiresAt: now + ttl * 1000, revoked: false });
+    await this.store.putToken({ hash: hashToken(access), grantId: grant.grantId, kind: 'access', issuedAt: now, expiresAt: now + ttl * 1000, revoked: false });
     const scopes = parseScopes(grant.scope);
     const response: TokenResponse = { access_token: access, token_type: 'Bearer', expires_in: ttl, scope: grant.scope };
     if (grant.patient) response.patient = grant.patient;
@@ -44,7 +44,7 @@ export class TokenService {
     Object.assign(response, grant.context);
     if (opts.refresh && scopes.offline) {
       const refresh = randomToken();
-      this.store.putToken({ hash: hashToken(refresh), grantId: grant.grantId, kind: 'refresh', issuedAt: now, expiresAt: now + this.settings.refreshTtlS * 1000, revoked: false });
+      await this.store.putToken({ hash: hashToken(refresh), grantId: grant.grantId, kind: 'refresh', issuedAt: now, expiresAt: now + this.settings.refreshTtlS * 1000, revoked: false });
       response.refresh_token = refresh;
     }
     if (scopes.openid && grant.username) response.id_token = await this.idToken(grant, opts.nonce, now);
@@ -71,19 +71,19 @@ export class TokenService {
   }
 
   /** The live grant behind an access token, or why there is none. */
-  resolveAccess(token: string, now = Date.now()): { grant: GrantRecord; expiresAt: number; issuedAt: number } | { error: string } {
-    const t = this.store.token(hashToken(token));
+  async resolveAccess(token: string, now = Date.now()): Promise<{ grant: GrantRecord; expiresAt: number; issuedAt: number } | { error: string }> {
+    const t = await this.store.token(hashToken(token));
     if (!t || t.kind !== 'access') return { error: 'unknown token' };
     if (t.revoked) return { error: 'the token was revoked' };
     if (t.expiresAt <= now) return { error: 'the token expired' };
-    const grant = this.store.grant(t.grantId);
+    const grant = await this.store.grant(t.grantId);
     if (!grant || grant.revoked) return { error: 'the authorization was revoked' };
     return { grant, expiresAt: t.expiresAt, issuedAt: t.issuedAt };
   }
 
   /** RFC 7662 introspection of an access token: every launch-context value of the token response. */
-  introspect(token: string): Record<string, unknown> {
-    const found = this.resolveAccess(token);
+  async introspect(token: string): Promise<Record<string, unknown>> {
+    const found = await this.resolveAccess(token);
     if ('error' in found) return { active: false };
     const g = found.grant;
     return {

@@ -3,6 +3,7 @@ import type { Store, StoreIndexer } from './port.js';
 import { SqliteStore } from './sqlite/store.js';
 import { connectMongo } from './mongo/driver.js';
 import { MongoStore } from './mongo/store.js';
+import type { MongoDb } from './mongo/db.js';
 
 export type DatabaseTarget =
   | { kind: 'sqlite'; filename: string }
@@ -19,12 +20,17 @@ export interface OpenOptions {
   searchTimeoutMs?: number;
 }
 
-export async function openStore(target: DatabaseTarget, opts: OpenOptions = {}): Promise<Store> {
+/**
+ * @param db MongoDB only: use this database handle instead of connecting to `target.url`
+ * (one connection pool shared with the auth registry; tests pass the in-process emulation).
+ * The store closes it.
+ */
+export async function openStore(target: DatabaseTarget, opts: OpenOptions = {}, db?: MongoDb): Promise<Store> {
   switch (target.kind) {
     case 'sqlite':
       return SqliteStore.open({ filename: target.filename, ...opts });
     case 'mongodb': {
-      const db = await connectMongo(target.url);
+      db ??= await connectMongo(target.url);
       try {
         return await MongoStore.open({
           db, ...(opts.indexer ? { indexer: opts.indexer } : {}), ...(opts.searchTimeoutMs !== undefined ? { searchTimeoutMs: opts.searchTimeoutMs } : {}),
@@ -36,3 +42,4 @@ export async function openStore(target: DatabaseTarget, opts: OpenOptions = {}):
     }
   }
 }
+

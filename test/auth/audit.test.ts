@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/app.js';
 import { AuthService, authSettings } from '../../src/auth/service.js';
+import { openRegistry } from '../../src/store/open-registry.js';
 import { issueOperatorToken } from '../../src/auth/server/admin.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flint-audit-'));
@@ -30,7 +31,7 @@ t.test('denied requests on /fhir, /admin and /auth are all in the audit log, and
   for (let i = 0; i < 300; i++) await app.inject({ url: `/fhir/Observation?code=${i}` });
   await app.close();
 
-  const auth = new AuthService(authSettings(loadConfig(env)), loadConfig(env).auth.db);
+  const auth = new AuthService(authSettings(loadConfig(env)), await openRegistry(loadConfig(env).database, loadConfig(env).auth.db));
   t.teardown(() => auth.close());
   const log = await auth.store.auditLog({ limit: 1000 });
   for (const [i, id] of ids.entries()) {
@@ -62,10 +63,10 @@ t.test('a token revoked by another process stops working within a second', async
   const ok = await app.inject({ url: '/fhir/Patient', headers: { authorization: `Bearer ${token}` } });
   t.equal(ok.statusCode, 200, 'the token works (and is now cached)');
   // Another process (the command line) revokes the grant through its own connection.
-  const other = new AuthService(authSettings(loadConfig(env)), loadConfig(env).auth.db);
-  const found = other.tokens.resolveAccess(token);
+  const other = new AuthService(authSettings(loadConfig(env)), await openRegistry(loadConfig(env).database, loadConfig(env).auth.db));
+  const found = await other.tokens.resolveAccess(token);
   if (!('grant' in found)) throw new Error('token not found');
-  other.store.revokeGrant(found.grant.grantId);
+  await other.store.revokeGrant(found.grant.grantId);
   await other.close();
   await new Promise((r) => setTimeout(r, 1050));
   const after = await app.inject({ url: '/fhir/Patient', headers: { authorization: `Bearer ${token}` } });

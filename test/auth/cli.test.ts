@@ -31,7 +31,7 @@ t.test('a client registered on the command line is in the registry the server re
   t.notMatch(JSON.stringify(listed.out), String(added.out?.client_secret));
   const app = await buildApp(loadConfig(env));
   t.teardown(() => app.close());
-  t.equal(app.authService.store.client('billing-app')?.redirectUris[0], 'https://billing.example/cb');
+  t.equal((await app.authService.store.client('billing-app'))?.redirectUris[0], 'https://billing.example/cb');
 });
 
 t.test('bad input is refused with a message and a non-zero exit, and nothing is written', async (t) => {
@@ -55,7 +55,7 @@ t.test('a user added with a password on stdin can sign in; the password is store
   t.equal(cli(['user', 'add', '--username', 'short', '--fhir-user', 'Patient/p'], { FLINT_PASSWORD: 'short' }).status, 1, 'a short password is refused');
   const app = await buildApp(loadConfig(env));
   t.teardown(() => app.close());
-  const stored = app.authService.store.user('dr-jones');
+  const stored = await app.authService.store.user('dr-jones');
   t.match(stored?.passwordHash, /^scrypt\$/);
   t.notMatch(stored?.passwordHash ?? '', /a long enough password/);
 });

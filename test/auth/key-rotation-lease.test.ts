@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuthStore } from '../../src/auth/store.js';
+import { SqliteRegistry } from '../../src/store/sqlite/registry.js';
 import { KeyRing } from '../../src/auth/keys.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { MongoStore } from '../../src/store/mongo/store.js';
@@ -17,8 +18,8 @@ const DAY = 86_400_000;
 
 async function rings(t: Test, work: [WorkStore, WorkStore, WorkStore]): Promise<{ store: AuthStore; rings: KeyRing[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'flint-keys-'));
-  const store = new AuthStore(join(dir, 'auth.db'));
-  t.teardown(() => { store.close(); rmSync(dir, { recursive: true, force: true }); });
+  const store = new AuthStore(new SqliteRegistry(join(dir, 'auth.db')));
+  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
   const list = work.map((w, i) => {
     const ring = new KeyRing(store, 30 * DAY);
     ring.guardRotation(() => w.tryLease('auth:signing-key-rotation', `I${i}`, 60_000));
@@ -46,12 +47,12 @@ for (const c of cases) {
     const { store, rings: [a, b, cc] } = await rings(t, w.work);
     const t0 = Date.now() - 31 * DAY; // the first key is already past its rotation period
     const first = await a!.rotate(t0);
-    t.equal(store.signingKeys().length, 1);
+    t.equal((await store.signingKeys()).length, 1);
     const now = Date.now();
     const signed = await Promise.all([a!, b!, cc!, a!, b!, cc!].map((r) => r.signing(now)));
-    const live = store.signingKeys().filter((k) => k.retiredAt === undefined);
+    const live = (await store.signingKeys()).filter((k) => k.retiredAt === undefined);
     t.equal(live.length, 1, 'one live key');
-    t.equal(store.signingKeys().length, 2, 'exactly one new key was made');
+    t.equal((await store.signingKeys()).length, 2, 'exactly one new key was made');
     t.not(live[0]?.kid, first.kid, 'the live key is the new one');
     const kids = new Set(signed.map((k) => k.kid));
     t.ok([...kids].every((k) => k === first.kid || k === live[0]?.kid), 'everyone signs with a stored key');

@@ -52,15 +52,15 @@ t.test('no token, a bad token, an expired, revoked or foreign token: 401 with WW
   t.equal((await client(app).get('/fhir/metadata')).statusCode, 200, 'metadata is public');
   const auth = app.authService;
   const grant = { grantId: 'g-test', clientId: 'loader-app', scope: 'user/*.rs', aud: 'http://flint.test/fhir', context: {}, createdAt: Date.now(), revoked: false };
-  auth.store.putGrant(grant);
+  await auth.store.putGrant(grant);
   const old = await auth.tokens.issue(grant, { now: Date.now() - 2 * 3600_000 });
   t.equal((await client(app, old.access_token).get('/fhir/Patient/pat-alice')).statusCode, 401, 'expired');
-  auth.store.putGrant({ ...grant, grantId: 'g-foreign', aud: 'https://other.example/fhir' });
+  await auth.store.putGrant({ ...grant, grantId: 'g-foreign', aud: 'https://other.example/fhir' });
   const foreign = await auth.tokens.issue({ ...grant, grantId: 'g-foreign', aud: 'https://other.example/fhir' });
   t.equal((await client(app, foreign.access_token).get('/fhir/Patient/pat-alice')).statusCode, 401, 'minted for another FHIR base');
   const live = await auth.tokens.issue(grant);
   t.equal((await client(app, live.access_token).get('/fhir/Patient/pat-alice')).statusCode, 200);
-  auth.store.revokeGrant('g-test');
+  await auth.store.revokeGrant('g-test');
   t.equal((await client(app, live.access_token).get('/fhir/Patient/pat-alice')).statusCode, 401, 'revoked: refused at once');
 });
 

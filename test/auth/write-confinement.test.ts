@@ -24,7 +24,7 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
 async function grantToken(app: FastifyInstance, scope: string, fhirUser?: string): Promise<FastifyInstance> {
   const auth = app.authService;
   const grant = { grantId: `g-${Math.random().toString(36).slice(2)}`, clientId: 'desk', scope, aud: BASE, context: {}, createdAt: Date.now(), revoked: false, ...(fhirUser ? { fhirUser } : {}) };
-  auth.store.putGrant(grant);
+  await auth.store.putGrant(grant);
   return withToken(app, (await auth.tokens.issue(grant)).access_token);
 }
 

@@ -4,6 +4,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { buildApp, type BuildOptions } from '../../src/app.js';
 import { MongoStore } from '../../src/store/mongo/store.js';
+import { MongoRegistry } from '../../src/store/mongo/registry.js';
 import { MingoDb } from './mingo-db.js';
 
 interface Teardown {
@@ -23,11 +24,13 @@ export async function testApp(t: Teardown, env: Record<string, string> = {}): Pr
 
 /**
  * FLINT_TEST_STORE=mingo (`npm run test:on-mongo`) runs the HTTP tests on the MongoDB adapter
- * over an in-memory mingo database instead of SQLite.
+ * over an in-memory mingo database instead of SQLite: the FHIR store and the auth registry on
+ * one database, as in production.
  */
 export function storeUnderTest(): BuildOptions {
   if (process.env.FLINT_TEST_STORE !== 'mingo') return {};
-  return { store: (indexer) => MongoStore.open({ db: new MingoDb('replicaset'), indexer }) };
+  const db = new MingoDb('replicaset');
+  return { store: (indexer) => MongoStore.open({ db, indexer }), registry: () => MongoRegistry.open({ db }) };
 }
 
 export const FHIR = 'application/fhir+json';

@@ -85,7 +85,7 @@ export async function codeFlow(app: FastifyInstance, o: AuthorizeOptions): Promi
 
 /** An access token for `user` through a public client created on the fly. */
 export async function userToken(app: FastifyInstance, clientId: string, user: string, scope: string, patient?: string): Promise<string> {
-  if (!app.authService.store.client(clientId)) {
+  if (!await app.authService.store.client(clientId)) {
     await addClient(app, { client_id: clientId, type: 'public', redirect_uris: [REDIRECT], scopes: ['openid', 'fhirUser', 'launch/patient', 'offline_access', 'patient/*.cruds', 'user/*.cruds'] });
   }
   const body = await codeFlow(app, { clientId, scope, user, ...(patient ? { patient } : {}) });

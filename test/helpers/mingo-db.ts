@@ -8,7 +8,7 @@ import { Mutex } from '../../src/store/mutex.js';
 import {
   DuplicateKeyError, type Doc, type Filter, type FindOneAndUpdateOptions, type FindOptions, type MongoDb, type Session, type Topology, type Update,
 } from '../../src/store/mongo/db.js';
-import type { CollectionName, IndexSpec } from '../../src/store/mongo/layout.js';
+import { AUTH_COLLECTIONS, type CollectionName, type IndexSpec } from '../../src/store/mongo/layout.js';
 
 type Data = Record<CollectionName, Map<string, Doc>>;
 
@@ -22,7 +22,7 @@ interface MingoSession extends Session {
 /** Collections no transaction writes (background work): their writes need not wait for one. */
 const OUTSIDE_TRANSACTIONS: ReadonlySet<CollectionName> = new Set(['leases', 'jobs', 'job_files', 'job_chunks']);
 
-const COLLECTIONS: CollectionName[] = ['resources', 'history', 'meta', 'leases', 'jobs', 'job_files', 'job_chunks'];
+const COLLECTIONS: CollectionName[] = ['resources', 'history', 'meta', 'leases', 'jobs', 'job_files', 'job_chunks', ...AUTH_COLLECTIONS];
 
 const emptyData = (): Data => Object.fromEntries(COLLECTIONS.map((c) => [c, new Map()])) as Data;
 
@@ -234,6 +234,44 @@ export class MingoDb implements MongoDb {
 
   async listIndexes(coll: CollectionName): Promise<IndexSpec[]> {
     return [...this.indexes.values()].filter((s) => s.collection === coll).map((s) => structuredClone(s));
+  }
+
+  // ---- used by the auth registry (src/store/mongo/registry.ts) ----
+  // TTL indexes are recorded but not enforced: expired documents stay, as they may on a server
+  // until its TTL monitor runs, so the registry's code must (and does) check expiry itself.
+
+  insertMany(coll: CollectionName, docs: Doc[], session?: Session): Promise<void> {
+    this.calls.push('insertMany');
+    return this.write(coll, session, () => {
+      const map = this.view(session)[coll];
+      // Ordered, as the adapter asks the server: the documents before a duplicate are stored.
+      for (const doc of docs) {
+        const id = String(doc._id);
+        if (map.has(id)) throw new DuplicateKeyError(`E11000 duplicate key: ${id}`);
+        map.set(id, structuredClone(doc));
+      }
+    });
+  }
+
+  setFieldsMany(coll: CollectionName, filter: Filter, fields: Doc, session?: Session): Promise<number> {
+    this.calls.push('setFieldsMany');
+    return this.write(coll, session, () => {
+      if (Object.keys(fields).some((k) => k.includes('.'))) throw new Error('MingoDb: setFieldsMany takes top-level fields only');
+      const found = this.matches(coll, filter, session);
+      for (const d of found) this.view(session)[coll].set(String(d._id), structuredClone({ ...d, ...fields }));
+      return found.length;
+    });
+  }
+
+  increment(coll: CollectionName, id: string, field: string, by: number, session?: Session): Promise<number> {
+    this.calls.push('increment');
+    return this.write(coll, session, () => {
+      const map = this.view(session)[coll];
+      const cur = map.get(id);
+      const value = (typeof cur?.[field] === 'number' ? cur[field] : 0) + by;
+      map.set(id, { ...(cur ?? { _id: id }), [field]: value });
+      return value;
+    });
   }
 
   /** The stored documents of a collection (copies), for tests. */

@@ -19,10 +19,10 @@ function problem(reply: FastifyReply, status: number, message: string): FastifyR
 }
 
 /** The client and user of the request's bearer token, if it is an admin's. */
-function adminOf(auth: AuthService, req: FastifyRequest): { clientId: string; user?: string } | undefined {
+async function adminOf(auth: AuthService, req: FastifyRequest): Promise<{ clientId: string; user?: string } | undefined> {
   const h = req.headers.authorization ?? '';
   if (!h.toLowerCase().startsWith('bearer ')) return undefined;
-  const found = auth.tokens.resolveAccess(h.slice(7).trim());
+  const found = await auth.tokens.resolveAccess(h.slice(7).trim());
   if (!('grant' in found) || !parseScopes(found.grant.scope).unknown.includes(ADMIN_SCOPE)) return undefined;
   return { clientId: found.grant.clientId, ...(found.grant.username ? { user: found.grant.username } : {}) };
 }
@@ -81,7 +81,7 @@ export async function registerClient(auth: AuthService, input: ClientInput): Pro
     ...(input.jwks ? { jwks: input.jwks } : {}),
     ...(input.jwks_uri ? { jwksUri: input.jwks_uri } : {}),
   };
-  auth.store.putClient(client);
+  await auth.store.putClient(client);
   return { client, ...(secret ? { secret } : {}) };
 }
 
@@ -90,7 +90,7 @@ export async function registerUser(auth: AuthService, input: { username: string;
   if (input.password.length < 8) throw new Error('password: at least 8 characters');
   const user = parseReference(input.fhirUser);
   if (!user || user.base !== undefined || user.version !== undefined || !FHIR_USER_TYPES.has(user.type)) throw new Error('fhirUser must be Patient/id, Practitioner/id, RelatedPerson/id or Person/id');
-  auth.store.putUser({ username: input.username, passwordHash: await hashSecret(input.password), fhirUser: input.fhirUser, name: input.name ?? input.username });
+  await auth.store.putUser({ username: input.username, passwordHash: await hashSecret(input.password), fhirUser: input.fhirUser, name: input.name ?? input.username });
 }
 
 /** The client that holds operator tokens: no redirect URIs and no grant types, so no flow can use it. */
@@ -102,12 +102,12 @@ export const OPERATOR_CLIENT = 'flint-cli';
  */
 export async function issueOperatorToken(auth: AuthService, scopes: string[], admin = false): Promise<TokenResponse> {
   if (!scopes.every((s) => s.startsWith('system/'))) throw new Error('operator tokens carry system/ scopes only');
-  if (!auth.store.client(OPERATOR_CLIENT)) {
+  if (!await auth.store.client(OPERATOR_CLIENT)) {
     await registerClient(auth, { client_id: OPERATOR_CLIENT, name: 'Flint command line', type: 'public', grant_types: [], scopes: ['system/*.cruds'] });
   }
   const scope = [...scopes, ...(admin ? [ADMIN_SCOPE] : [])].join(' ');
   const grant = { grantId: randomToken(16), clientId: OPERATOR_CLIENT, scope, aud: auth.settings.fhirBase, context: {}, createdAt: Date.now(), revoked: false };
-  auth.store.putGrant(grant);
+  await auth.store.putGrant(grant);
   const token = await auth.tokens.issue(grant);
   auth.store.audit({ time: new Date().toISOString(), requestId: 'operator', clientId: OPERATOR_CLIENT, action: 'token-operator', query: scope, status: 200 });
   return token;
@@ -121,7 +121,7 @@ const publicClient = (c: ClientRecord): Record<string, unknown> => {
 
 export function adminRoutes(app: FastifyInstance, auth: AuthService): void {
   app.addHook('onRequest', async (req, reply) => {
-    const admin = adminOf(auth, req);
+    const admin = await adminOf(auth, req);
     // Who did it, for the audit entry of this request (src/http/audit.ts); refusals are audited too.
     req.caller = admin;
     if (!admin) {
@@ -129,7 +129,7 @@ export function adminRoutes(app: FastifyInstance, auth: AuthService): void {
     }
     return undefined;
   });
-  app.get('/clients', async (_req, reply) => reply.type('application/json').send(JSON.stringify(auth.store.clients().map(publicClient))));
+  app.get('/clients', async (_req, reply) => reply.type('application/json').send(JSON.stringify((await auth.store.clients()).map(publicClient))));
   app.post<{ Body: ClientInput }>('/clients', async (req, reply) => {
     try {
       const { client, secret } = await registerClient(auth, req.body ?? {});
@@ -138,7 +138,7 @@ export function adminRoutes(app: FastifyInstance, auth: AuthService): void {
       return problem(reply, 400, (err as Error).message);
     }
   });
-  app.delete<{ Params: { id: string } }>('/clients/:id', async (req, reply) => (auth.store.deleteClient(req.params.id) ? reply.code(204).send() : problem(reply, 404, 'no such client')));
+  app.delete<{ Params: { id: string } }>('/clients/:id', async (req, reply) => (await auth.store.deleteClient(req.params.id) ? reply.code(204).send() : problem(reply, 404, 'no such client')));
   app.post<{ Body: { username: string; password: string; fhirUser: string; name?: string } }>('/users', async (req, reply) => {
     try {
       await registerUser(auth, req.body);
@@ -156,14 +156,14 @@ export function adminRoutes(app: FastifyInstance, auth: AuthService): void {
 /** EHR launch: the EHR (with an admin token) asks for a launch handle and the app's launch URL. */
 export function launchRoutes(app: FastifyInstance, auth: AuthService): void {
   app.post<{ Body: { client_id?: string; patient?: string; encounter?: string; username?: string; need_patient_banner?: boolean } }>('/launch', async (req, reply) => {
-    const admin = adminOf(auth, req);
+    const admin = await adminOf(auth, req);
     req.caller = admin;
     if (!admin) return reply.code(401).header('www-authenticate', 'Bearer').type('application/json').send(JSON.stringify({ error: 'an EHR (admin) token is required' }));
     const b = req.body ?? {};
-    const client = b.client_id ? auth.store.client(b.client_id) : undefined;
+    const client = b.client_id ? await auth.store.client(b.client_id) : undefined;
     if (!client) return problem(reply, 400, 'unknown client_id');
     const launch = randomToken(16);
-    auth.store.putLaunch({
+    await auth.store.putLaunch({
       launch, clientId: client.clientId, expiresAt: Date.now() + 5 * 60_000,
       context: { need_patient_banner: b.need_patient_banner ?? true, smart_style_url: `${auth.settings.authBase}/style.json` },
       ...(b.patient ? { patient: b.patient } : {}), ...(b.encounter ? { encounter: b.encounter } : {}), ...(b.username ? { username: b.username } : {}),
@@ -179,25 +179,28 @@ export function manageRoutes(app: FastifyInstance, auth: AuthService): void {
   const base = auth.settings.authBase;
   const html = (reply: FastifyReply, status: number, body: string): FastifyReply =>
     reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
-  const listFor = (session: string, username: string): string => managePage({
-    session, action: `${base}/manage`, revokeAction: `${base}/manage/revoke`,
-    grants: auth.store.grantsOfUser(username).map((g) => ({ grantId: g.grantId, client: auth.store.client(g.clientId)?.name ?? g.clientId, scope: g.scope, created: new Date(g.createdAt).toISOString() })),
-  });
+  const listFor = async (session: string, username: string): Promise<string> => {
+    const grants = [];
+    for (const g of await auth.store.grantsOfUser(username)) {
+      grants.push({ grantId: g.grantId, client: (await auth.store.client(g.clientId))?.name ?? g.clientId, scope: g.scope, created: new Date(g.createdAt).toISOString() });
+    }
+    return managePage({ session, action: `${base}/manage`, revokeAction: `${base}/manage/revoke`, grants });
+  };
   app.get('/manage', async (_req, reply) => html(reply, 200, managePage({ grants: [], action: `${base}/manage`, revokeAction: `${base}/manage/revoke` })));
   app.post<{ Body: { username?: string; password?: string } }>('/manage', async (req, reply) => {
-    const user = auth.store.user(req.body?.username ?? '');
+    const user = await auth.store.user(req.body?.username ?? '');
     if (!user || !(await verifySecret(req.body?.password ?? '', user?.passwordHash))) {
       return html(reply, 401, managePage({ grants: [], error: 'Wrong username or password.', action: `${base}/manage`, revokeAction: `${base}/manage/revoke` }));
     }
     const session = randomToken(16);
     auth.manageSessions.set(session, { username: user.username, expiresAt: Date.now() + 10 * 60_000 });
-    return html(reply, 200, listFor(session, user.username));
+    return html(reply, 200, await listFor(session, user.username));
   });
   app.post<{ Body: { session?: string; grant?: string } }>('/manage/revoke', async (req, reply) => {
     const s = auth.manageSessions.get(req.body?.session ?? '');
     if (!s || s.expiresAt < Date.now()) return html(reply, 401, managePage({ grants: [], error: 'Please sign in again.', action: `${base}/manage`, revokeAction: `${base}/manage/revoke` }));
-    const grant = auth.store.grant(req.body?.grant ?? '');
-    if (grant && grant.username === s.username) auth.store.revokeGrant(grant.grantId);
-    return html(reply, 200, listFor(req.body?.session ?? '', s.username));
+    const grant = await auth.store.grant(req.body?.grant ?? '');
+    if (grant && grant.username === s.username) await auth.store.revokeGrant(grant.grantId);
+    return html(reply, 200, await listFor(req.body?.session ?? '', s.username));
   });
 }

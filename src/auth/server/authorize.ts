@@ -74,7 +74,7 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
   const base = auth.settings.authBase;
 
   const start = async (p: Params, reply: FastifyReply): Promise<FastifyReply> => {
-    const client = p.client_id ? auth.store.client(p.client_id) : undefined;
+    const client = p.client_id ? await auth.store.client(p.client_id) : undefined;
     if (!client) return html(reply, 400, errorPage('Unknown client_id.'));
     if (!p.redirect_uri || !client.redirectUris.includes(p.redirect_uri)) return html(reply, 400, errorPage('redirect_uri is not registered for this client.'));
     const fail = (error: string, description: string): FastifyReply => redirectWith(reply, p.redirect_uri ?? '', { error, error_description: description, state: p.state });
@@ -87,7 +87,7 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
     const scopes = parseScopes(p.scope);
     let launch: PendingAuthorization['launch'];
     if (p.launch !== undefined) {
-      const l = auth.store.launch(p.launch);
+      const l = await auth.store.launch(p.launch);
       if (!l || l.clientId !== client.clientId || l.expiresAt < Date.now()) return fail('invalid_request', 'launch is unknown, expired or for another application');
       launch = { context: l.context, ...(l.patient ? { patient: l.patient } : {}), ...(l.encounter ? { encounter: l.encounter } : {}), ...(l.username ? { username: l.username } : {}) };
     }
@@ -99,7 +99,7 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
     auth.savePending(pending);
     // Test-only: sign in and consent without pages (AUTH_TEST_HOOKS=1, never in production).
     if (auth.settings.testHooks && p.__test_user) {
-      const user = auth.store.user(p.__test_user);
+      const user = await auth.store.user(p.__test_user);
       if (!user) return fail('access_denied', 'unknown test user');
       pending.username = user.username;
       if (p.__test_deny) return deny(pending, reply);
@@ -117,8 +117,8 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
   };
 
   /** Issues the code for what the user chose (undefined: everything grantable) and redirects. */
-  const complete = (p: PendingAuthorization, client: ClientRecord, chosen: Scopes | undefined, reply: FastifyReply): FastifyReply => {
-    const user = p.username ? auth.store.user(p.username) : undefined;
+  const complete = async (p: PendingAuthorization, client: ClientRecord, chosen: Scopes | undefined, reply: FastifyReply): Promise<FastifyReply> => {
+    const user = p.username ? await auth.store.user(p.username) : undefined;
     if (!user) return deny(p, reply);
     let granted = grantable(p.scopes, client);
     if (chosen) {
@@ -137,14 +137,14 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
     }
     const grantId = randomToken(16);
     const context: Record<string, unknown> = { ...(p.launch?.context ?? {}) };
-    auth.store.putGrant({
+    await auth.store.putGrant({
       grantId, clientId: client.clientId, username: user.username, fhirUser: user.fhirUser, scope: formatScopes(granted),
       aud: auth.settings.fhirBase, context, createdAt: Date.now(), revoked: false,
       ...(patient && (patientScopes || granted.launchPatient || p.launch) ? { patient } : {}),
       ...(p.launch?.encounter ? { encounter: p.launch.encounter } : {}),
     });
     const code = randomToken();
-    auth.store.putCode({
+    await auth.store.putCode({
       hash: hashToken(code), grantId, clientId: client.clientId, redirectUri: p.redirectUri, codeChallenge: p.codeChallenge,
       expiresAt: Date.now() + auth.settings.codeTtlS * 1000, ...(p.nonce ? { nonce: p.nonce } : {}),
     });
@@ -174,9 +174,9 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
   app.post<{ Body: Params }>('/login', async (req, reply) => {
     const p = auth.pendingOf(req.body?.tx);
     if (!p) return html(reply, 400, errorPage('This sign-in has expired; start again from the application.'));
-    const client = auth.store.client(p.clientId);
+    const client = await auth.store.client(p.clientId);
     if (!client) return html(reply, 400, errorPage('Unknown client.'));
-    const user = auth.store.user(req.body?.username ?? '');
+    const user = await auth.store.user(req.body?.username ?? '');
     if (!user || !(await verifySecret(req.body?.password ?? '', user?.passwordHash))) {
       return html(reply, 401, loginPage({ tx: p.tx, clientName: client.name, error: 'Wrong username or password.', action: `${base}/login` }), p.redirectUri);
     }
@@ -202,7 +202,7 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
 
   app.post<{ Body: Params }>('/picker', async (req, reply) => {
     const p = auth.pendingOf(req.body?.tx);
-    const client = p ? auth.store.client(p.clientId) : undefined;
+    const client = p ? await auth.store.client(p.clientId) : undefined;
     if (!p?.username || !client) return html(reply, 400, errorPage('This sign-in has expired; start again from the application.'));
     if (!req.body?.patient || !isId(req.body.patient)) return html(reply, 400, errorPage('Choose a patient.'));
     p.patient = req.body.patient;
@@ -212,7 +212,7 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
   app.post<{ Body: Record<string, string | string[] | undefined> }>('/consent', async (req, reply) => {
     const body = req.body ?? {};
     const p = auth.pendingOf(typeof body.tx === 'string' ? body.tx : undefined);
-    const client = p ? auth.store.client(p.clientId) : undefined;
+    const client = p ? await auth.store.client(p.clientId) : undefined;
     if (!p?.username || !client) return html(reply, 400, errorPage('This sign-in has expired; start again from the application.'));
     if (body.decision !== 'allow') return deny(p, reply);
     const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);

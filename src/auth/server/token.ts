@@ -64,8 +64,8 @@ export function tokenRoutes(app: FastifyInstance, auth: AuthService): void {
     let allowedClient: string | undefined;
     if (authz.toLowerCase().startsWith('bearer ')) {
       // SMART 2.2: an appropriately scoped bearer token may introspect any token.
-      const found = auth.tokens.resolveAccess(authz.slice(7).trim());
-      const client = 'grant' in found ? auth.store.client(found.grant.clientId) : undefined;
+      const found = await auth.tokens.resolveAccess(authz.slice(7).trim());
+      const client = 'grant' in found ? await auth.store.client(found.grant.clientId) : undefined;
       if (!client || !(client.introspect || parseScopes(('grant' in found ? found.grant.scope : '')).unknown.includes(ADMIN_SCOPE))) {
         throw new OAuthError('invalid_client', 'this bearer token may not introspect', 401, { 'www-authenticate': 'Bearer' });
       }
@@ -77,7 +77,7 @@ export function tokenRoutes(app: FastifyInstance, auth: AuthService): void {
       allowedClient = caller.client.clientId;
     }
     if (!body.token) throw new OAuthError('invalid_request', 'token is required');
-    const result = auth.tokens.introspect(body.token);
+    const result = await auth.tokens.introspect(body.token);
     // A client that may only introspect its own tokens learns nothing about others'.
     const visible = result.active === true && (allowedAll || result.client_id === allowedClient);
     return noStore(reply).type('application/json').send(JSON.stringify(visible ? result : { active: false }));
@@ -90,12 +90,12 @@ export function tokenRoutes(app: FastifyInstance, auth: AuthService): void {
     if (body.token_type_hint !== undefined && body.token_type_hint !== 'access_token' && body.token_type_hint !== 'refresh_token') {
       throw new OAuthError('unsupported_token_type', 'token_type_hint must be access_token or refresh_token');
     }
-    const t = body.token ? auth.store.token(hashToken(body.token)) : undefined;
-    const grant = t ? auth.store.grant(t.grantId) : undefined;
+    const t = body.token ? await auth.store.token(hashToken(body.token)) : undefined;
+    const grant = t ? await auth.store.grant(t.grantId) : undefined;
     // RFC 7009: 200 whether or not the token was known; only the client's own tokens are touched.
     if (t && grant && grant.clientId === caller.client.clientId) {
-      if (t.kind === 'refresh') auth.store.revokeGrant(t.grantId);
-      else auth.store.revokeToken(t.hash);
+      if (t.kind === 'refresh') await auth.store.revokeGrant(t.grantId);
+      else await auth.store.revokeToken(t.hash);
     }
     return noStore(reply).code(200).send();
   }));
@@ -105,18 +105,18 @@ async function authorizationCode(auth: AuthService, body: Body, caller: Authenti
   if (!caller) throw new OAuthError('invalid_client', 'client_id is required', 401);
   if (!body.code) throw new OAuthError('invalid_request', 'code is required');
   const now = Date.now();
-  const { code, reused } = auth.store.redeemCode(hashToken(body.code), now);
+  const { code, reused } = await auth.store.redeemCode(hashToken(body.code), now);
   if (!code) throw new OAuthError('invalid_grant', 'unknown code');
   if (reused) {
     // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
-    auth.store.revokeGrant(code.grantId);
+    await auth.store.revokeGrant(code.grantId);
     throw new OAuthError('invalid_grant', 'the code was already used');
   }
   if (code.expiresAt < now) throw new OAuthError('invalid_grant', 'the code expired');
   if (code.clientId !== caller.client.clientId) throw new OAuthError('invalid_grant', 'the code was issued to another client');
   if (body.redirect_uri !== code.redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri differs from the authorization request');
   if (!pkceMatches(body.code_verifier, code.codeChallenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge');
-  const grant = auth.store.grant(code.grantId);
+  const grant = await auth.store.grant(code.grantId);
   if (!grant || grant.revoked) throw new OAuthError('invalid_grant', 'the authorization was revoked');
   return auth.tokens.issue(grant, { refresh: true, ...(code.nonce ? { nonce: code.nonce } : {}) });
 }
@@ -124,18 +124,18 @@ async function authorizationCode(auth: AuthService, body: Body, caller: Authenti
 async function refresh(auth: AuthService, body: Body, caller: AuthenticatedClient | undefined) {
   if (!body.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required');
   const now = Date.now();
-  const t = auth.store.token(hashToken(body.refresh_token));
+  const t = await auth.store.token(hashToken(body.refresh_token));
   if (!t || t.kind !== 'refresh' || t.revoked || t.expiresAt < now) throw new OAuthError('invalid_grant', 'unknown, expired or revoked refresh token');
-  const grant = auth.store.grant(t.grantId);
+  const grant = await auth.store.grant(t.grantId);
   if (!grant || grant.revoked) throw new OAuthError('invalid_grant', 'the authorization was revoked');
-  const owner = auth.store.client(grant.clientId);
+  const owner = await auth.store.client(grant.clientId);
   if (!owner) throw new OAuthError('invalid_grant', 'the client no longer exists');
   if (caller && caller.client.clientId !== grant.clientId) throw new OAuthError('invalid_grant', 'the refresh token belongs to another client');
   // A confidential client authenticates (RFC 6749 §6); a public one may omit client_id (client-js).
   if (!caller && owner.type !== 'public') throw new OAuthError('invalid_client', `client ${owner.clientId} must authenticate`, 401);
-  if (!auth.store.useRefresh(t.hash, now)) {
+  if (!await auth.store.useRefresh(t.hash, now)) {
     // Reuse of a rotated refresh token: someone else has it. Revoke the whole grant.
-    auth.store.revokeGrant(grant.grantId);
+    await auth.store.revokeGrant(grant.grantId);
     throw new OAuthError('invalid_grant', 'the refresh token was already used');
   }
   let g = grant;
@@ -146,7 +146,7 @@ async function refresh(auth: AuthService, body: Body, caller: AuthenticatedClien
       || (asked.offline && !had.offline) || (asked.openid && !had.openid) || (asked.fhirUser && !had.fhirUser) || asked.unknown.length > 0;
     if (wider) throw new OAuthError('invalid_scope', 'a refresh cannot widen the scope');
     g = { ...grant, grantId: randomToken(16), scope: formatScopes({ ...asked, launch: had.launch && asked.launch, launchPatient: had.launchPatient && asked.launchPatient }), createdAt: now };
-    auth.store.putGrant(g);
+    await auth.store.putGrant(g);
   }
   return auth.tokens.issue(g, { refresh: true });
 }
@@ -164,6 +164,6 @@ async function clientCredentials(auth: AuthService, body: Body, caller: Authenti
   if (clinical.length === 0 && !admin) throw new OAuthError('invalid_scope', 'none of the requested scopes is authorized for this client');
   const scope = [formatScopes({ ...requested, clinical, openid: false, fhirUser: false, profile: false, offline: false, launch: false, launchPatient: false, launchEncounter: false, unknown: [] }), ...(admin ? [ADMIN_SCOPE] : [])].filter(Boolean).join(' ');
   const grant = { grantId: randomToken(16), clientId: caller.client.clientId, scope, aud: auth.settings.fhirBase, context: {}, createdAt: Date.now(), revoked: false };
-  auth.store.putGrant(grant);
+  await auth.store.putGrant(grant);
   return auth.tokens.issue(grant, { backend: true });
 }

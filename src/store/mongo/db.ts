@@ -79,4 +79,12 @@ export interface MongoDb {
   ensureIndexes(specs: readonly IndexSpec[]): Promise<void>;
   listIndexes(coll: CollectionName): Promise<IndexSpec[]>;
   close(): Promise<void>;
+
+  // ---- used by the auth registry (mongo/registry.ts) ----
+  /** Inserts all, in order; throws DuplicateKeyError when an `_id` exists. */
+  insertMany(coll: CollectionName, docs: Doc[], session?: Session): Promise<void>;
+  /** `$set`s fields of every document matching `filter`; how many matched. */
+  setFieldsMany(coll: CollectionName, filter: Filter, fields: Doc, session?: Session): Promise<number>;
+  /** Adds `by` to the numeric `field` of document `_id` (created at 0 when absent), atomically; the new value. */
+  increment(coll: CollectionName, id: string, field: string, by: number, session?: Session): Promise<number>;
 }

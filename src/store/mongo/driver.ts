@@ -205,7 +205,10 @@ export class DriverDb implements MongoDb {
     for (const s of specs) byColl.set(s.collection, [...(byColl.get(s.collection) ?? []), s]);
     for (const [coll, list] of byColl) {
       // createIndexes is idempotent for an identical definition (a no-op when it exists).
-      await this.coll(coll).createIndexes(list.map((s) => ({ key: s.key, name: s.name, ...(s.unique ? { unique: true } : {}), ...(s.sparse ? { sparse: true } : {}) })));
+      await this.coll(coll).createIndexes(list.map((s) => ({
+        key: s.key, name: s.name, ...(s.unique ? { unique: true } : {}), ...(s.sparse ? { sparse: true } : {}),
+        ...(s.expireAfterSeconds !== undefined ? { expireAfterSeconds: s.expireAfterSeconds } : {}),
+      })));
     }
   }
 
@@ -214,10 +217,31 @@ export class DriverDb implements MongoDb {
     return list.filter((i) => i.name !== '_id_').map((i) => ({
       collection: coll, name: String(i.name), key: i.key as IndexSpec['key'],
       ...(i.unique ? { unique: true } : {}), ...(i.sparse ? { sparse: true } : {}),
+      ...(typeof i.expireAfterSeconds === 'number' ? { expireAfterSeconds: i.expireAfterSeconds } : {}),
     }));
   }
 
   async close(): Promise<void> {
     await this.client.close();
+  }
+
+  // ---- used by the auth registry (mongo/registry.ts) ----
+  async insertMany(coll: CollectionName, docs: Doc[], session?: Session): Promise<void> {
+    if (docs.length === 0) return;
+    await this.op(session, (s) => this.coll(coll).insertMany(docs, { ordered: true, ...(s ? { session: s } : {}) }));
+  }
+
+  async setFieldsMany(coll: CollectionName, filter: Filter, fields: Doc, session?: Session): Promise<number> {
+    const r = await this.op(session, (s) => this.coll(coll).updateMany(filter, { $set: fields }, s ? { session: s } : {}));
+    return r.matchedCount;
+  }
+
+  async increment(coll: CollectionName, id: string, field: string, by: number, session?: Session): Promise<number> {
+    const doc = await this.op(session, (s) => this.db.collection<{ _id: string }>(coll).findOneAndUpdate(
+      { _id: id }, { $inc: { [field]: by } }, { upsert: true, returnDocument: 'after', ...(s ? { session: s } : {}) },
+    ));
+    const value = (doc as Doc | null)?.[field];
+    if (typeof value !== 'number') throw new Error(`the counter ${coll}/${id} returned nothing`);
+    return value;
   }
 }

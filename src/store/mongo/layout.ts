@@ -12,7 +12,7 @@ export const JOBS = 'jobs';
 export const JOB_FILES = 'job_files';
 export const JOB_CHUNKS = 'job_chunks';
 export type CollectionName =
-  | typeof RESOURCES | typeof HISTORY | typeof META | typeof LEASES | typeof JOBS | typeof JOB_FILES | typeof JOB_CHUNKS;
+  | typeof RESOURCES | typeof HISTORY | typeof META | typeof LEASES | typeof JOBS | typeof JOB_FILES | typeof JOB_CHUNKS | AuthCollection;
 
 /** The search index of one resource: one array per kind of value (the sp_* tables of SQLite). */
 export interface IndexDoc {
@@ -139,6 +139,8 @@ export interface IndexSpec {
   key: Record<string, 1 | -1 | 'hashed'>;
   unique?: boolean;
   sparse?: boolean;
+  /** A TTL index: the server removes a document this long after the date in its (single) key field. */
+  expireAfterSeconds?: number;
 }
 
 /**
@@ -172,4 +174,54 @@ export const INDEXES: readonly IndexSpec[] = [
   { collection: JOB_FILES, name: 'job', key: { j: 1 } },
   // A file is read chunk after chunk in order; one chunk per (job, file, part).
   { collection: JOB_CHUNKS, name: 'file_part', key: { j: 1, f: 1, n: 1 }, unique: true },
+];
+
+// ---- The auth registry (src/store/registry.ts, mongo/registry.ts) ------------------------------
+// One collection per kind of record. Records whose inner shape is opaque to queries (clients,
+// users, grant context, launch context, keys) are kept as JSON text (`j`), so a field name of a
+// client's JWKS or a launch context can never collide with MongoDB's operators. Short-lived
+// records carry `exp` (a BSON date) for a TTL index: the server removes them after they lapse
+// (its TTL monitor runs about once a minute, so code never relies on the removal, only on `ea`).
+
+export const AUTH_CLIENTS = 'auth_clients';
+export const AUTH_USERS = 'auth_users';
+export const AUTH_GRANTS = 'auth_grants';
+export const AUTH_TOKENS = 'auth_tokens';
+export const AUTH_CODES = 'auth_codes';
+export const AUTH_LAUNCHES = 'auth_launches';
+export const AUTH_JTI = 'auth_jti';
+export const AUTH_KEYS = 'auth_keys';
+/** Append-only: the code only inserts and finds (README, "Audit on MongoDB": the role that enforces it). */
+export const AUTH_AUDIT = 'auth_audit';
+/** The audit sequence counter (`_id: 'audit'`), apart from the audit so the audit role can stay insert-only. */
+export const AUTH_META = 'auth_meta';
+export const AUTH_COLLECTIONS = [AUTH_CLIENTS, AUTH_USERS, AUTH_GRANTS, AUTH_TOKENS, AUTH_CODES, AUTH_LAUNCHES, AUTH_JTI, AUTH_KEYS, AUTH_AUDIT, AUTH_META] as const;
+export type AuthCollection = typeof AUTH_COLLECTIONS[number];
+
+/** `_id` = grant id; `u` its user's name; `rv` revoked; `j` the GrantRecord as JSON. */
+export interface GrantDoc { _id: string; u: string | null; rv: boolean; j: string }
+/** `_id` = token hash; `g` grant; `k` kind; `ia`/`ea`/`ua` issued/expires/used at (epoch ms); `rv` revoked. */
+export interface TokenDoc { _id: string; g: string; k: 'access' | 'refresh'; ia: number; ea: number; ua: number | null; rv: boolean; exp: Date }
+/** `_id` = code hash; `ua` when redeemed (null before: the single-use update's condition). */
+export interface CodeDoc { _id: string; j: string; ea: number; ua: number | null; exp: Date }
+/** `_id` = JSON `[iss, jti]`. */
+export interface JtiDoc { _id: string; ea: number; exp: Date }
+/** `_id` = kid; `ca`/`ra` created/retired at. */
+export interface KeyDoc { _id: string; ca: number; ra: number | null; j: string }
+/** `_id` = the entry's sequence number (the admin API's `after` cursor). */
+export interface AuditDoc { _id: number; time: string; rq: string; cl?: string; us?: string; pt?: string; ac: string; tg?: string; q?: string; st: number }
+
+/**
+ * A used code is kept an hour past its expiry, so that a late second redemption is still seen
+ * as a reuse (which revokes the grant, RFC 6749 §4.1.2) rather than as an unknown code.
+ */
+export const CODE_KEPT_S = 3600;
+
+export const AUTH_INDEXES: readonly IndexSpec[] = [
+  { collection: AUTH_GRANTS, name: 'user_live', key: { u: 1, rv: 1 } },
+  { collection: AUTH_TOKENS, name: 'grant', key: { g: 1 } },
+  { collection: AUTH_TOKENS, name: 'ttl', key: { exp: 1 }, expireAfterSeconds: 0 },
+  { collection: AUTH_CODES, name: 'ttl', key: { exp: 1 }, expireAfterSeconds: CODE_KEPT_S },
+  { collection: AUTH_LAUNCHES, name: 'ttl', key: { exp: 1 }, expireAfterSeconds: 0 },
+  { collection: AUTH_JTI, name: 'ttl', key: { exp: 1 }, expireAfterSeconds: 0 },
 ];

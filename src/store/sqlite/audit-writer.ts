@@ -1,24 +1,11 @@
-// Where audit entries go: a small port (write, flush, close) so that the auth store's MongoDB
-// adapter can bring its own, and the SQLite writer behind it. Entries are queued on the request
-// path and appended in batches every AUDIT_BATCH_MS: by a worker thread for a database file, in
-// this thread for an in-memory one (a worker cannot see it). A clean stop (close) loses nothing;
-// a crash loses at most the entries of the last AUDIT_BATCH_MS plus one batch in flight.
+// The SQLite registry's audit writer. Entries are queued on the request path (../audit-queue.ts)
+// and appended in batches: by a worker thread for a database file, in this thread for an
+// in-memory one (a worker cannot see it). A clean stop (close) loses nothing; a crash loses at
+// most the entries of the last AUDIT_BATCH_MS plus one batch in flight.
 import { Worker } from 'node:worker_threads';
-import type { AuditEntry } from './store.js';
+import type { AuditEntry } from '../registry.js';
+import { AuditQueue } from '../audit-queue.js';
 import type { AuditWorkerMessage } from './audit-worker.js';
-
-export interface AuditWriter {
-  /** Queues an entry; never waits for the disk. */
-  write(entry: AuditEntry): void;
-  /** Resolves once every entry written before the call is stored. */
-  flush(): Promise<void>;
-  /** Flushes, then releases what the writer holds. */
-  close(): Promise<void>;
-}
-
-export const AUDIT_BATCH_MS = 100;
-/** A queue this long is sent at once rather than waiting for the timer (bounds memory and loss). */
-const AUDIT_BATCH_MAX = 2000;
 
 /** Appends one batch in this thread (the store's own connection). */
 export type AppendBatch = (batch: readonly AuditEntry[]) => void;
@@ -33,9 +20,8 @@ function startWorker(filename: string): Worker {
   return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${src}); })`, { eval: true, workerData: { filename } });
 }
 
-export class SqliteAuditWriter implements AuditWriter {
-  private queue: AuditEntry[] = [];
-  private timer: NodeJS.Timeout | undefined;
+export class SqliteAuditWriter {
+  private readonly queue = new AuditQueue((batch) => this.send(batch));
   private worker: Worker | undefined;
   private nextId = 0;
   /** Batches posted to the worker and not yet acknowledged, by number (re-written here if it dies). */
@@ -57,21 +43,12 @@ export class SqliteAuditWriter implements AuditWriter {
     this.worker = worker;
   }
 
+  /** Queues an entry; never waits for the disk. */
   write(entry: AuditEntry): void {
     this.queue.push(entry);
-    if (this.queue.length >= AUDIT_BATCH_MAX) this.send();
-    else if (!this.timer) {
-      this.timer = setTimeout(() => this.send(), AUDIT_BATCH_MS);
-      this.timer.unref();
-    }
   }
 
-  private send(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
+  private send(batch: AuditEntry[]): void {
     if (!this.worker) {
       this.appendHere(batch);
       return;
@@ -105,8 +82,9 @@ export class SqliteAuditWriter implements AuditWriter {
     for (const w of this.waiters.splice(0)) w.resolve();
   }
 
+  /** Resolves once every entry written before the call is stored. */
   flush(): Promise<void> {
-    this.send();
+    this.queue.drain();
     if (!this.worker || this.unacked.size === 0) return Promise.resolve();
     const id = this.nextId;
     return new Promise((resolve) => this.waiters.push({ id, resolve }));

@@ -1,7 +1,7 @@
 // The audit log's one SQLite statement: a batch of entries appended in one transaction.
 // Shared by the in-thread writer and the audit worker (each with its own connection).
 import type Database from 'better-sqlite3';
-import type { AuditEntry } from './store.js';
+import type { AuditEntry } from '../registry.js';
 
 const INSERT = 'INSERT INTO audit (time, request_id, client_id, user, patient, action, target, query, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)';
 

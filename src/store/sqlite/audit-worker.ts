@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { auditAppender } from './audit-sqlite.js';
-import type { AuditEntry } from './store.js';
+import type { AuditEntry } from '../registry.js';
 
 export type AuditWorkerMessage = { id: number; batch: AuditEntry[] } | { close: true };
 
