@@ -35,29 +35,40 @@ function shareAll(v: unknown, pool: StringPool): unknown {
   return v;
 }
 
-function slimElements(list: unknown): void {
-  if (!Array.isArray(list)) return;
-  for (const el of list) {
-    if (!isObj(el)) continue;
-    for (const k of ELEMENT_PROSE) delete el[k];
+/**
+ * `o` without `drop`'s keys, as a new object: \`delete\` would turn each of the ~100k element
+ * objects into a dictionary-mode object, which takes more memory than the prose it removes.
+ */
+function without(o: Obj, drop: readonly string[]): Obj {
+  const out: Obj = {};
+  for (const k of Object.keys(o)) if (!drop.includes(k)) out[k] = o[k];
+  return out;
+}
+
+function slimElements(holder: unknown): void {
+  if (!isObj(holder) || !Array.isArray(holder.element)) return;
+  holder.element = holder.element.map((el: unknown) => {
+    if (!isObj(el)) return el;
+    const slim = without(el, ELEMENT_PROSE);
     // XPath twins of the FHIRPath constraints: FHIRPath is what is evaluated.
-    if (Array.isArray(el.constraint)) for (const c of el.constraint) if (isObj(c)) delete c.xpath;
-  }
+    if (Array.isArray(slim.constraint)) slim.constraint = slim.constraint.map((c: unknown) => (isObj(c) ? without(c, ['xpath']) : c));
+    return slim;
+  });
 }
 
 /**
  * Drops the prose of a definition resource (StructureDefinition, ValueSet, CodeSystem,
- * SearchParameter, CompartmentDefinition), in place, and shares its repeated strings.
+ * SearchParameter, CompartmentDefinition) and shares its repeated strings; a new object.
  * CodeSystem concepts keep their definitions ($lookup answers them).
  */
 export function slimDefinition<T>(resource: T, pool: StringPool): T {
   if (!isObj(resource)) return resource;
-  for (const k of RESOURCE_PROSE) delete resource[k];
-  if (resource.resourceType === 'StructureDefinition') {
-    delete resource.description;
-    if (isObj(resource.snapshot)) slimElements(resource.snapshot.element);
-    if (isObj(resource.differential)) slimElements(resource.differential.element);
+  const sd = resource.resourceType === 'StructureDefinition';
+  const slim = without(resource, sd ? [...RESOURCE_PROSE, 'description'] : RESOURCE_PROSE);
+  if (sd) {
+    slimElements(slim.snapshot);
+    slimElements(slim.differential);
   }
-  shareAll(resource, pool);
-  return resource;
+  shareAll(slim, pool);
+  return slim as T;
 }
