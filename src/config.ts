@@ -33,7 +33,8 @@ export interface Config {
    */
   sqliteSynchronous: 'FULL' | 'NORMAL';
   /** SQLite: how many current resource versions are kept in memory for reads (0 = off). */
-  readCacheEntries: number;
+  /** SQLite: bytes of current versions kept in memory for reads (READ_CACHE_BYTES). */
+  readCacheBytes: number;
   auth: AuthConfig;
   /** Per-client limits (client id of the token, else the remote address); 0 turns one off. */
   limits: { requestsPerMinute: number; concurrent: number };
@@ -227,7 +228,7 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimit: int(env, 'BODY_LIMIT', 40 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     defaultCount,
     maxCount,
-    readCacheEntries: int(env, 'READ_CACHE_ENTRIES', 10_000, 0, 10_000_000),
+    readCacheBytes: int(env, 'READ_CACHE_BYTES', 32 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
     auth: authConfig(env, database, base),
     limits: { requestsPerMinute: int(env, 'RATE_LIMIT', 6000, 0, 10_000_000), concurrent: int(env, 'CLIENT_CONCURRENCY', 64, 0, 100_000) },
     referentialIntegrity: integrity(env.REFERENTIAL_INTEGRITY),

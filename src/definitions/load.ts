@@ -4,6 +4,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { slimDefinition, StringPool } from './slim.js';
 import { compareVersions, isPackageDir, readPackageDir, readPackageTgz, type FhirPackage } from './package.js';
 import type {
   CodeSystem, CompartmentDefinition, FhirResource, SearchParameter, StructureDefinition, ValueSet,
@@ -54,16 +55,17 @@ function isResource(x: unknown): x is FhirResource {
   return typeof x === 'object' && x !== null && typeof (x as { resourceType?: unknown }).resourceType === 'string';
 }
 
-function collect(into: RawDefinitions, res: FhirResource): void {
+/** `pool`: strings shared across the definitions of one load (src/definitions/slim.ts); dropped after. */
+function collect(into: RawDefinitions, res: FhirResource, pool: StringPool): void {
   switch (res.resourceType) {
     case 'Bundle':
-      for (const e of res.entry ?? []) if (isResource(e.resource)) collect(into, e.resource);
+      for (const e of res.entry ?? []) if (isResource(e.resource)) collect(into, e.resource, pool);
       break;
-    case 'StructureDefinition': into.structureDefinitions.push(res); break;
-    case 'SearchParameter': into.searchParameters.push(res); break;
-    case 'ValueSet': into.valueSets.push(res); break;
-    case 'CodeSystem': into.codeSystems.push(res); break;
-    case 'CompartmentDefinition': into.compartments.push(res); break;
+    case 'StructureDefinition': into.structureDefinitions.push(slimDefinition(res, pool)); break;
+    case 'SearchParameter': into.searchParameters.push(slimDefinition(res, pool)); break;
+    case 'ValueSet': into.valueSets.push(slimDefinition(res, pool)); break;
+    case 'CodeSystem': into.codeSystems.push(slimDefinition(res, pool)); break;
+    case 'CompartmentDefinition': into.compartments.push(slimDefinition(res, pool)); break;
     case 'CapabilityStatement':
       if (into.packages.length && res.url && res.rest?.some((r) => r.mode === 'server')) {
         into.packages[into.packages.length - 1]?.serverCapabilities.push(res.version ? `${res.url}|${res.version}` : res.url);
@@ -101,18 +103,19 @@ function empty(): RawDefinitions {
 /** The official R4 4.0.1 definitions. */
 export function loadCoreDefinitions(): RawDefinitions {
   const raw = empty();
+  const pool = new StringPool();
   const dir = r4DataDir();
   for (const f of R4_FILES) {
     const json = readJson(join(dir, f));
-    if (isResource(json)) collect(raw, json);
+    if (isResource(json)) collect(raw, json, pool);
   }
   const patient = readJson(join(dir, 'compartmentdefinition-patient.json'));
-  if (isResource(patient)) collect(raw, patient);
+  if (isResource(patient)) collect(raw, patient, pool);
   // The first implementation guide: US Core 5.0.1 profiles (with snapshots), as the definitions
   // package ships them. Only these eight of US Core's profiles and extensions are on the npm
   // registry; the IG package itself is not (see README "Validation").
   const usCore = readJson(join(dir, 'testing', 'uscore-v5.0.1-structuredefinitions.json'));
-  for (const sd of Array.isArray(usCore) ? usCore : []) if (isResource(sd)) collect(raw, sd);
+  for (const sd of Array.isArray(usCore) ? usCore : []) if (isResource(sd)) collect(raw, sd, pool);
   return raw;
 }
 
@@ -123,6 +126,7 @@ export function loadCoreDefinitions(): RawDefinitions {
  */
 export function loadUserDefinitions(dir: string): RawDefinitions {
   const raw = empty();
+  const pool = new StringPool();
   const files = { json: [] as string[], packages: [] as string[] };
   listFiles(dir, files);
   const chosen = new Map<string, { pkg: FhirPackage; file: string }>();
@@ -145,7 +149,7 @@ export function loadUserDefinitions(dir: string): RawDefinitions {
     try {
       const json = readJson(file);
       if (!isResource(json)) throw new Error('not a FHIR resource (no resourceType)');
-      collect(raw, json);
+      collect(raw, json, pool);
     } catch (err) {
       raw.rejected.push({ file, reason: err instanceof Error ? err.message : String(err) });
     }
@@ -155,7 +159,7 @@ export function loadUserDefinitions(dir: string): RawDefinitions {
     for (const f of pkg.files) {
       try {
         const json: unknown = JSON.parse(f.text);
-        if (isResource(json)) collect(raw, json);
+        if (isResource(json)) collect(raw, json, pool);
       } catch (err) {
         raw.rejected.push({ file: `${file}:${f.path}`, reason: err instanceof Error ? err.message : String(err) });
       }

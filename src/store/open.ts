@@ -10,8 +10,8 @@ export type DatabaseTarget =
   | { kind: 'mongodb'; url: string };
 
 export interface OpenOptions {
-  /** SQLite: current versions kept in memory for reads. */
-  readCacheEntries?: number;
+  /** SQLite: bytes of current versions kept in memory for reads. */
+  readCacheBytes?: number;
   /** Search index extraction (src/search/extract.ts). */
   indexer?: StoreIndexer;
   /** SQLite: FULL (default) or NORMAL durability. */

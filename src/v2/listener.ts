@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { FhirContext } from '../fhir/context.js';
 import { buildAck } from './ack.js';
 import { ERROR_CODES, V2Error } from './errors.js';
-import { handleMessage, type HandleOptions } from './handle.js';
+import { handleMessages, type Handled, type HandleOptions } from './handle.js';
 import type { RouteTable } from '../fhir/request.js';
 import { frame, MllpDecoder } from './mllp.js';
 
@@ -21,6 +21,16 @@ export interface MllpOptions extends HandleOptions {
 
 /** Messages received but not yet answered, per connection, before reading pauses. */
 const MAX_WAITING = 64;
+/**
+ * Most messages handled (and committed) together. Bounds how long one connection's batch holds
+ * the store's writer from the others (HTTP writes wait behind it).
+ */
+const MAX_BATCH = 32;
+
+function internalError(): Handled {
+  const e = new V2Error('AE', ERROR_CODES.internal, 'Internal error');
+  return { ack: buildAck(undefined, 'AE', e), code: 'AE' };
+}
 
 export interface MllpListener {
   listen(): Promise<AddressInfo>;
@@ -62,20 +72,26 @@ export function createMllpListener(ctx: FhirContext, table: RouteTable, opts: Ml
       if (busy) return;
       busy = true;
       while (!closed && waiting.length) {
-        const payload = waiting.shift() as Buffer | 'oversize';
+        // Every frame already received is handled in one go: they share one commit (handleMessages).
+        const batch = waiting.splice(0, MAX_BATCH);
         if (waiting.length < MAX_WAITING && !socket.writableNeedDrain) socket.resume();
         const started = performance.now();
-        let handled;
+        let handled: Handled[];
         try {
-          handled = payload === 'oversize'
+          const texts = batch.filter((p): p is Buffer => p !== 'oversize').map(decode);
+          const answers = texts.length ? await handleMessages(ctx, table, texts, opts) : [];
+          // Oversize frames are answered with an AR, in order with the others.
+          handled = batch.map((p) => (p === 'oversize'
             ? { ack: buildAck(undefined, 'AR', new V2Error('AR', ERROR_CODES.internal, `Frame larger than ${opts.maxFrameBytes} bytes (MLLP_MAX_FRAME)`)), code: 'AR' as const, reason: 'oversize' }
-            : await handleMessage(ctx, table, decode(payload), opts);
+            : answers.shift() ?? internalError()));
         } catch {
-          const e = new V2Error('AE', ERROR_CODES.internal, 'Internal error');
-          handled = { ack: buildAck(undefined, 'AE', e), code: 'AE' as const };
+          handled = batch.map(internalError);
         }
-        send(handled.ack);
-        log.info({ mllp: conn, type: handled.type, ack: handled.code, ...(handled.reason ? { reason: handled.reason } : {}), ms: Math.round((performance.now() - started) * 10) / 10 }, 'mllp message');
+        const ms = Math.round(((performance.now() - started) / batch.length) * 10) / 10;
+        for (const h of handled) {
+          send(h.ack);
+          log.info({ mllp: conn, type: h.type, ack: h.code, ...(h.reason ? { reason: h.reason } : {}), ms, ...(batch.length > 1 ? { batch: batch.length } : {}) }, 'mllp message');
+        }
       }
       busy = false;
     };

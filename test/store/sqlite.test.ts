@@ -40,7 +40,7 @@ t.test('sqlite file: a second store cannot open a database that is in use, and c
 });
 
 t.test('sqlite: the read cache can be turned off and reads still see every write', async (t) => {
-  const s = SqliteStore.open({ filename: ':memory:', readCacheEntries: 0 });
+  const s = SqliteStore.open({ filename: ':memory:', readCacheBytes: 0 });
   const r = await s.create({ resourceType: 'Patient' });
   await s.update({ resourceType: 'Patient', id: r.id, active: true } as never);
   const cur = await s.read('Patient', r.id);

@@ -172,3 +172,24 @@ t.test('many concurrent connections sending at once all get their ACKs', async (
   t.same(acks.map((a) => a.code), Array(10).fill('AA'));
   t.equal((await search(app, '/fhir/DiagnosticReport?_count=50')).length, 10);
 });
+
+t.test('messages arriving together share one commit, yet each is all-or-nothing: a failing one gets AE, its neighbours AA', async (t) => {
+  const { app, port } = await start(t, { MLLP_CREATE_PATIENTS: 'false' });
+  const c = await client(t, port);
+  // For the patient ADT_A04 registers (P-900, sent by CLINIC like the ADT).
+  const labForRoe = LAB_A
+    .replace(/^PID\|[^\r]*/m, 'PID|1||P-900^^^CLINIC^MR||Roe^Richard||19550505|M')
+    .replace('|ACMELAB|ACME^2.16.840.1.113883.3.9999^ISO|', '|ACMELAB|CLINIC|')
+    .replace('|A0001|', '|A0101|');
+  // One write: the frames are waiting together when the listener takes them.
+  c.write(Buffer.concat([frame(ADT_A04), frame(labForRoe), frame(LAB_A), frame(ADT_A08)]));
+  const acks = (await c.acksUntil(4)).map(msa);
+  t.same(acks.map((a) => a.code), ['AA', 'AA', 'AE', 'AA']);
+  t.same(acks.map((a) => a.control), ['R-1', 'A0101', 'A0001', 'R-2'], 'in order');
+  t.match(acks[2]?.text, /Patient\?identifier=.* matches no resource/);
+  const patients = await search(app, '/fhir/Patient');
+  t.equal(patients.length, 1, 'the unknown patient was not created');
+  t.equal(patients[0]?.meta.versionId, '2', 'registered, then updated by the A08 after the failed message');
+  t.equal((await search(app, '/fhir/Observation?_count=50')).length, 6, 'the lab for the registered patient landed, the refused one did not');
+  t.equal((await search(app, '/fhir/DiagnosticReport')).length, 1);
+});

@@ -20,6 +20,7 @@ import { IndexWriter, PidRegistry } from './index-writer.js';
 import { SqliteSearch } from './search.js';
 import type { SearchQuery } from '../../search/ir.js';
 import { decodeCursor, historyPage } from '../history-cursor.js';
+import { ReadCache } from './read-cache.js';
 import { entriesFor } from '../index-entries.js';
 
 export interface SqliteStoreOptions {
@@ -27,8 +28,8 @@ export interface SqliteStoreOptions {
   filename: string;
   /** `FULL` (default) makes every acknowledged write durable across power loss. */
   synchronous?: 'FULL' | 'NORMAL';
-  /** How many current versions to keep in memory for reads (0 turns the cache off). */
-  readCacheEntries?: number;
+  /** Bytes of current versions kept in memory for reads (READ_CACHE_BYTES; 0 turns the cache off). */
+  readCacheBytes?: number;
   /** Extracts search index entries; without one, nothing is indexed (search finds nothing). */
   indexer?: StoreIndexer;
   /** Time budget of one search, in ms (SEARCH_TIMEOUT_MS); none when absent. */
@@ -63,6 +64,9 @@ function toRecord(row: VersionRow): VersionRecord {
   };
 }
 
+/** READ_CACHE_BYTES' default (src/config.ts). */
+const DEFAULT_READ_CACHE_BYTES = 32 * 1024 * 1024;
+
 function openConnection(filename: string, readonly: boolean, synchronous: string): Database.Database {
   const db = new Database(filename, { readonly });
   db.pragma('busy_timeout = 5000');
@@ -76,36 +80,6 @@ function openConnection(filename: string, readonly: boolean, synchronous: string
     db.pragma('foreign_keys = ON');
   }
   return db;
-}
-
-/** Prepared statements and shared state of one database, used by the store and its transactions. */
-/**
- * Current versions by `type/id`, so that hot reads skip SQLite (its per-statement file locking
- * is most of a read's cost). Valid because this process is the only writer (see `claimOwnership`);
- * writes replace entries when they commit, and rolled-back transactions drop theirs.
- */
-class ReadCache {
-  private readonly map = new Map<string, VersionRecord>();
-
-  constructor(private readonly max: number) {}
-
-  get(key: string): VersionRecord | undefined {
-    return this.map.get(key);
-  }
-
-  set(key: string, record: VersionRecord): void {
-    if (this.max <= 0) return;
-    this.map.delete(key);
-    this.map.set(key, record);
-    if (this.map.size > this.max) {
-      const oldest = this.map.keys().next();
-      if (!oldest.done) this.map.delete(oldest.value);
-    }
-  }
-
-  delete(key: string): void {
-    this.map.delete(key);
-  }
 }
 
 /**
@@ -161,7 +135,7 @@ class Engine {
     this.memory = opts.filename === ':memory:' || opts.filename === '';
     if (!this.memory) mkdirSync(dirname(opts.filename), { recursive: true });
     this.owner = this.memory ? undefined : claimOwnership(opts.filename);
-    this.cache = new ReadCache(opts.readCacheEntries ?? 10_000);
+    this.cache = new ReadCache(opts.readCacheBytes ?? DEFAULT_READ_CACHE_BYTES);
     const sync = opts.synchronous ?? 'FULL';
     try {
       this.writer = openConnection(opts.filename, false, sync);
