@@ -46,11 +46,6 @@ export interface MongoDb {
   /** `$set`s fields of the document matching `filter`; false when none matched. */
   setFields(coll: CollectionName, filter: Filter, fields: Doc, session?: Session): Promise<boolean>;
   deleteOne(coll: CollectionName, filter: Filter, session?: Session): Promise<void>;
-  /**
-   * Takes the next change-sequence number and a lastUpdated that never goes back
-   * (`$inc` the counter, `$max` its time with `now`), atomically, on the counter document.
-   */
-  nextSequence(now: string, session?: Session): Promise<{ seq: number; time: string }>;
   /** Runs `fn` in one multi-document transaction, retrying it on transient errors. Replica sets and sharded clusters only. */
   withTransaction<T>(fn: (session: Session) => Promise<T>): Promise<T>;
   /** Creates the indexes that do not exist yet (idempotent). */
