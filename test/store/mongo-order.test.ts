@@ -255,3 +255,19 @@ t.test('reads and writes of one resource carry the shard key of every collection
     t.ok(backed, `${coll}: an index starts with the shard key ${fields.join(', ')}`);
   }
 });
+
+t.test('a layout-1 database (counter values) opens in place: layout 2 recorded, new versions after the old ones', async (t) => {
+  const db = new MingoDb('replicaset');
+  const v1 = { t: 'Patient', i: 'old', v: 1, d: false, lu: '2026-01-01T00:00:00.000Z', s: 41, m: 'PUT', j: '{"resourceType":"Patient","id":"old","meta":{"versionId":"1","lastUpdated":"2026-01-01T00:00:00.000Z"}}' };
+  await db.insertOne('resources', { _id: 'Patient/old', ...v1, c: 41, x: { tk: [], tx: [], st: [], dt: [], nm: [], qt: [], rf: [], ur: [], cp: [], so: {} } });
+  await db.insertOne('meta', { _id: 'schema', version: 1 });
+  await db.insertOne('meta', { _id: 'seq', seq: 41, time: v1.lu });
+  const s = await MongoStore.open({ db });
+  t.equal(db.dump('meta').find((d) => d._id === 'schema')?.version, 2);
+  const v2 = (await s.update(patient('old', true))).record;
+  const fresh = await s.create({ resourceType: 'Patient', id: 'new' });
+  t.ok(v2.seq > 41 && fresh.seq > v2.seq);
+  t.same((await allPages(s, {}, 1)).map(key), ['Patient/new/1', 'Patient/old/2', 'Patient/old/1']);
+  await db.replaceOne('meta', { _id: 'schema' }, { _id: 'schema', version: 3 }, false);
+  await t.rejects(MongoStore.open({ db }), { code: 'unavailable' }, 'a newer layout is refused');
+});
