@@ -18,7 +18,11 @@ export interface VersionRecord {
   readonly deleted: boolean;
   /** The interaction that produced this version. */
   readonly method: WriteMethod;
-  /** Position in the server-wide change sequence (strictly increasing). */
+  /**
+   * Position in the change order: strictly increasing for one resource and for one store
+   * instance (SQLite: one server-wide sequence). On MongoDB two Flint instances may give equal
+   * values; readers order ties by type, then id (src/store/mongo/README.md, "Change order").
+   */
   readonly seq: number;
   /** The resource exactly as stored and served (meta included); absent for a deletion. */
   readonly json?: string;

@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { buildApp, type BuildOptions } from '../../src/app.js';
+import { randomUUID } from 'node:crypto';
 import { MongoStore } from '../../src/store/mongo/store.js';
 import { MongoRegistry } from '../../src/store/mongo/registry.js';
+import { connectMongo } from '../../src/store/mongo/driver.js';
 import { MingoDb } from './mingo-db.js';
 
 interface Teardown {
@@ -24,11 +26,23 @@ export async function testApp(t: Teardown, env: Record<string, string> = {}): Pr
 
 /**
  * FLINT_TEST_STORE=mingo (`npm run test:on-mongo`) runs the HTTP tests on the MongoDB adapter
- * over an in-memory mingo database instead of SQLite: the FHIR store and the auth registry on
- * one database, as in production.
+ * over an in-memory mingo database instead of SQLite; FLINT_TEST_STORE=mongodb runs them on the
+ * real server MONGODB_URI names, a fresh database per app (deploy/ci: a throwaway server, so
+ * the databases are not dropped).
  */
 export function storeUnderTest(): BuildOptions {
-  if (process.env.FLINT_TEST_STORE !== 'mingo') return {};
+  const kind = process.env.FLINT_TEST_STORE;
+  if (kind === 'mongodb') {
+    const uri = process.env.MONGODB_URI;
+    if (!uri) throw new Error('FLINT_TEST_STORE=mongodb needs MONGODB_URI');
+    const url = uri.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]+)\/?[^?]*/, `$1/flint_test_${randomUUID().slice(0, 8)}`);
+    return {
+      store: async (indexer) => MongoStore.open({ db: await connectMongo(url), indexer }),
+      registry: async () => MongoRegistry.open({ db: await connectMongo(url), ownsDb: true }),
+    };
+  }
+  if (kind !== 'mingo') return {};
+  // The FHIR store and the auth registry on one database, as in production.
   const db = new MingoDb('replicaset');
   return { store: (indexer) => MongoStore.open({ db, indexer }), registry: () => MongoRegistry.open({ db }) };
 }

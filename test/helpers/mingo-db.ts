@@ -195,17 +195,6 @@ export class MingoDb implements MongoDb {
     });
   }
 
-  nextSequence(now: string, session?: Session): Promise<{ seq: number; time: string }> {
-    this.calls.push('nextSequence');
-    return this.write('meta', session, () => {
-      const meta = this.view(session).meta;
-      const cur = meta.get('seq') as { seq: number; time: string } | undefined;
-      const next = { _id: 'seq', seq: (cur?.seq ?? 0) + 1, time: cur && cur.time > now ? cur.time : now };
-      meta.set('seq', next);
-      return { seq: next.seq, time: next.time };
-    });
-  }
-
   async withTransaction<T>(fn: (session: Session) => Promise<T>): Promise<T> {
     this.calls.push('withTransaction');
     if (this.topology === 'standalone') throw new Error('Transaction numbers are only allowed on a replica set member or mongos');

@@ -232,7 +232,8 @@ t.test('SQLite and MongoDB (over mingo) answer every search alike', async (t) =>
     for (const hq of [{ count: 50 }, { type: 'Patient', count: 7 }, { type: 'RiskAssessment', id: 'ra-2', count: 10 }, { count: 20, access: policies[0]?.[1] }, { type: 'Observation', count: 20, access: policies[1]?.[1] }]) {
       let a = await l.sqlite.history(hq);
       let b = await l.mongo.history(hq);
-      const v = (p: { records: VersionRecord[] }): string[] => p.records.map((r) => `${key(r)}/${r.versionId}/${r.seq}/${r.deleted}`);
+      // Order values differ between the adapters (a counter, a clock): the order is compared.
+      const v = (p: { records: VersionRecord[] }): string[] => p.records.map((r) => `${key(r)}/${r.versionId}/${r.deleted}`);
       t.same(v(b), v(a), JSON.stringify({ ...hq, access: !!hq.access }));
       t.equal(b.total, a.total);
       for (let i = 0; i < 5 && a.next && b.next; i++) {

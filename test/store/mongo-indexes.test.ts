@@ -7,10 +7,10 @@ import { MingoDb } from '../helpers/mingo-db.js';
 
 const EXPECTED = {
   resources: [
-    { name: 'type_created', key: { t: 1, c: 1 } },
+    { name: 'type_created_id', key: { t: 1, c: 1, _id: 1 } },
     { name: 'type_updated', key: { t: 1, lu: 1 } },
-    { name: 'seq', key: { s: 1 } },
-    { name: 'type_seq', key: { t: 1, s: 1 } },
+    { name: 'order', key: { s: 1, t: 1, i: 1 } },
+    { name: 'type_order', key: { t: 1, s: 1, i: 1 } },
     { name: 'x_token', key: { t: 1, 'x.tk.p': 1, 'x.tk.c': 1, 'x.tk.s': 1 } },
     { name: 'x_text', key: { t: 1, 'x.tx.p': 1, 'x.tx.t': 1 } },
     { name: 'x_string', key: { t: 1, 'x.st.p': 1, 'x.st.n': 1 } },
@@ -25,8 +25,8 @@ const EXPECTED = {
   ],
   history: [
     { name: 'instance_seq', key: { t: 1, i: 1, s: 1 } },
-    { name: 'type_seq', key: { t: 1, s: 1 } },
-    { name: 'seq', key: { s: 1 } },
+    { name: 'type_order', key: { t: 1, s: 1, i: 1 } },
+    { name: 'order', key: { s: 1, t: 1, i: 1 } },
   ],
   meta: [],
   leases: [],

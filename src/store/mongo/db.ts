@@ -68,11 +68,6 @@ export interface MongoDb {
   findOneAndUpdate(coll: CollectionName, filter: Filter, update: Update, opts?: FindOneAndUpdateOptions): Promise<Doc | undefined>;
   /** Deletes every match; resolves with how many. */
   deleteMany(coll: CollectionName, filter: Filter): Promise<number>;
-  /**
-   * Takes the next change-sequence number and a lastUpdated that never goes back
-   * (`$inc` the counter, `$max` its time with `now`), atomically, on the counter document.
-   */
-  nextSequence(now: string, session?: Session): Promise<{ seq: number; time: string }>;
   /** Runs `fn` in one multi-document transaction, retrying it on transient errors. Replica sets and sharded clusters only. */
   withTransaction<T>(fn: (session: Session) => Promise<T>): Promise<T>;
   /** Creates the indexes that do not exist yet (idempotent). */

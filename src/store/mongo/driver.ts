@@ -6,7 +6,7 @@ import { StoreError } from '../port.js';
 import {
   DuplicateKeyError, type Doc, type Filter, type FindOneAndUpdateOptions, type FindOptions, type MongoDb, type Session, type Topology, type Update,
 } from './db.js';
-import { META, type CollectionName, type IndexSpec } from './layout.js';
+import type { CollectionName, IndexSpec } from './layout.js';
 
 /** Oldest server accepted: 6.0 (wire version 17); older releases are out of support. */
 export const MIN_WIRE_VERSION = 17;
@@ -170,15 +170,6 @@ export class DriverDb implements MongoDb {
   async deleteMany(coll: CollectionName, filter: Filter): Promise<number> {
     const r = await this.op(undefined, () => this.coll(coll).deleteMany(filter));
     return r.deletedCount;
-  }
-
-  async nextSequence(now: string, session?: Session): Promise<{ seq: number; time: string }> {
-    const doc = await this.op(session, (s) => this.db.collection<{ _id: string; seq: number; time: string }>(META).findOneAndUpdate(
-      { _id: 'seq' }, { $inc: { seq: 1 }, $max: { time: now } },
-      { upsert: true, returnDocument: 'after', ...(s ? { session: s } : {}) },
-    ));
-    if (!doc) throw new Error('the sequence counter returned nothing');
-    return { seq: doc.seq, time: doc.time };
   }
 
   async withTransaction<T>(fn: (session: Session) => Promise<T>): Promise<T> {

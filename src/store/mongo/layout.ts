@@ -44,9 +44,9 @@ interface VersionFields {
   v: number;
   /** Deleted (a tombstone: no JSON, empty index). */
   d: boolean;
-  /** lastUpdated, FHIR instant (sorts as text). */
+  /** lastUpdated, FHIR instant (sorts as text): the instant of `s`. */
   lu: string;
-  /** Change sequence of this version. */
+  /** Order value of this version (order.ts); ties between instances are broken by `t`, `i`. */
   s: number;
   m: WriteMethod;
   /** The resource JSON exactly as served; null for a deletion. */
@@ -57,7 +57,7 @@ interface VersionFields {
 export interface ResourceDoc extends VersionFields {
   /** `Type/id`: unique, so a second create of one id is refused by the server. */
   _id: string;
-  /** Change sequence at creation: the order of ties, as SQLite's rowid is. */
+  /** Order value at creation: the order of ties, as SQLite's rowid is (then `_id`). */
   c: number;
   x: IndexDoc;
 }
@@ -65,13 +65,6 @@ export interface ResourceDoc extends VersionFields {
 /** A superseded version, `_id` = `Type/id/version`. */
 export interface HistoryDoc extends VersionFields {
   _id: string;
-}
-
-/** The change-sequence counter: `_id: 'seq'`. */
-export interface CounterDoc {
-  _id: string;
-  seq: number;
-  time: string;
 }
 
 export const historyId = (t: string, i: string, v: number): string => `${t}/${i}/${v}`;
@@ -150,10 +143,11 @@ export interface IndexSpec {
  * compartments, referential integrity) starts from the referenced resource.
  */
 export const INDEXES: readonly IndexSpec[] = [
-  { collection: RESOURCES, name: 'type_created', key: { t: 1, c: 1 } },
+  // Order values may tie across instances: every ordered index ends with the tie-break.
+  { collection: RESOURCES, name: 'type_created_id', key: { t: 1, c: 1, _id: 1 } },
   { collection: RESOURCES, name: 'type_updated', key: { t: 1, lu: 1 } },
-  { collection: RESOURCES, name: 'seq', key: { s: 1 } },
-  { collection: RESOURCES, name: 'type_seq', key: { t: 1, s: 1 } },
+  { collection: RESOURCES, name: 'order', key: { s: 1, t: 1, i: 1 } },
+  { collection: RESOURCES, name: 'type_order', key: { t: 1, s: 1, i: 1 } },
   { collection: RESOURCES, name: 'x_token', key: { t: 1, 'x.tk.p': 1, 'x.tk.c': 1, 'x.tk.s': 1 } },
   { collection: RESOURCES, name: 'x_text', key: { t: 1, 'x.tx.p': 1, 'x.tx.t': 1 } },
   { collection: RESOURCES, name: 'x_string', key: { t: 1, 'x.st.p': 1, 'x.st.n': 1 } },
@@ -167,8 +161,8 @@ export const INDEXES: readonly IndexSpec[] = [
   { collection: RESOURCES, name: 'x_uri', key: { t: 1, 'x.ur.p': 1, 'x.ur.u': 1 } },
   { collection: RESOURCES, name: 'x_composite', key: { t: 1, 'x.cp.p': 1, 'x.cp.c1': 1 } },
   { collection: HISTORY, name: 'instance_seq', key: { t: 1, i: 1, s: 1 } },
-  { collection: HISTORY, name: 'type_seq', key: { t: 1, s: 1 } },
-  { collection: HISTORY, name: 'seq', key: { s: 1 } },
+  { collection: HISTORY, name: 'type_order', key: { t: 1, s: 1, i: 1 } },
+  { collection: HISTORY, name: 'order', key: { s: 1, t: 1, i: 1 } },
   // A claim looks for the oldest claimable job of one kind; listJobs reads the same order.
   { collection: JOBS, name: 'kind_created', key: { k: 1, c: 1, _id: 1 } },
   { collection: JOB_FILES, name: 'job', key: { j: 1 } },
@@ -225,3 +219,12 @@ export const AUTH_INDEXES: readonly IndexSpec[] = [
   { collection: AUTH_LAUNCHES, name: 'ttl', key: { exp: 1 }, expireAfterSeconds: 0 },
   { collection: AUTH_JTI, name: 'ttl', key: { exp: 1 }, expireAfterSeconds: 0 },
 ];
+
+/**
+ * The shard key of each collection of a sharded cluster (README.md, "Sharding": which queries
+ * stay on one shard and which go to all). `meta` stays unsharded: a few small documents.
+ */
+export const SHARD_KEYS: Partial<Record<CollectionName, Record<string, 1 | 'hashed'>>> = {
+  [RESOURCES]: { _id: 'hashed' },
+  [HISTORY]: { t: 1, i: 'hashed' },
+};

@@ -30,25 +30,27 @@ type KeyValue = string | number | null;
 interface CursorData {
   k: (KeyValue | { inf: 1 | -1 })[];
   c: number;
+  /** The boundary's `_id`: creation order values may tie across instances (README.md, "Change order"). */
+  r: string;
   d: 'n' | 'p';
 }
 
-function encodeCursor(k: KeyValue[], c: number, d: 'n' | 'p'): string {
+function encodeCursor(k: KeyValue[], c: number, r: string, d: 'n' | 'p'): string {
   // JSON has no Infinity (open quantity ranges sort at ±Infinity): tagged instead.
-  const data: CursorData = { k: k.map((v) => (v === Infinity ? { inf: 1 } : v === -Infinity ? { inf: -1 } : v)), c, d };
+  const data: CursorData = { k: k.map((v) => (v === Infinity ? { inf: 1 } : v === -Infinity ? { inf: -1 } : v)), c, r, d };
   return Buffer.from(JSON.stringify(data)).toString('base64url');
 }
 
-function decodeCursor(raw: string, keys: number): { k: KeyValue[]; c: number; d: 'n' | 'p' } {
+function decodeCursor(raw: string, keys: number): { k: KeyValue[]; c: number; r: string; d: 'n' | 'p' } {
   try {
     const c = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as CursorData;
-    if (!Array.isArray(c.k) || c.k.length !== keys || typeof c.c !== 'number' || (c.d !== 'n' && c.d !== 'p')) throw new Error('shape');
+    if (!Array.isArray(c.k) || c.k.length !== keys || typeof c.c !== 'number' || typeof c.r !== 'string' || (c.d !== 'n' && c.d !== 'p')) throw new Error('shape');
     const k = c.k.map((v) => {
       if (v === null || typeof v === 'string' || typeof v === 'number') return v;
       if (typeof v === 'object' && (v.inf === 1 || v.inf === -1)) return v.inf * Infinity;
       throw new Error('value');
     });
-    return { k, c: c.c, d: c.d };
+    return { k, c: c.c, r: c.r, d: c.d };
   } catch {
     throw new StoreError('invalid-cursor', 'the paging cursor is not valid for this search');
   }
@@ -135,15 +137,16 @@ export class MongoSearch implements InnerSearch {
     if (q.total === 'accurate' || q.count === 0) total = await this.db.count(RESOURCES, base, undefined, this.session, this.timed({}).maxTimeMS);
     if (q.count === 0) return { records: [], included: [], ...(total !== undefined ? { total } : {}) };
 
-    const keys = [...this.sortKeys(q.sort, types), { field: 'c', desc: false }];
-    const cursor = q.cursor !== undefined ? decodeCursor(q.cursor, keys.length - 1) : undefined;
+    // Creation order, then `_id`: the tie-break of creations by two instances in one clock tick.
+    const keys = [...this.sortKeys(q.sort, types), { field: 'c', desc: false }, { field: '_id', desc: false }];
+    const cursor = q.cursor !== undefined ? decodeCursor(q.cursor, keys.length - 2) : undefined;
     const backwards = cursor?.d === 'p';
     const computed = Object.fromEntries(keys.filter((k) => k.compute !== undefined).map((k) => [k.field, k.compute]));
     const sort = Object.fromEntries(keys.map((k) => [k.field, k.desc !== backwards ? -1 : 1]));
     const projection = { ...PROJECTION, ...Object.fromEntries(Object.keys(computed).map((f) => [f, 1])) };
     const pipeline: Doc[] = [{ $match: base }];
     if (Object.keys(computed).length) pipeline.push({ $addFields: computed });
-    if (cursor) pipeline.push({ $match: keyset(keys, [...cursor.k, cursor.c], backwards) });
+    if (cursor) pipeline.push({ $match: keyset(keys, [...cursor.k, cursor.c, cursor.r], backwards) });
     pipeline.push({ $sort: sort }, { $limit: q.count + 1 }, { $project: projection });
     let rows = (await this.db.aggregate(RESOURCES, pipeline, this.session, this.timed({}).maxTimeMS)) as Row[];
     this.budget.check();
@@ -152,7 +155,7 @@ export class MongoSearch implements InnerSearch {
     if (backwards) rows.reverse();
 
     const boundary = (row: Row, d: 'n' | 'p'): string =>
-      encodeCursor(keys.slice(0, -1).map((k) => (row[k.field] ?? null) as KeyValue), row.c, d);
+      encodeCursor(keys.slice(0, -2).map((k) => (row[k.field] ?? null) as KeyValue), row.c, row._id, d);
     const links = pageLinks(rows, more, cursor !== undefined, backwards, boundary);
 
     if (total === undefined && q.total !== 'none' && !cursor && !more) {

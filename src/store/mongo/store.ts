@@ -1,14 +1,14 @@
-// The MongoDB store. Every write reads the current document, takes the next change sequence
-// from the counter document, copies the superseded version to `history` and replaces the
-// current document only if it is still the version read: one atomic document write carries a
-// resource and its index. On a replica set or sharded cluster each write (and each
-// Store.transaction) is one multi-document transaction; on a standalone server there are no
-// transactions and a Store.transaction may hold one write only. Writes of one process queue on
-// a lock either way (README.md).
+// The MongoDB store. Every write reads the current document, takes an order value from this
+// process's clock (order.ts: no counter document), copies the superseded version to `history`
+// and replaces the current document only if it is still the version read: one atomic document
+// write carries a resource and its index. On a replica set or sharded cluster each write (and
+// each Store.transaction) is one multi-document transaction; on a standalone server there are no
+// transactions, a Store.transaction may hold one write only, and writes of one process queue on
+// a lock (README.md).
 import { randomUUID } from 'node:crypto';
 import type { Resource } from 'fhir/r4.js';
 import type { SearchQuery } from '../../search/ir.js';
-import { decodeCursor, historyPage } from '../history-cursor.js';
+import { decodeMark, historyPage, type HistoryMark } from '../history-cursor.js';
 import { entriesFor } from '../index-entries.js';
 import { Budget } from '../budget.js';
 import { Mutex } from '../mutex.js';
@@ -24,6 +24,7 @@ import {
   emptyIndex, HISTORY, historyId, INDEXES, indexDoc, META, RESOURCES, toHistory, toRecord,
   type HistoryDoc, type ResourceDoc,
 } from './layout.js';
+import { instantOf, OrderClock, SETTLE_MS, WRITE_WINDOW_MS, type StablePoint } from './order.js';
 import { MongoSearch } from './search.js';
 import { MongoWorkStore } from './work.js';
 import type { WorkStore } from '../work.js';
@@ -34,10 +35,15 @@ export interface MongoStoreOptions {
   indexer?: StoreIndexer;
   /** Time budget of one search, in ms (SEARCH_TIMEOUT_MS); none when absent. */
   searchTimeoutMs?: number;
+  /** This process's order clock (tests give instances frozen or skewed clocks). */
+  clock?: OrderClock;
 }
 
-/** The layout version this Flint writes (meta `schema`). */
-export const LAYOUT_VERSION = 1;
+/**
+ * The layout version this Flint writes (meta `schema`). 2: order values from each process's
+ * clock instead of the counter document; a Flint of layout 1 must not write beside it.
+ */
+export const LAYOUT_VERSION = 2;
 
 interface Shared {
   readonly db: MongoDb;
@@ -46,13 +52,15 @@ interface Shared {
   /** `Type\0code` of every parameter the indexer may emit. */
   readonly registered: Set<string>;
   /**
-   * Serialises this process's writes and transactions. Every write updates the counter
-   * document, so concurrent write transactions would only abort each other on it and retry;
-   * queueing them here is cheaper (other processes' writes still conflict and are retried). On a
-   * standalone server it is also what keeps conditional create race-free.
+   * Serialises this process's Store.transactions (and, on a standalone server, every write:
+   * that is what keeps conditional create race-free there). Single writes on a replica set run
+   * side by side: they meet only when they touch the same resource.
    */
   readonly lock: Mutex;
   readonly work: WorkStore;
+  readonly clock: OrderClock;
+  /** Single writes under way outside the lock: close() waits for them. */
+  readonly inflight: Set<Promise<unknown>>;
 }
 
 /** What a standalone "transaction" did, so that it can be undone if it fails. */
@@ -66,7 +74,23 @@ type TxState = { kind: 'session'; session: Session } | { kind: 'solo'; state: So
 /** What a write does once it has seen the current document. */
 type Plan<T> = { write: false; result: T } | { write: true; version: number; method: WriteMethod; resource?: Resource; result: (r: VersionRecord) => T };
 
-const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+/** Newest first in the change order: order value, then type and id (the tie-break). */
+const NEWEST_FIRST = { s: -1, t: -1, i: -1 } as const;
+
+function newestFirst(a: HistoryDoc, b: HistoryDoc): number {
+  return b.s - a.s || (a.t < b.t ? 1 : a.t > b.t ? -1 : 0) || (a.i < b.i ? 1 : a.i > b.i ? -1 : 0);
+}
+
+/** A history filter for `resources`: one resource's is by `_id`, the shard key (stays on one shard). */
+function onResources(f: Filter): Filter {
+  return typeof f.t === 'string' && typeof f.i === 'string' ? { ...f, _id: `${f.t}/${f.i}` } : f;
+}
+
+/** Versions strictly older than the mark in the change order. */
+function olderThan(m: HistoryMark): Filter {
+  if (m.type === undefined || m.id === undefined) return { s: { $lt: m.seq } };
+  return { $or: [{ s: { $lt: m.seq } }, { s: m.seq, t: { $lt: m.type } }, { s: m.seq, t: m.type, i: { $lt: m.id } }] };
+}
 
 export class MongoStore implements Store {
   readonly kind = 'mongodb';
@@ -86,14 +110,23 @@ export class MongoStore implements Store {
       }
     } else if (Number(found.version) > LAYOUT_VERSION) {
       throw new StoreError('unavailable', `database layout ${String(found.version)} is newer than this Flint (${LAYOUT_VERSION})`);
+    } else if (Number(found.version) < LAYOUT_VERSION) {
+      // Layout 1's counter values are small integers: every clock value is larger, so the order
+      // of what is stored carries on (README.md, "Upgrading from layout 1").
+      await db.setFields(META, { _id: 'schema' }, { version: LAYOUT_VERSION });
     }
+    // Start past the newest stored value, in case this machine's clock is behind the last writer's.
+    const clock = opts.clock ?? new OrderClock();
+    const [newest] = await db.find(RESOURCES, {}, { sort: NEWEST_FIRST, limit: 1, projection: { s: 1 } });
+    if (typeof newest?.s === 'number') clock.observe(newest.s);
     const registered = new Set<string>();
     for (const [t, c] of opts.indexer?.paramKeys() ?? []) registered.add(`${t}\u0000${c}`);
-    return new MongoStore({ db, indexer: opts.indexer, searchTimeoutMs: opts.searchTimeoutMs, registered, lock: new Mutex(), work: new MongoWorkStore(db) });
+    return new MongoStore({ db, indexer: opts.indexer, searchTimeoutMs: opts.searchTimeoutMs, registered, lock: new Mutex(), clock, inflight: new Set(), work: new MongoWorkStore(db) });
   }
 
   get work(): WorkStore {
     return this.shared.work;
+
   }
 
   private get session(): Session | undefined {
@@ -120,7 +153,29 @@ export class MongoStore implements Store {
       return this.apply(type, id, decide, undefined, tx.state);
     }
     if (db.topology === 'standalone') return lock.run(() => this.apply(type, id, decide, undefined));
-    return lock.run(() => db.withTransaction((s) => this.apply(type, id, decide, s)));
+    const started = this.shared.clock.now();
+    const run = db.withTransaction(async (s) => {
+      const result = await this.apply(type, id, decide, s);
+      this.checkWindow(started);
+      return result;
+    });
+    const { inflight } = this.shared;
+    inflight.add(run);
+    try {
+      return await run;
+    } finally {
+      inflight.delete(run);
+    }
+  }
+
+  /**
+   * Refuses to commit a write that began more than the write window ago: a stable point
+   * (stablePoint) counts on every write with an older order value being committed or refused.
+   */
+  private checkWindow(started: number): void {
+    if (this.shared.clock.expired(started, WRITE_WINDOW_MS)) {
+      throw new StoreError('too-busy', `the write took longer than ${WRITE_WINDOW_MS / 1000} s and was not committed; retry it`);
+    }
   }
 
   private async apply<T>(type: string, id: string, decide: (cur: ResourceDoc | undefined) => Plan<T>, session: Session | undefined, solo?: SoloTx): Promise<T> {
@@ -130,7 +185,9 @@ export class MongoStore implements Store {
     const cur = found as ResourceDoc | undefined;
     const plan = decide(cur);
     if (!plan.write) return plan.result;
-    const { seq, time } = await db.nextSequence(new Date().toISOString(), session);
+    // Past the replaced version's value: one resource's versions never go back, whatever the clocks.
+    const seq = this.shared.clock.next(cur?.s ?? 0);
+    const time = instantOf(seq);
     const json = plan.resource ? stamp(plan.resource, id, String(plan.version), time) : null;
     const doc: ResourceDoc = {
       _id: key, t: type, i: id, v: plan.version, d: !plan.resource, lu: time, s: seq, c: cur?.c ?? seq, m: plan.method, j: json,
@@ -139,7 +196,8 @@ export class MongoStore implements Store {
     };
     if (cur) {
       // Idempotent: a retry after a crash between these two writes finds the copy in place.
-      await db.replaceOne(HISTORY, { _id: historyId(type, id, cur.v) }, { ...toHistory(cur) }, true, session);
+      // The shard key (t, i) in the filter keeps the upsert on one shard (and MongoDB requires it).
+      await db.replaceOne(HISTORY, { _id: historyId(type, id, cur.v), t: type, i: id }, { ...toHistory(cur) }, true, session);
       const replaced = await db.replaceOne(RESOURCES, { _id: key, v: cur.v }, { ...doc }, false, session);
       if (!replaced) throw new StoreError('version-conflict', `${key} was changed by a concurrent write`);
     } else {
@@ -205,26 +263,28 @@ export class MongoStore implements Store {
     const cur = await this.current(type, id);
     if (!cur || cur.v < v) return undefined;
     if (cur.v === v) return toRecord(cur);
-    const [old] = await this.shared.db.find(HISTORY, { _id: historyId(type, id, v) }, { limit: 1 }, this.session);
+    const [old] = await this.shared.db.find(HISTORY, { _id: historyId(type, id, v), t: type, i: id }, { limit: 1 }, this.session);
     return old ? toRecord(old as unknown as HistoryDoc) : undefined;
   }
 
   /**
    * Versions newest first from both collections (current versions live in `resources`,
-   * superseded ones in `history`), merged by change sequence.
+   * superseded ones in `history`), merged in the change order, older than `mark` when given.
    */
-  private async versions(filter: Filter, limit: number): Promise<HistoryDoc[]> {
+  private async versions(base: Filter, limit: number, mark?: HistoryMark): Promise<HistoryDoc[]> {
     const { db } = this.shared;
-    const opts = { sort: { s: -1 as const }, limit, projection: { x: 0 as const, c: 0 as const } };
+    const filter = (f: Filter): Filter => (mark ? and([f, olderThan(mark)]) : f);
+    const opts = { sort: NEWEST_FIRST, limit, projection: { x: 0 as const, c: 0 as const } };
     // Sequential: a session in a transaction must not run operations concurrently.
-    const a = await db.find(RESOURCES, filter, opts, this.session);
-    const b = await db.find(HISTORY, filter, opts, this.session);
-    const seen = new Set<number>();
+    const a = await db.find(RESOURCES, filter(onResources(base)), opts, this.session);
+    const b = await db.find(HISTORY, filter(base), opts, this.session);
+    const seen = new Set<string>();
     const out: HistoryDoc[] = [];
     // A copy left in `history` by an interrupted standalone write repeats a current version: once.
-    for (const d of [...a, ...b].sort((x, y) => Number(y.s) - Number(x.s)) as unknown as HistoryDoc[]) {
-      if (seen.has(d.s)) continue;
-      seen.add(d.s);
+    for (const d of ([...a, ...b] as unknown as HistoryDoc[]).sort(newestFirst)) {
+      const key = historyId(d.t, d.i, d.v);
+      if (seen.has(key)) continue;
+      seen.add(key);
       out.push(d);
     }
     return out.slice(0, limit);
@@ -232,8 +292,8 @@ export class MongoStore implements Store {
 
   async history(q: HistoryQuery): Promise<HistoryPage> {
     this.assertOpen();
-    const top = q.cursor !== undefined ? decodeCursor(q.cursor) - 1 : MAX_SEQ;
-    const base: Filter = { s: { $lte: top } };
+    const mark = q.cursor !== undefined ? decodeMark(q.cursor) : undefined;
+    const base: Filter = {};
     if (q.type) base.t = q.type;
     if (q.type && q.id) base.i = q.id;
     const lu: Record<string, string> = {};
@@ -244,19 +304,19 @@ export class MongoStore implements Store {
     let rows: HistoryDoc[];
     let total: number | undefined;
     if (q.access && !(q.type && q.id)) {
-      rows = await this.visibleVersions(base, limit, q);
+      rows = await this.visibleVersions(base, limit, q, mark);
     } else {
-      rows = await this.versions(base, limit);
+      rows = await this.versions(base, limit, mark);
       if (q.type && q.id && q.cursor === undefined) total = await this.countVersions(base, q.type, q.id);
     }
-    return historyPage(rows.map(toRecord), q.count, total);
+    return historyPage(rows.map(toRecord), q.count, total, true);
   }
 
   private async countVersions(base: Filter, type: string, id: string): Promise<number> {
     const { db } = this.shared;
     const cur = await this.current(type, id);
     if (!cur) return 0;
-    const a = await db.count(RESOURCES, base, undefined, this.session);
+    const a = await db.count(RESOURCES, onResources(base), undefined, this.session);
     return a + await db.count(HISTORY, { ...base, v: { $lt: cur.v } }, undefined, this.session);
   }
 
@@ -265,15 +325,15 @@ export class MongoStore implements Store {
    * current version). Candidates are read newest first in batches and the server evaluates the
    * compiled access filter on their current documents, so nothing invisible leaves the store.
    */
-  private async visibleVersions(base: Filter, limit: number, q: HistoryQuery): Promise<HistoryDoc[]> {
+  private async visibleVersions(base: Filter, limit: number, q: HistoryQuery, start: HistoryMark | undefined): Promise<HistoryDoc[]> {
     const access = q.access;
     if (!access) return [];
     const compiler = new Compiler(this.shared.registered, new MongoSearch(this.shared.db, this.shared.registered, this.session), access);
     const batch = Math.max(limit, 200);
     const out: HistoryDoc[] = [];
-    let top = (base.s as { $lte: number }).$lte;
+    let mark = start;
     for (;;) {
-      const candidates = await this.versions({ ...base, s: { $lte: top } }, batch);
+      const candidates = await this.versions(base, batch, mark);
       if (candidates.length === 0) break;
       const types = [...new Set(candidates.map((c) => c.t))];
       const keys = [...new Set(candidates.map((c) => `${c.t}/${c.i}`))];
@@ -283,10 +343,34 @@ export class MongoStore implements Store {
         if (ok.has(`${c.t}/${c.i}`)) out.push(c);
         if (out.length >= limit) return out;
       }
-      if (candidates.length < batch) break;
-      top = (candidates[candidates.length - 1]?.s ?? 1) - 1;
+      const last = candidates[candidates.length - 1];
+      if (candidates.length < batch || !last) break;
+      mark = { seq: last.s, type: last.t, id: last.i };
     }
     return out;
+  }
+
+  /**
+   * A search inside a transaction writes one guard document per searched type, so that two
+   * transactions that search the same type (two conditional creates of one Patient) conflict
+   * and one is retried and then finds the other's resource. The counter document used to give
+   * this for every write; now only transactions that search a type meet, on that type's guard.
+   */
+  private async guard(types: readonly string[], session: Session): Promise<void> {
+    for (const t of types) {
+      await this.shared.db.replaceOne(META, { _id: `guard/${t}` }, { _id: `guard/${t}`, at: this.shared.clock.now() }, true, session);
+    }
+  }
+
+  /**
+   * A point in the change order before which nothing new can appear (order.ts): every version
+   * with `seq <= point.seq` is visible now or was refused, and later writes get larger values.
+   * An export reads versions up to it for a `transactionTime` of `point.time`. Holds while the
+   * instances' clocks stay within CLOCK_SKEW_MS of each other (README.md, "Stable points").
+   */
+  stablePoint(settleMs = SETTLE_MS): Promise<StablePoint> {
+    this.assertOpen();
+    return Promise.resolve(this.shared.clock.stable(settleMs));
   }
 
   async referencesTo(type: string, id: string, limit: number): Promise<{ type: string; id: string }[]> {
@@ -299,6 +383,7 @@ export class MongoStore implements Store {
 
   async search(query: SearchQuery): Promise<SearchPage> {
     this.assertOpen();
+    if (this.session) await this.guard(query.types, this.session);
     return new MongoSearch(this.shared.db, this.shared.registered, this.session, new Budget(this.shared.searchTimeoutMs)).run(query);
   }
 
@@ -338,9 +423,12 @@ export class MongoStore implements Store {
     const { db, lock } = this.shared;
     if (db.topology !== 'standalone') {
       return lock.run(() => db.withTransaction(async (session) => {
+        const started = this.shared.clock.now();
         const tx = new MongoStore(this.shared, { kind: 'session', session });
         try {
-          return await fn(tx);
+          const result = await fn(tx);
+          this.checkWindow(started);
+          return result;
         } finally {
           tx.closed = true;
         }
@@ -360,14 +448,14 @@ export class MongoStore implements Store {
     });
   }
 
-  /** Standalone: puts back what a failed one-write transaction replaced (its sequence number stays used). */
+  /** Standalone: puts back what a failed one-write transaction replaced. */
   private async undo(state: SoloTx): Promise<void> {
     const u = state.undo;
     if (!u) return;
     const { db } = this.shared;
     if (u.previous) {
       await db.replaceOne(RESOURCES, { _id: u.id }, { ...u.previous }, true);
-      await db.deleteOne(HISTORY, { _id: historyId(u.previous.t, u.previous.i, u.previous.v) });
+      await db.deleteOne(HISTORY, { _id: historyId(u.previous.t, u.previous.i, u.previous.v), t: u.previous.t, i: u.previous.i });
     } else {
       await db.deleteOne(RESOURCES, { _id: u.id });
     }
@@ -376,6 +464,7 @@ export class MongoStore implements Store {
   async close(): Promise<void> {
     if (this.closed || this.tx) return;
     this.closed = true;
+    await Promise.allSettled([...this.shared.inflight]);
     await this.shared.lock.run(() => this.shared.db.close());
   }
 }
