@@ -66,8 +66,19 @@ export class ReindexJobs {
 
   constructor(private readonly store: () => Store) {}
 
+  /**
+   * Queues a reindex of `types` (all when undefined). A job for the same types that has not
+   * started yet covers this request too: it is returned instead, so repeated requests do not
+   * pile up work.
+   */
   async start(types: string[] | undefined, reason: string): Promise<ReindexJob> {
     const work = this.store().work;
+    const same = (t: string[] | undefined): boolean => (t === undefined ? types === undefined : types !== undefined && [...t].sort().join() === [...types].sort().join());
+    const waiting = (await work.listJobs(REINDEX_KIND, ['queued'])).find((j) => same(reindexData(j.data).types));
+    if (waiting) {
+      this.onQueued();
+      return view(waiting);
+    }
     const data: ReindexData = { ...(types ? { types } : {}), reason, done: 0, total: 0 };
     const job = await work.addJob(REINDEX_KIND, randomUUID(), { ...data });
     this.active = undefined;
