@@ -43,8 +43,6 @@ export async function applySearchParameter(ctx: FhirContext, resource: Resource 
   }
   const sp = resource as SearchParameter;
   const types = ctx.search.params.addCustom(sp).filter((t) => ctx.defs.isResourceType(t));
-  // The job may run on another instance: this store learns the parameter now (see below).
-  await ctx.store.reindex([]);
   await ctx.jobs.start(types, `SearchParameter ${sp.url ?? sp.code} changed`);
 }
 

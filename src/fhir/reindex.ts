@@ -66,14 +66,35 @@ export class ReindexJobs {
 
   constructor(private readonly store: () => Store) {}
 
-  async start(types: string[] | undefined, reason: string): Promise<ReindexJob> {
-    const work = this.store().work;
+  /**
+   * Queues a reindex of `types` (all when undefined). A job for the same types that has not
+   * started yet covers this request too: it is returned instead, so repeated requests do not
+   * pile up work.
+   */
+  async start(types: string[] | undefined, reason: string, id?: string): Promise<ReindexJob> {
+    const store = this.store();
+    const work = store.work;
+    // The job may run on another instance: this instance's store learns the indexer's
+    // parameters now (reindexing no type registers them without touching a resource).
+    await store.reindex([]);
+    const same = (t: string[] | undefined): boolean => (t === undefined ? types === undefined : types !== undefined && [...t].sort().join() === [...types].sort().join());
+    // A job planned under a known id (plan) is queued under that id.
+    const waiting = id ? undefined : (await work.listJobs(REINDEX_KIND, ['queued'])).find((j) => same(reindexData(j.data).types));
+    if (waiting) {
+      this.onQueued();
+      return view(waiting);
+    }
     const data: ReindexData = { ...(types ? { types } : {}), reason, done: 0, total: 0 };
-    const job = await work.addJob(REINDEX_KIND, randomUUID(), { ...data });
+    const job = await work.addJob(REINDEX_KIND, id ?? randomUUID(), { ...data });
     this.active = undefined;
     await this.prune();
     this.onQueued();
     return view(job);
+  }
+
+  /** The job `start(types, reason, id)` will queue, before it is queued (inside a transaction). */
+  plan(types: string[] | undefined, reason: string): ReindexJob {
+    return { id: randomUUID(), ...(types ? { types } : {}), reason, state: 'queued', done: 0, total: 0, started: new Date().toISOString() };
   }
 
   private async prune(): Promise<void> {

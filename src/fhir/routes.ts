@@ -15,6 +15,7 @@ import { capabilities, type SoftwareInfo } from './interactions/capabilities.js'
 import { serializeBundle } from './bundle.js';
 import { requireAdmin } from './access.js';
 import { reindexParameters } from './reindex.js';
+import { afterCommit } from './tx.js';
 import { issue } from '../fhir-basics/outcome.js';
 import { etagOf, etagVersion } from '../fhir-basics/etag.js';
 import { parsePrefer } from '../fhir-basics/prefer.js';
@@ -205,7 +206,11 @@ export function interactionRoutes(opts: CoreRouteOptions): Route[] {
         const [raw] = valuesOf(req.query, '_type');
         const types = raw ? raw.split(',').map((t) => t.trim()).filter(Boolean) : undefined;
         for (const t of types ?? []) if (!ctx.defs.isResourceType(t)) throw new FhirError(400, `Unknown resource type "${t.slice(0, 60)}"`, 'invalid');
-        const job = await ctx.jobs.start(types, 'requested through $reindex');
+        const reason = 'requested through $reindex';
+        // Inside a Bundle entry's transaction the job is queued once it commits (the store's work
+        // queue is not part of a transaction, and waiting for it there would never end).
+        const job = ctx.deferred ? ctx.jobs.plan(types, reason) : await ctx.jobs.start(types, reason);
+        if (ctx.deferred) afterCommit(ctx, () => void ctx.jobs.start(types, reason, job.id).catch(() => undefined));
         return { status: 202, json: JSON.stringify(reindexParameters([job])), headers: { 'content-location': `${ctx.baseUrl}/$reindex?job=${job.id}` } };
       },
     },

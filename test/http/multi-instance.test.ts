@@ -76,6 +76,9 @@ const nicknameParam = {
 
 t.test('a SearchParameter written through one instance: reindexed once, searchable through both', async (t) => {
   const { a, b, db } = await twoInstances(t);
+  // A takes no background work: the job A queues must run on B, with B learning the parameter
+  // from the database first.
+  a.jobRunner.halt();
   await load(a, Array.from({ length: 30 }, (_, i) => ({ resourceType: 'Patient', id: `n${i}`, extension: [{ url: NICK, valueString: `nick${i}` }] })));
   t.equal((await post(a, '/fhir/SearchParameter', nicknameParam)).statusCode, 201);
   const probe = await MongoStore.open({ db: db.reopen() });
@@ -84,6 +87,7 @@ t.test('a SearchParameter written through one instance: reindexed once, searchab
   const jobs = await probe.work.listJobs('reindex');
   t.equal(jobs.length, 1, 'one job for the two instances');
   t.equal(jobs[0]?.attempts, 1, 'claimed once');
+  t.equal(jobs[0]?.owner, 'B', 'run by the other instance');
   t.equal(jobs[0]?.data.done, 30);
   // B learns of the parameter from the database, indexes its own writes with it, and searches it.
   await until('B knows nickname', async () => (await b.inject({ url: '/fhir/Patient?nickname=nick7', headers: { prefer: 'handling=strict' } })).statusCode === 200);
@@ -93,7 +97,13 @@ t.test('a SearchParameter written through one instance: reindexed once, searchab
     t.same(res.entry.map((e: any) => e.resource.id), ['late']);
     t.equal(body(await app.inject('/fhir/Patient?nickname:exact=nick29')).entry.length, 1, 'reindexed resources found through either');
   }
-  const progress = body(await b.inject('/fhir/$reindex')).parameter;
+  // Repeated requests while one is waiting: one queued job, not one per request.
+  b.jobRunner.halt(); // nobody claims now: the first job waits
+  const repeats: string[] = [];
+  for (const app of [a, b, a]) repeats.push(body(await app.inject({ method: 'POST', url: '/fhir/$reindex?_type=Observation' })).parameter[0].part[0].valueString);
+  t.equal(new Set(repeats).size, 1, 'a request for a waiting job joins it, through either instance');
+  t.equal((await probe.work.listJobs('reindex', ['queued'])).length, 1);
+  const progress = (body(await b.inject('/fhir/$reindex')).parameter as any[]).filter((p) => p.part.find((x: any) => x.name === 'types').valueString === 'Patient');
   t.equal(progress.length, 1, 'B reports the job A queued');
   t.equal(progress[0].part.find((p: any) => p.name === 'state').valueCode, 'completed');
 });

@@ -107,3 +107,23 @@ t.test('stored SearchParameters are active again after a restart', async (t) => 
   t.teardown(() => second.close());
   t.same(await ids(second, '/fhir/Patient?nickname=sun'), ['Patient/s1']);
 });
+
+t.test('a SearchParameter created in a transaction Bundle is reindexed after the commit; $reindex inside one is refused', async (t) => {
+  const app = await testApp(t);
+  await load(app, [patient('x1', 'Xena')]);
+  const tx = await post(app, '/fhir', { resourceType: 'Bundle', type: 'transaction', entry: [
+    { resource: nicknameParam, request: { method: 'POST', url: 'SearchParameter' } },
+    { resource: patient('x2', 'Xavier'), request: { method: 'PUT', url: 'Patient/x2' } },
+  ] });
+  t.equal(tx.statusCode, 200);
+  const jobs = await waitForJobs(app);
+  t.equal(jobs[0].part.find((p: any) => p.name === 'state').valueCode, 'completed');
+  t.same(await ids(app, '/fhir/Patient?nickname=x&_sort=_id'), ['Patient/x1', 'Patient/x2']);
+  // $reindex inside a transaction Bundle: queued once the transaction commits (not a deadlock).
+  const inTx = await post(app, '/fhir', { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: '$reindex?_type=Patient' } }] });
+  t.equal(inTx.statusCode, 200);
+  t.match(body(inTx).entry[0].response.status, /^202/);
+  const all = await waitForJobs(app);
+  t.equal(all.length, 2, 'the SearchParameter\'s job and the one queued after the commit');
+  t.ok(all.every((j: any) => j.part.find((p: any) => p.name === 'state').valueCode === 'completed'), 'both ran');
+});
