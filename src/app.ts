@@ -94,7 +94,7 @@ export async function openEngine(config: Config, opts: BuildOptions = {}): Promi
   const search = searchMachinery(defs, config.baseUrl);
   const store = opts.store
     ? await opts.store(search.indexer)
-    : await openStore(config.database, { indexer: search.indexer, readCacheEntries: config.readCacheEntries, synchronous: config.sqliteSynchronous, searchTimeoutMs: config.searchTimeoutMs });
+    : await openStore(config.database, { indexer: search.indexer, readCacheEntries: config.readCacheEntries, synchronous: config.sqliteSynchronous, searchTimeoutMs: config.searchTimeoutMs, readers: config.sqliteReaders });
   try {
     return await createEngine({
       defs,
