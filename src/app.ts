@@ -118,7 +118,7 @@ export async function openEngine(config: Config, opts: BuildOptions = {}): Promi
   const store = opts.store
     ? await opts.store(search.indexer)
     : await openStore(config.database, {
-      indexer: search.indexer, readCacheBytes: config.readCacheBytes, synchronous: config.sqliteSynchronous, searchTimeoutMs: config.searchTimeoutMs,
+      indexer: search.indexer, readCacheBytes: config.readCacheBytes, synchronous: config.sqliteSynchronous, searchTimeoutMs: config.searchTimeoutMs, readers: config.sqliteReaders,
     }, opts.mongoDb);
   try {
     return await createEngine({

@@ -1,5 +1,6 @@
 // The one place that reads the environment. Everything else receives a typed Config.
 import { dirname, join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import type { DatabaseTarget } from './store/open.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -32,9 +33,10 @@ export interface Config {
    * the machine) and ingests faster.
    */
   sqliteSynchronous: 'FULL' | 'NORMAL';
-  /** SQLite: how many current resource versions are kept in memory for reads (0 = off). */
   /** SQLite: bytes of current versions kept in memory for reads (READ_CACHE_BYTES). */
   readCacheBytes: number;
+  /** SQLite file databases: reader threads for searches and history (0 = on the main thread). */
+  sqliteReaders: number;
   auth: AuthConfig;
   /** Per-client limits (client id of the token, else the remote address); 0 turns one off. */
   limits: { requestsPerMinute: number; concurrent: number };
@@ -229,6 +231,8 @@ export function loadConfig(env: Env = process.env): Config {
     defaultCount,
     maxCount,
     readCacheBytes: int(env, 'READ_CACHE_BYTES', 32 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
+    // One per core: a reader thread is busy for the whole of its statement.
+    sqliteReaders: int(env, 'SQLITE_READERS', availableParallelism(), 0, 256),
     auth: authConfig(env, database, base),
     limits: { requestsPerMinute: int(env, 'RATE_LIMIT', 6000, 0, 10_000_000), concurrent: int(env, 'CLIENT_CONCURRENCY', 64, 0, 100_000) },
     referentialIntegrity: integrity(env.REFERENTIAL_INTEGRITY),

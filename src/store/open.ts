@@ -18,6 +18,8 @@ export interface OpenOptions {
   synchronous?: 'FULL' | 'NORMAL';
   /** Time budget of one search, in ms (SEARCH_TIMEOUT_MS). */
   searchTimeoutMs?: number;
+  /** SQLite file databases: reader threads for searches and history (0: in this thread). */
+  readers?: number;
 }
 
 /**

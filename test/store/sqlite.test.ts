@@ -1,4 +1,5 @@
-// The store conformance suite on the embedded SQLite adapter: in memory and on a file.
+// The store conformance suite on the embedded SQLite adapter: in memory, on a file, and on a
+// file with searches and history on reader threads.
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +29,8 @@ storeSuite(t, {
     return SqliteStore.open({ filename });
   },
 });
+
+storeSuite(t, { name: 'sqlite file, reader threads', open: async () => SqliteStore.open({ filename: join(dir, `db${n++}.sqlite`), readers: 2 }) });
 
 t.test('sqlite file: a second store cannot open a database that is in use, and can once it is closed', async (t) => {
   const filename = join(dir, 'owned.sqlite');

@@ -30,6 +30,11 @@ export class PidRegistry {
     }
   }
 
+  /** How many parameters are registered (they are only ever added: reader threads catch up by it). */
+  get size(): number {
+    return this.map.size;
+  }
+
   get(type: string, code: string): number | undefined {
     return this.map.get(pidKey(type, code));
   }

@@ -50,8 +50,8 @@ export class SqliteSearch {
     return { text: `EXISTS (SELECT 1 FROM resource h WHERE h.type = version.type AND h.id = version.id AND h.deleted = 0 AND ${vis.text})`, params: vis.params };
   }
 
-  private start(q: SearchQuery): SearchRun {
-    const budget = new Budget(this.timeoutMs);
+  private start(q: SearchQuery, timeoutMs: number | undefined): SearchRun {
+    const budget = new Budget(timeoutMs);
     return {
       budget,
       compiler: new SqlCompiler(this.pids, q.access),
@@ -77,10 +77,11 @@ export class SqliteSearch {
     return out;
   }
 
-  run(q: SearchQuery): SearchPage {
+  /** `timeoutMs`: what is left of the search's budget (a reader thread's share of it). */
+  run(q: SearchQuery, timeoutMs = this.timeoutMs): SearchPage {
     const types = q.types;
     if (types.length === 0) return { records: [], included: [] };
-    const run = this.start(q);
+    const run = this.start(q, timeoutMs);
     const { compiler } = run;
     const where = compileTop(run, q.where, types);
     const compartment = q.compartment ? compiler.compartmentSql(q.compartment, 'r', types) : TRUE;

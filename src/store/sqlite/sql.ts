@@ -19,21 +19,25 @@ export const ISO = (ms: number): string => new Date(ms).toISOString();
 /** list: the condition's rows are materialised and drive the query; probe: checked per candidate row. */
 export type Mode = 'list' | 'probe';
 
-/** A current version as a search reads it (with its sort keys k0, k1…). */
-export interface Row {
-  rid: number;
+/** One row of the version table. */
+export interface VersionRow {
+  seq: number;
   type: string;
   id: string;
-  seq: number;
   version: number;
   last_updated: string;
   method: string;
   deleted: number;
   json: string | null;
+}
+
+/** A current version as a search reads it (with its sort keys k0, k1…). */
+export interface Row extends VersionRow {
+  rid: number;
   [k: `k${number}`]: Param;
 }
 
-export function toRecord(row: Row): VersionRecord {
+export function toRecord(row: VersionRow): VersionRecord {
   return {
     type: row.type, id: row.id, versionId: String(row.version), lastUpdated: row.last_updated,
     deleted: row.deleted === 1, method: row.method as WriteMethod, seq: row.seq,

@@ -1,6 +1,7 @@
 // The embedded store: better-sqlite3 in WAL mode. One writer connection serialised by a mutex
 // (SQLite allows one writer; an awaiting transaction must own it), and for file databases a
-// separate reader connection so reads never wait for writes.
+// separate reader connection so reads never wait for writes, and reader threads (reader-pool.ts)
+// that run searches and history off the event loop.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -18,8 +19,11 @@ import { SqliteWorkStore } from './work.js';
 import type { WorkStore } from '../work.js';
 import { IndexWriter, PidRegistry } from './index-writer.js';
 import { SqliteSearch } from './search.js';
+import { SqliteHistory } from './history.js';
+import { ReaderPool } from './reader-pool.js';
+import { openConnection } from './connection.js';
+import { toRecord, type VersionRow } from './sql.js';
 import type { SearchQuery } from '../../search/ir.js';
-import { decodeCursor, historyPage } from '../history-cursor.js';
 import { ReadCache } from './read-cache.js';
 import { entriesFor } from '../index-entries.js';
 
@@ -34,53 +38,19 @@ export interface SqliteStoreOptions {
   indexer?: StoreIndexer;
   /** Time budget of one search, in ms (SEARCH_TIMEOUT_MS); none when absent. */
   searchTimeoutMs?: number;
-}
-
-interface VersionRow {
-  seq: number;
-  type: string;
-  id: string;
-  version: number;
-  last_updated: string;
-  method: string;
-  deleted: number;
-  json: string | null;
+  /**
+   * Reader threads for searches and history on a file database (SQLITE_READERS); absent or 0:
+   * they run in this thread, as they always do for `:memory:` (a thread cannot share it).
+   */
+  readers?: number;
 }
 
 interface CurrentRow extends VersionRow {
   rid: number;
 }
 
-function toRecord(row: VersionRow): VersionRecord {
-  return {
-    type: row.type,
-    id: row.id,
-    versionId: String(row.version),
-    lastUpdated: row.last_updated,
-    deleted: row.deleted === 1,
-    method: row.method as WriteMethod,
-    seq: row.seq,
-    ...(row.json !== null ? { json: row.json } : {}),
-  };
-}
-
 /** READ_CACHE_BYTES' default (src/config.ts). */
 const DEFAULT_READ_CACHE_BYTES = 32 * 1024 * 1024;
-
-function openConnection(filename: string, readonly: boolean, synchronous: string): Database.Database {
-  const db = new Database(filename, { readonly });
-  db.pragma('busy_timeout = 5000');
-  // A larger page cache and memory-mapped reads: index lookups stay in memory at a million
-  // resources instead of going through read() for every page.
-  db.pragma('cache_size = -65536');
-  db.pragma('mmap_size = 268435456');
-  if (!readonly) {
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${synchronous}`);
-    db.pragma('foreign_keys = ON');
-  }
-  return db;
-}
 
 /**
  * Holds an exclusive lock on a sidecar file for the life of the store, so that a second Flint
@@ -130,6 +100,10 @@ class Engine {
   readonly searchR: SqliteSearch;
   readonly work: WorkStore;
   readonly workInTx: WorkStore;
+  readonly historyW: SqliteHistory;
+  readonly historyR: SqliteHistory;
+  /** Reader threads (file databases with readers > 0). */
+  readonly pool: ReaderPool | undefined;
 
   constructor(opts: SqliteStoreOptions) {
     this.memory = opts.filename === ':memory:' || opts.filename === '';
@@ -162,6 +136,11 @@ class Engine {
     this.r = this.memory ? this.w : prepare(this.reader);
     this.searchW = new SqliteSearch(this.writer, this.pids, opts.searchTimeoutMs);
     this.searchR = this.memory ? this.searchW : new SqliteSearch(this.reader, this.pids, opts.searchTimeoutMs);
+    this.historyW = new SqliteHistory(this.writer, this.searchW);
+    this.historyR = this.memory ? this.historyW : new SqliteHistory(this.reader, this.searchR);
+    const readers = opts.readers ?? 0;
+    this.pool = this.memory || readers <= 0 ? undefined
+      : new ReaderPool({ filename: opts.filename, size: readers, ...(opts.searchTimeoutMs !== undefined ? { timeoutMs: opts.searchTimeoutMs } : {}) });
     const last = this.writer.prepare('SELECT max(last_updated) AS m FROM version').get() as { m: string | null };
     this.clock = new MonotonicClock(last.m ?? undefined);
     const guard = <T>(fn: () => T): T => {
@@ -196,25 +175,8 @@ function prepare(db: Database.Database) {
        ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted,
          last_updated = excluded.last_updated, seq = excluded.seq
        RETURNING rid`),
-    firstSeqSince: db.prepare<[string], { seq: number }>(
-      'SELECT seq FROM version WHERE last_updated >= ? ORDER BY last_updated, seq LIMIT 1'),
-    lastSeqBefore: db.prepare<[string], { seq: number }>(
-      'SELECT seq FROM version WHERE last_updated <= ? ORDER BY last_updated DESC, seq DESC LIMIT 1'),
-    historySystem: db.prepare<[number, number, number], VersionRow>(
-      `SELECT seq, type, id, version, last_updated, method, deleted, json FROM version
-        WHERE seq <= ? AND seq >= ? ORDER BY seq DESC LIMIT ?`),
-    historyType: db.prepare<[string, number, number, number], VersionRow>(
-      `SELECT seq, type, id, version, last_updated, method, deleted, json FROM version
-        WHERE type = ? AND seq <= ? AND seq >= ? ORDER BY seq DESC LIMIT ?`),
-    historyInstance: db.prepare<[string, string, number, number, number], VersionRow>(
-      `SELECT seq, type, id, version, last_updated, method, deleted, json FROM version
-        WHERE type = ? AND id = ? AND seq <= ? AND seq >= ? ORDER BY seq DESC LIMIT ?`),
-    countInstance: db.prepare<[string, string, number, number], { n: number }>(
-      'SELECT count(*) AS n FROM version WHERE type = ? AND id = ? AND seq <= ? AND seq >= ?'),
   };
 }
-
-const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -394,37 +356,14 @@ export class SqliteStore implements Store {
     return row ? toRecord(row) : undefined;
   }
 
+  /** Inside a transaction on the writer (own writes); outside, on a reader thread when there are some. */
   async history(q: HistoryQuery): Promise<HistoryPage> {
-    const s = await this.stmts();
-    const upper = q.cursor !== undefined ? decodeCursor(q.cursor) - 1 : MAX_SEQ;
-    let lower = 0;
-    if (q.since) {
-      const first = s.firstSeqSince.get(q.since);
-      if (!first) return { records: [], ...(q.id ? { total: 0 } : {}) };
-      lower = first.seq;
-    }
-    let top = upper;
-    if (q.before) top = Math.min(top, s.lastSeqBefore.get(q.before)?.seq ?? 0);
-    const limit = q.count + 1;
-    let rows: VersionRow[];
-    let total: number | undefined;
-    if (q.access && !(q.type && q.id)) {
-      // A restricted caller sees the versions of resources it may see: filtered in the query.
-      const search = this.inTx ? this.engine.searchW : this.engine.searchR;
-      const filter = search.historyFilter(q.access, q.type);
-      const db = this.inTx ? this.engine.writer : this.engine.reader;
-      rows = db.prepare(`SELECT seq, type, id, version, last_updated, method, deleted, json FROM version
-        WHERE ${q.type ? 'type = ? AND ' : ''}seq <= ? AND seq >= ? AND ${filter.text} ORDER BY seq DESC LIMIT ?`)
-        .all(...(q.type ? [q.type] : []), top, lower, ...filter.params, limit) as VersionRow[];
-    } else if (q.type && q.id) {
-      rows = s.historyInstance.all(q.type, q.id, top, lower, limit);
-      if (q.cursor === undefined) total = s.countInstance.get(q.type, q.id, top, lower)?.n;
-    } else if (q.type) {
-      rows = s.historyType.all(q.type, top, lower, limit);
-    } else {
-      rows = s.historySystem.all(top, lower, limit);
-    }
-    return historyPage(rows.map(toRecord), q.count, total);
+    this.assertOpen();
+    const e = this.engine;
+    if (this.inTx) return e.historyW.run(q);
+    if (e.pool) return e.pool.history(q, e.pids.size);
+    this.stmtsNow() ?? await this.stmts();
+    return e.historyR.run(q);
   }
 
   async referencesTo(type: string, id: string, limit: number): Promise<{ type: string; id: string }[]> {
@@ -434,9 +373,14 @@ export class SqliteStore implements Store {
       .all(id, type, type, id, limit) as { type: string; id: string }[];
   }
 
+  /** Like history: the writer in a transaction, else a reader thread, else the reader connection. */
   async search(query: SearchQuery): Promise<SearchPage> {
+    this.assertOpen();
+    const e = this.engine;
+    if (this.inTx) return e.searchW.run(query);
+    if (e.pool) return e.pool.search(query, e.pids.size);
     this.stmtsNow() ?? await this.stmts();
-    return (this.inTx ? this.engine.searchW : this.engine.searchR).run(query);
+    return e.searchR.run(query);
   }
 
   async reindex(types: readonly string[] | undefined, onProgress?: (p: ReindexProgress) => void): Promise<number> {
@@ -501,6 +445,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed || this.inTx) return;
     this.closed = true;
+    await this.engine.pool?.close();
     await this.engine.lock.run(() => this.engine.close());
   }
 
