@@ -1,4 +1,5 @@
 // search at type, system and compartment level (R4 http.html#search, search.html).
+import { searchTerminology } from '../search-terms.js';
 import type { FhirContext } from '../context.js';
 import type { RawBundle, RawEntry } from '../bundle.js';
 import { SearchParseError } from '../../search/parse.js';
@@ -35,9 +36,11 @@ export async function search(ctx: FhirContext, input: SearchInput): Promise<RawB
     }
     assertId(input.compartment.id);
   }
+  const terminology = await searchTerminology(ctx, input.params);
   let parsed;
   try {
     parsed = ctx.search.parser.parse({
+      ...(terminology ? { terminology } : {}),
       types: input.type ? [input.type] : [...ctx.defs.resourceTypes],
       params: input.params,
       handling: input.handling,

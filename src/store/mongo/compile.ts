@@ -1,7 +1,7 @@
 // Search IR → MongoDB filters over the embedded index (layout.ts). The semantics mirror the
 // SQLite adapter's SQL condition for condition; test/store/mongo-differential.test.ts checks
 // that both answer every query alike.
-import type { AccessConstraint, CompartmentConstraint, CompositeMatch, Condition, Expr, Prefix } from '../../search/ir.js';
+import { bySystem, type AccessConstraint, type CompartmentConstraint, type CompositeMatch, type Condition, type Expr, type Prefix } from '../../search/ir.js';
 import { StoreError } from '../port.js';
 import { prefixEnd, uriPrefixes } from '../text-range.js';
 import { visibility } from '../visibility.js';
@@ -141,7 +141,8 @@ export class Compiler {
         const param = c.variant ? `${c.param}:${c.variant}` : c.param;
         if (c.codes) {
           if (c.codes.length === 0) return FALSE;
-          return this.indexed('tk', types, param, { $or: c.codes.map((x) => (x.system === null ? { c: x.code } : { c: x.code, s: x.system })) });
+          // One $in per system: a value-set expansion may hold thousands of codes.
+          return this.indexed('tk', types, param, { $or: [...bySystem(c.codes)].map(([s, codes]) => (s === null ? { c: { $in: codes } } : { s, c: { $in: codes } })) });
         }
         const m: Filter = {};
         if (c.code !== undefined) m.c = c.code;
