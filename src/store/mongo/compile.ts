@@ -69,8 +69,9 @@ export function numberCompare(prefix: Prefix, lo: string, hi: string, value: num
     case 'ge': return { [hi]: { $gte: value } };
     case 'le': return { [lo]: { $lte: value } };
     case 'ap': {
+      // R4 search.html#prefix: within 10% of the value, and never less than eq finds.
       const d = Math.abs(value) * 0.1;
-      return merge({ [lo]: { $lte: value + d } }, { [hi]: { $gte: value - d } });
+      return merge({ [lo]: { $lte: Math.max(value + d, high) } }, { [hi]: { $gte: Math.min(value - d, low) } });
     }
   }
 }
@@ -89,7 +90,9 @@ function compositePart(p: CompositeMatch, i: number): Filter {
     case 'reference': return p.type ? { [`c${i}`]: p.id, [`s${i}`]: p.type } : { [`c${i}`]: p.id };
     case 'range': {
       const cmp = numberCompare(p.prefix, `l${i}`, `h${i}`, p.value, p.low, p.high);
-      return p.code ? and([cmp, { [`c${i}`]: p.code }]) : cmp;
+      // R4 search.html#quantity: number|system|code compares the unit's system too.
+      const unit: Filter = { ...(p.code ? { [`c${i}`]: p.code } : {}), ...(p.system ? { [`s${i}`]: p.system } : {}) };
+      return Object.keys(unit).length ? and([cmp, unit]) : cmp;
     }
   }
 }
