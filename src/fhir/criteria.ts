@@ -1,5 +1,6 @@
 // Search criteria of conditional interactions (If-None-Exist, PUT/DELETE/PATCH Type?criteria,
 // conditional references): which existing resources they select.
+import { searchTerminology } from './search-terms.js';
 import type { VersionRecord } from '../store/port.js';
 import type { FhirContext } from './context.js';
 import { SearchParseError } from '../search/parse.js';
@@ -18,9 +19,10 @@ const RESULT_ONLY = /^(_count|_sort|_total|_summary|_elements|_include|_revinclu
 export async function matchCriteria(ctx: FhirContext, type: string, criteria: string, limit: number): Promise<VersionRecord[]> {
   const params = [...new URLSearchParams(criteria).entries()].filter(([k]) => !RESULT_ONLY.test(k));
   if (params.length === 0) throw badRequest(`Conditional criteria for ${type} are empty; they must select something`);
+  const terminology = await searchTerminology(ctx, params);
   let parsed;
   try {
-    parsed = ctx.search.parser.parse({ types: [type], params, handling: 'strict', defaultCount: limit, maxCount: limit });
+    parsed = ctx.search.parser.parse({ ...(terminology ? { terminology } : {}), types: [type], params, handling: 'strict', defaultCount: limit, maxCount: limit });
   } catch (err) {
     if (err instanceof SearchParseError) throw badRequest(`Conditional criteria: ${err.message}`, err.code);
     throw err;

@@ -42,7 +42,8 @@ export class Subsetter {
     } else if (summary === 'data') {
       keep = (k) => k !== 'text';
     } else {
-      const wanted = new Set(elements ?? []);
+      // R4 search.html#elements: servers SHOULD always return mandatory elements.
+      const wanted = new Set([...(elements ?? []), ...this.names(type, (_s, min) => min > 0, this.mandatoryCache)]);
       keep = (k) => ALWAYS.has(k) || wanted.has(k) || wanted.has(k.replace(/^_/, '')) || [...wanted].some((w) => k.startsWith(w) && /^[A-Z]/.test(k.slice(w.length)));
     }
     const out: Json = {};

@@ -108,5 +108,16 @@ export interface SearchQuery {
 
 export const MATCH_ALL: Expr = { and: [] };
 
+/** The codes of a token condition's `codes` grouped by system (null: any system), for IN lists. */
+export function bySystem(codes: readonly { system: string | null; code: string }[]): Map<string | null, string[]> {
+  const out = new Map<string | null, string[]>();
+  for (const { system, code } of codes) {
+    const list = out.get(system);
+    if (list) list.push(code);
+    else out.set(system, [code]);
+  }
+  return out;
+}
+
 /** How many resources _include / _revinclude may add to one page (a warning says when cut). */
 export const MAX_INCLUDES = 1000;

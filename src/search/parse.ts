@@ -11,6 +11,8 @@ import { isId } from '../fhir-basics/ids.js';
 import { isIndexedType, PARAM_TYPES, type IndexedParamType } from './param-types.js';
 import { parseReference } from '../fhir-basics/references.js';
 import { canonicalQuery } from './ucum.js';
+import { definitionsSource, SearchCodes } from './codes.js';
+import { TerminologyError, type TerminologySource } from '../terminology/expand.js';
 
 export class SearchParseError extends Error {
   constructor(message: string, readonly code: 'invalid' | 'not-supported' | 'too-costly' = 'invalid') {
@@ -38,6 +40,11 @@ export interface ParseOptions {
   defaultCount: number;
   maxCount: number;
   compartment?: { type: 'Patient'; id: string };
+  /**
+   * Where :in, :not-in, :above and :below find value sets and code systems (the engine adds
+   * those stored through the API, src/fhir/search-terms.ts); the definitions alone by default.
+   */
+  terminology?: TerminologySource;
 }
 
 const PREFIXES = new Set<Prefix>(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
@@ -54,8 +61,10 @@ export const SEARCH_LIMITS = {
   orValues: 100,
   /** Search criteria in one search, repeats of a parameter (AND) included. */
   criteria: 100,
-  /** Conditions the whole search expands to (OR values × chain targets × criteria, value-set codes). */
+  /** Conditions the whole search expands to (OR values × chain targets × criteria). */
   conditions: 1000,
+  /** Codes that :in, :not-in, :above and :below stand for in one search (value-set expansions, hierarchies). */
+  valueSetCodes: 10_000,
   /** Keys in _sort. */
   sortKeys: 5,
   /** _include and _revinclude specifications, wildcards expanded. */
@@ -111,10 +120,12 @@ const anyOf = (xs: Expr[]): Expr => (xs.length === 1 ? xs[0] ?? { or: [] } : { o
 export class SearchParser {
   /** Conditions built by the parse under way (parse is synchronous: one at a time). */
   private conditions = 0;
+  /** The terminology lookups of the parse under way. */
+  private codes: SearchCodes | undefined;
 
   constructor(private readonly defs: Definitions, private readonly params: SearchParams) {}
 
-  /** A leaf condition, counted against SEARCH_LIMITS.conditions (`weight`: value-set codes count each). */
+  /** A leaf condition, counted against SEARCH_LIMITS.conditions (`weight`: conditions it stands for). */
   private leaf(c: Condition, weight = 1): Expr {
     this.conditions += weight;
     if (this.conditions > SEARCH_LIMITS.conditions) {
@@ -140,6 +151,7 @@ export class SearchParser {
 
   parse(opts: ParseOptions): ParsedSearch {
     this.conditions = 0;
+    this.codes = new SearchCodes(opts.terminology ?? definitionsSource(this.defs), SEARCH_LIMITS.valueSetCodes);
     let criteria = 0;
     const and: Expr[] = [];
     const used: [string, string][] = [];
@@ -380,14 +392,14 @@ export class SearchParser {
       }));
     }
     if (modifier === 'in' || modifier === 'not-in') {
-      const codes = values.flatMap((v) => this.expand(unescape(v)));
-      const cond = this.leaf({ kind: 'token', param: p.code, codes }, Math.max(1, codes.length));
+      const codes = values.flatMap((v) => this.terms((c) => c.inValueSet(unescape(v))));
+      const cond = this.leaf({ kind: 'token', param: p.code, codes });
       return modifier === 'in' ? cond : { not: cond };
     }
-    const conds = values.map((v) => this.leaf(this.tokenCondition(p.code, v)));
     if (modifier === 'below' || modifier === 'above') {
       return anyOf(values.map((v) => this.subsumption(p.code, v, modifier)));
     }
+    const conds = values.map((v) => this.leaf(this.tokenCondition(p.code, v)));
     if (modifier === 'not') return { not: anyOf(conds) };
     if (modifier !== undefined) throw new SearchParseError(`${p.code}:${modifier} is not a token modifier`);
     return anyOf(conds);
@@ -402,42 +414,25 @@ export class SearchParser {
     return { kind: 'token', param, system: system === '' ? null : system, ...(code !== '' ? { code } : {}) };
   }
 
-  /** :below / :above over a code system's hierarchy, where the definitions have one. */
+  /** :below / :above over a code system's hierarchy (R4 search.html#token: subsumption). */
   private subsumption(param: string, v: string, dir: 'below' | 'above'): Expr {
     const cond = this.tokenCondition(param, v);
-    if (cond.kind !== 'token' || !cond.system || !cond.code) return this.leaf(cond);
-    const cs = this.defs.codeSystem(cond.system);
-    if (!cs?.concept) return this.leaf(cond);
-    const related = new Set<string>([cond.code]);
-    type Concept = { code: string; concept?: Concept[] };
-    const walk = (list: Concept[] | undefined, ancestors: string[]): void => {
-      for (const c of list ?? []) {
-        if (dir === 'below' && (ancestors.includes(cond.code ?? '') || c.code === cond.code)) related.add(c.code);
-        if (dir === 'above' && c.code === cond.code) ancestors.forEach((a) => related.add(a));
-        walk(c.concept, [...ancestors, c.code]);
-      }
-    };
-    walk(cs.concept as Concept[], []);
-    return this.leaf({ kind: 'token', param, codes: [...related].map((code) => ({ system: cond.system ?? null, code })) }, related.size);
+    if (cond.kind !== 'token' || !cond.system || cond.code === undefined) {
+      throw new SearchParseError(`${param}:${dir} takes system|code (subsumption is defined within a code system)`);
+    }
+    const { system, code } = cond;
+    return this.leaf({ kind: 'token', param, codes: this.terms((c) => c.related(system, code, dir)) });
   }
 
-  /** The codes of an extensional value set in the definitions (for :in / :not-in). */
-  private expand(url: string): { system: string | null; code: string }[] {
-    const vs = this.defs.valueSet(url);
-    if (!vs) throw new SearchParseError(`Value set ${url.slice(0, 100)} is not known to this server`, 'not-supported');
-    const codes: { system: string | null; code: string }[] = [];
-    for (const inc of vs.compose?.include ?? []) {
-      if (inc.filter?.length || inc.valueSet?.length) throw new SearchParseError(`Value set ${url.slice(0, 100)} is intensional; it cannot be expanded here`, 'not-supported');
-      if (inc.concept) codes.push(...inc.concept.map((c) => ({ system: inc.system ?? null, code: c.code })));
-      else if (inc.system) {
-        const cs = this.defs.codeSystem(inc.system);
-        if (!cs?.concept) throw new SearchParseError(`Code system ${inc.system.slice(0, 100)} is not known to this server`, 'not-supported');
-        type Concept = { code: string; concept?: Concept[] };
-        const all = (list: Concept[] | undefined): void => list?.forEach((c) => { codes.push({ system: inc.system ?? null, code: c.code }); all(c.concept); });
-        all(cs.concept as Concept[]);
-      }
+  /** Runs a terminology lookup of this parse; its failures are search errors (4xx). */
+  private terms<T>(fn: (codes: SearchCodes) => T): T {
+    if (!this.codes) throw new SearchParseError('No terminology for this search', 'not-supported');
+    try {
+      return fn(this.codes);
+    } catch (err) {
+      if (!(err instanceof TerminologyError)) throw err;
+      throw new SearchParseError(err.message, err.code === 'too-costly' ? 'too-costly' : err.code === 'invalid' ? 'invalid' : 'not-supported');
     }
-    return codes;
   }
 
   private string(p: SearchParamInfo, modifier: string | undefined, values: string[]): Expr {

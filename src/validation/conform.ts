@@ -479,6 +479,12 @@ class Run {
   /** A Coding of a CodeSystem Flint holds in full must use one of its codes. */
   private coding(c: Json, loc: string): void {
     if (typeof c.system !== 'string' || typeof c.code !== 'string') return;
+    // R4 codesystem.html#supplements: a supplement adds to another system; codes are never "of" it.
+    const cs = this.c.defs.codeSystem(c.system);
+    if (cs && (cs.content === 'supplement' || cs.supplements !== undefined)) {
+      this.add(issue('error', 'business-rule', `CodeSystem ${c.system} is a supplement, so it cannot be used as a value in Coding.system`, `${loc}.system`));
+      return;
+    }
     const codes = this.c.terminology.codeSystemCodes(c.system);
     if (!codes || codes.has(c.code)) return;
     // terminology.hl7.org code systems grow independently of R4; Flint holds their 2019 state

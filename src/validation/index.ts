@@ -7,6 +7,7 @@ import type { Definitions } from '../definitions/registry.js';
 import { checkStructure } from './structure.js';
 import { SchemaValidator } from './schema.js';
 import { Conformance } from './conform.js';
+import { TerminologyRules } from './terminology-rules.js';
 import type { Issue } from '../fhir-basics/outcome.js';
 
 export { hasErrors, type Issue } from '../fhir-basics/outcome.js';
@@ -27,10 +28,12 @@ function sharedSchema(): SchemaValidator {
 export class Validator {
   readonly schema: SchemaValidator;
   readonly conformance: Conformance;
+  readonly terminologyRules: TerminologyRules;
 
   constructor(readonly defs: Definitions) {
     this.schema = sharedSchema();
     this.conformance = new Conformance(defs);
+    this.terminologyRules = new TerminologyRules(defs);
   }
 
   validate(resource: unknown, opts: ValidateOptions = {}): Issue[] {
@@ -53,6 +56,7 @@ export class Validator {
         keys.add(key);
         out.push(i);
       }
+      out.push(...this.terminologyRules.check(r, r.resourceType));
     }
     // The schema's messages are the least precise (an enum, a pattern, a required property):
     // they are added only where nothing else has spoken.

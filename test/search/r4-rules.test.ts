@@ -54,3 +54,42 @@ t.test('_sort by a reference parameter (R4 search.html#sort): refused when stric
   t.equal(matches(lenient), 1);
   t.equal((await app.inject({ url: '/fhir/Observation?_sort=date', headers: { prefer: 'handling=strict' } })).statusCode, 200, 'a date sorts');
 });
+
+const ucum = 'http://unitsofmeasure.org';
+const OBSERVATIONS = [
+  { resourceType: 'Observation', id: 'one', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/a' }, valueQuantity: { value: 1.3, system: ucum, code: 'mg' } },
+  { resourceType: 'Observation', id: 'other-units', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '29463-7' }] }, valueQuantity: { value: 70, system: 'http://example.org/units', code: 'kg' } },
+  { resourceType: 'Observation', id: 'ucum', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '29463-7' }] }, valueQuantity: { value: 70, system: ucum, code: 'kg' } },
+];
+const ids = (b: Bundle): string[] => (b.entry ?? []).filter((e) => e.search.mode === 'match').map((e) => (e.resource as { id?: string }).id ?? '').sort();
+
+t.test('ap (R4 search.html#prefix): approximately equal finds at least what eq finds, on quantities', async (t) => {
+  const app = await testApp(t);
+  await load(app, [...PATIENTS, ...OBSERVATIONS]);
+  // eq1 covers [0.5, 1.5), so finds 1.3; 10% of 1 alone would be [0.9, 1.1].
+  const eq = ids(body<Bundle>(await app.inject('/fhir/Observation?value-quantity=1')));
+  const ap = ids(body<Bundle>(await app.inject('/fhir/Observation?value-quantity=ap1')));
+  t.same(eq, ['one']);
+  t.same(ap, ['one'], 'ap finds what eq finds');
+  t.same(ids(body<Bundle>(await app.inject('/fhir/Observation?value-quantity=ap75'))), ['other-units', 'ucum'], 'within 10%');
+  t.same(ids(body<Bundle>(await app.inject('/fhir/Observation?value-quantity=ap90'))), [], 'not beyond 10%');
+});
+
+t.test('composite quantity values compare the unit system (R4 search.html#composite, #quantity: number|system|code)', async (t) => {
+  const app = await testApp(t);
+  await load(app, [...PATIENTS, ...OBSERVATIONS]);
+  t.same(ids(body<Bundle>(await app.inject(`/fhir/Observation?code-value-quantity=http://loinc.org|29463-7$70|${ucum}|kg`))), ['ucum']);
+  t.same(ids(body<Bundle>(await app.inject('/fhir/Observation?code-value-quantity=http://loinc.org|29463-7$70||kg'))), ['other-units', 'ucum'], 'no system: any');
+});
+
+t.test('_elements (R4 search.html#elements): mandatory elements kept; included resources of other types returned whole', async (t) => {
+  const app = await testApp(t);
+  await load(app, [...PATIENTS, ...OBSERVATIONS]);
+  const b = body<Bundle>(await app.inject('/fhir/Observation?_id=one&_elements=value&_include=Observation:subject'));
+  const obs = b.entry?.find((e) => e.search.mode === 'match')?.resource as Record<string, unknown>;
+  t.ok(obs.status && obs.code && obs.valueQuantity, 'status and code are mandatory');
+  t.notOk(obs.subject, 'subject was not asked for');
+  t.equal((obs.meta as { tag: { code: string }[] }).tag.at(-1)?.code, 'SUBSETTED');
+  const pat = b.entry?.find((e) => e.search.mode === 'include')?.resource as Record<string, unknown>;
+  t.same(pat.name, [{ family: 'Walker' }], 'the included Patient is whole');
+});

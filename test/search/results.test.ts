@@ -150,7 +150,7 @@ t.test('_summary and _elements return marked subsets', async (t) => {
   t.notOk(text.entry?.[0]?.resource.component);
   const el = await get(app, '/fhir/Observation?_id=obs-bob-hba1c&_elements=code,value');
   const o = el.entry?.[0]?.resource ?? {};
-  t.same(Object.keys(o).sort(), ['code', 'id', 'meta', 'resourceType', 'valueQuantity']);
+  t.same(Object.keys(o).sort(), ['code', 'id', 'meta', 'resourceType', 'status', 'valueQuantity'], 'the mandatory status is kept (R4 search.html#elements)');
   t.match(el.link[0]?.url, /_elements=code%2Cvalue/);
 });
 

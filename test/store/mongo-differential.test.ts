@@ -5,7 +5,8 @@
 // Sorting by _lastUpdated is left to test/helpers/search-suite.ts: the two stores stamp their
 // own clocks, so resources written in one millisecond by one may not be by the other.
 import t, { type Test } from 'tap';
-import type { Resource } from 'fhir/r4.js';
+import type { CodeSystem, Resource, ValueSet } from 'fhir/r4.js';
+import type { TerminologySource } from '../../src/terminology/expand.js';
 import { loadDefinitions } from '../../src/definitions/registry.js';
 import { SearchParams } from '../../src/search/params.js';
 import { SearchParser } from '../../src/search/parse.js';
@@ -25,6 +26,8 @@ const indexer = new Indexer(defs, BASE, params);
 const parser = new SearchParser(defs, params);
 parser.setBaseUrl(BASE);
 
+const SITE = 'http://example.org/fhir/CodeSystem/site';
+
 /** Hand-made resources for what the fixtures lack: numbers, URIs, canonicals, open ranges, absent sort values. */
 const handMade = [
   { resourceType: 'RiskAssessment', id: 'ra-1', status: 'final', subject: { reference: 'Patient/pat-bob' }, prediction: [{ probabilityDecimal: 0.25 }, { probabilityDecimal: 0.8 }] },
@@ -40,7 +43,22 @@ const handMade = [
   { resourceType: 'Observation', id: 'obs-nodate', status: 'preliminary', code: { text: 'note only' }, subject: { reference: 'Patient/pat-alice' } },
   { resourceType: 'Patient', id: 'pat-nobirth', name: [{ family: 'Zeta', given: ['Zed'] }], gender: 'unknown' },
   { resourceType: 'Patient', id: 'pat-dup', name: [{ family: 'Bernier' }, { family: 'bernier' }], birthDate: '1990', active: false },
+  ...['arm', 'hand', 'finger', 'leg'].map((code) => ({ resourceType: 'Observation', id: `obs-site-${code}`, status: 'final', code: { coding: [{ system: SITE, code }] }, subject: { reference: 'Patient/pat-bob' } })),
 ];
+
+/** A CodeSystem with a hierarchy and a ValueSet over two systems, as if stored through the API (for :in, :not-in, :above, :below). */
+const siteSystem = {
+  resourceType: 'CodeSystem', url: SITE, status: 'active', content: 'complete',
+  concept: [{ code: 'limb', concept: [{ code: 'arm', concept: [{ code: 'hand', concept: [{ code: 'finger' }] }] }, { code: 'leg' }] }],
+} as CodeSystem;
+const mixedSet = {
+  resourceType: 'ValueSet', url: 'http://example.org/fhir/ValueSet/mixed', status: 'active',
+  compose: { include: [{ system: SITE, filter: [{ property: 'concept', op: 'is-a', value: 'hand' }] }, { system: 'http://loinc.org', concept: [{ code: '8867-4' }, { code: '29463-7' }] }] },
+} as ValueSet;
+const terminology: TerminologySource = {
+  codeSystem: (url) => (url === SITE ? siteSystem : defs.codeSystem(url)),
+  valueSet: (url) => (url === mixedSet.url ? mixedSet : defs.valueSet(url)),
+};
 
 interface Loaded {
   sqlite: Store;
@@ -71,7 +89,7 @@ function parse(url: string, access?: AccessConstraint, count?: number): SearchQu
   const types = path === '' ? [...defs.resourceTypes] : [path];
   const pairs = [...new URLSearchParams(qs)] as [string, string][];
   if (count !== undefined) pairs.push(['_count', String(count)]);
-  const q = parser.parse({ types, params: pairs, handling: 'strict', defaultCount: 50, maxCount: 1000 }).query;
+  const q = parser.parse({ terminology, types, params: pairs, handling: 'strict', defaultCount: 50, maxCount: 1000 }).query;
   return access ? { ...q, access } : q;
 }
 
@@ -137,6 +155,9 @@ const QUERIES = (p: string[]): string[] => [
   'Immunization?vaccine-code=http://hl7.org/fhir/sid/cvx|140', 'DiagnosticReport?category=LAB', 'Claim?use=claim',
   'ExplanationOfBenefit?status=active', 'MedicationRequest?status=active', 'Observation?code:text=body', 'Condition?code:text=diab',
   'Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|', 'Condition?clinical-status:in=http://hl7.org/fhir/ValueSet/condition-clinical',
+  `Observation?code:below=${SITE}|arm`, `Observation?code:above=${SITE}|hand`, `Observation?code:below=${SITE}|limb&_sort=_id`,
+  'Observation?code:in=http://example.org/fhir/ValueSet/mixed&_sort=_id', 'Observation?code:not-in=http://example.org/fhir/ValueSet/mixed&patient=pat-bob',
+  'Condition?clinical-status:not-in=http://hl7.org/fhir/ValueSet/condition-clinical',
   // date and lastUpdated, every prefix
   'Patient?birthdate=ge1990', 'Patient?birthdate=2015', 'Patient?birthdate=eq1990', 'Patient?birthdate=ne1990', 'Patient?birthdate=gt1960',
   'Patient?birthdate=lt1960', 'Patient?birthdate=le1990-12-31', 'Patient?birthdate=sa1950', 'Patient?birthdate=eb2000', 'Patient?birthdate=ap1990',

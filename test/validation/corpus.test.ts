@@ -19,7 +19,7 @@ const defs = loadDefinitions();
  */
 const INVALID_EXAMPLES: Record<string, RegExp> = {
   'bundle-questionnaire.json': /^Questionnaire\.item\[\d+\]/,
-  'codesystem-example.json': /^CodeSystem$/,
+  'codesystem-example.json': /^CodeSystem\.concept\[1\]$/,
   'devicemetric-example.json': /^DeviceMetric\.parent\.reference$/,
   'deviceusestatement-example.json': /^DeviceUseStatement\.reasonReference\[0\]\.reference$/,
   'medicationrequest0301.json': /^MedicationRequest\.dispenseRequest\.performer\.reference$/,
@@ -47,7 +47,7 @@ t.test('every official R4 example validates without errors (exceptions listed ab
  * server (SNOMED, LOINC, UCUM, display names), snapshot generation, signatures, and the Java
  * validator's own best-practice and IG-publication rules. It may rise; it must not fall.
  */
-const VERDICT_FLOOR = 0.72;
+const VERDICT_FLOOR = 0.77;
 
 t.test('HL7 validator test cases: agreement with the Java validator', async (t) => {
   const { cases, skipped } = loadHl7Cases();

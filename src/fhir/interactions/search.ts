@@ -1,4 +1,5 @@
 // search at type, system and compartment level (R4 http.html#search, search.html).
+import { searchTerminology } from '../search-terms.js';
 import type { FhirContext } from '../context.js';
 import type { RawBundle, RawEntry } from '../bundle.js';
 import { SearchParseError } from '../../search/parse.js';
@@ -35,9 +36,11 @@ export async function search(ctx: FhirContext, input: SearchInput): Promise<RawB
     }
     assertId(input.compartment.id);
   }
+  const terminology = await searchTerminology(ctx, input.params);
   let parsed;
   try {
     parsed = ctx.search.parser.parse({
+      ...(terminology ? { terminology } : {}),
       types: input.type ? [input.type] : [...ctx.defs.resourceTypes],
       params: input.params,
       handling: input.handling,
@@ -60,7 +63,9 @@ export async function search(ctx: FhirContext, input: SearchInput): Promise<RawB
   const sub = ctx.search.subsetter;
   const entry = (mode: 'match' | 'include') => (r: { type: string; id: string; json?: string }): RawEntry => ({
     fullUrl: `${ctx.baseUrl}/${r.type}/${r.id}`,
-    ...(r.json !== undefined ? { resourceJson: sub.apply(r.json, parsed.summary, parsed.elements) } : {}),
+    // _elements names elements of the searched types; an included resource of another type is
+    // returned whole rather than stripped to its id (R4 search.html#elements).
+    ...(r.json !== undefined ? { resourceJson: sub.apply(r.json, parsed.summary, mode === 'include' && !parsed.query.types.includes(r.type) ? undefined : parsed.elements) } : {}),
     search: { mode },
   });
   const entries: RawEntry[] = [...page.records.map(entry('match')), ...page.included.map(entry('include'))];

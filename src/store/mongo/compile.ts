@@ -1,7 +1,7 @@
 // Search IR → MongoDB filters over the embedded index (layout.ts). The semantics mirror the
 // SQLite adapter's SQL condition for condition; test/store/mongo-differential.test.ts checks
 // that both answer every query alike.
-import type { AccessConstraint, CompartmentConstraint, CompositeMatch, Condition, Expr, Prefix } from '../../search/ir.js';
+import { bySystem, type AccessConstraint, type CompartmentConstraint, type CompositeMatch, type Condition, type Expr, type Prefix } from '../../search/ir.js';
 import { StoreError } from '../port.js';
 import { prefixEnd, uriPrefixes } from '../text-range.js';
 import { visibility } from '../visibility.js';
@@ -69,8 +69,9 @@ export function numberCompare(prefix: Prefix, lo: string, hi: string, value: num
     case 'ge': return { [hi]: { $gte: value } };
     case 'le': return { [lo]: { $lte: value } };
     case 'ap': {
+      // R4 search.html#prefix: within 10% of the value, and never less than eq finds.
       const d = Math.abs(value) * 0.1;
-      return merge({ [lo]: { $lte: value + d } }, { [hi]: { $gte: value - d } });
+      return merge({ [lo]: { $lte: Math.max(value + d, high) } }, { [hi]: { $gte: Math.min(value - d, low) } });
     }
   }
 }
@@ -89,7 +90,9 @@ function compositePart(p: CompositeMatch, i: number): Filter {
     case 'reference': return p.type ? { [`c${i}`]: p.id, [`s${i}`]: p.type } : { [`c${i}`]: p.id };
     case 'range': {
       const cmp = numberCompare(p.prefix, `l${i}`, `h${i}`, p.value, p.low, p.high);
-      return p.code ? and([cmp, { [`c${i}`]: p.code }]) : cmp;
+      // R4 search.html#quantity: number|system|code compares the unit's system too.
+      const unit: Filter = { ...(p.code ? { [`c${i}`]: p.code } : {}), ...(p.system ? { [`s${i}`]: p.system } : {}) };
+      return Object.keys(unit).length ? and([cmp, unit]) : cmp;
     }
   }
 }
@@ -141,7 +144,8 @@ export class Compiler {
         const param = c.variant ? `${c.param}:${c.variant}` : c.param;
         if (c.codes) {
           if (c.codes.length === 0) return FALSE;
-          return this.indexed('tk', types, param, { $or: c.codes.map((x) => (x.system === null ? { c: x.code } : { c: x.code, s: x.system })) });
+          // One $in per system: a value-set expansion may hold thousands of codes.
+          return this.indexed('tk', types, param, { $or: [...bySystem(c.codes)].map(([s, codes]) => (s === null ? { c: { $in: codes } } : { s, c: { $in: codes } })) });
         }
         const m: Filter = {};
         if (c.code !== undefined) m.c = c.code;

@@ -2,7 +2,7 @@
 // search: it holds that search's access policy and subquery aliases, nothing shared).
 // Every Condition kind of search/ir.ts has its case in `condition`: the switch returns in each,
 // so a kind added to the IR without SQL here fails the type-check.
-import type { AccessConstraint, CompartmentConstraint, Condition, Expr } from '../../search/ir.js';
+import { bySystem, type AccessConstraint, type CompartmentConstraint, type Condition, type Expr } from '../../search/ir.js';
 import type { PidRegistry } from './index-writer.js';
 import { prefixEnd, uriPrefixes } from '../text-range.js';
 import { visibility } from '../visibility.js';
@@ -88,7 +88,11 @@ export class SqlCompiler {
         const param = c.variant ? `${c.param}:${c.variant}` : c.param;
         if (c.codes) {
           if (c.codes.length === 0) return FALSE;
-          const ors = c.codes.map((x): Sql => (x.system === null ? { text: '(code = ?)', params: [x.code] } : { text: '(code = ? AND system = ?)', params: [x.code, x.system] }));
+          // One IN list per system: a value-set expansion may hold thousands of codes.
+          const ors = [...bySystem(c.codes)].map(([system, codes]): Sql => {
+            const list = `code IN (${codes.map(() => '?').join(',')})`;
+            return system === null ? { text: `(${list})`, params: codes } : { text: `(system = ? AND ${list})`, params: [system, ...codes] };
+          });
           return this.indexed(a, 'sp_token', types, param, joinSql(ors, ' OR '), mode);
         }
         const parts: string[] = [];

@@ -93,8 +93,10 @@ export function numberCompare(prefix: Prefix, lo: string, hi: string, value: num
     case 'ge': return { text: `${hi} >= ?`, params: [value] };
     case 'le': return { text: `${lo} <= ?`, params: [value] };
     case 'ap': {
+      // R4 search.html#prefix: within 10% of the value, and never less than eq finds (a small
+      // value's precision range is wider than 10% of it).
       const d = Math.abs(value) * 0.1;
-      return { text: `(${lo} <= ? AND ${hi} >= ?)`, params: [value + d, value - d] };
+      return { text: `(${lo} <= ? AND ${hi} >= ?)`, params: [Math.max(value + d, high), Math.min(value - d, low)] };
     }
   }
 }
@@ -110,7 +112,8 @@ export function compositePart(p: CompositeMatch, i: number): Sql {
     case 'reference': return p.type ? { text: `${c}code = ? AND ${c}sys = ?`, params: [p.id, p.type] } : { text: `${c}code = ?`, params: [p.id] };
     case 'range': {
       const cmp = numberCompare(p.prefix, `${c}lo`, `${c}hi`, p.value, p.low, p.high);
-      const unit = p.code ? { text: ` AND ${c}code = ?`, params: [p.code] } : { text: '', params: [] };
+      // R4 search.html#quantity: number|system|code compares the unit's system too.
+      const unit = { text: (p.code ? ` AND ${c}code = ?` : '') + (p.system ? ` AND ${c}sys = ?` : ''), params: [...(p.code ? [p.code] : []), ...(p.system ? [p.system] : [])] };
       return { text: cmp.text + unit.text, params: [...cmp.params, ...unit.params] };
     }
   }
