@@ -25,6 +25,8 @@ import {
   type HistoryDoc, type ResourceDoc,
 } from './layout.js';
 import { MongoSearch } from './search.js';
+import { MongoWorkStore } from './work.js';
+import type { WorkStore } from '../work.js';
 
 export interface MongoStoreOptions {
   db: MongoDb;
@@ -50,6 +52,7 @@ interface Shared {
    * standalone server it is also what keeps conditional create race-free.
    */
   readonly lock: Mutex;
+  readonly work: WorkStore;
 }
 
 /** What a standalone "transaction" did, so that it can be undone if it fails. */
@@ -86,7 +89,11 @@ export class MongoStore implements Store {
     }
     const registered = new Set<string>();
     for (const [t, c] of opts.indexer?.paramKeys() ?? []) registered.add(`${t}\u0000${c}`);
-    return new MongoStore({ db, indexer: opts.indexer, searchTimeoutMs: opts.searchTimeoutMs, registered, lock: new Mutex() });
+    return new MongoStore({ db, indexer: opts.indexer, searchTimeoutMs: opts.searchTimeoutMs, registered, lock: new Mutex(), work: new MongoWorkStore(db) });
+  }
+
+  get work(): WorkStore {
+    return this.shared.work;
   }
 
   private get session(): Session | undefined {

@@ -13,7 +13,9 @@ import {
 } from '../port.js';
 import { MonotonicClock, stamp } from '../stamp.js';
 import { Mutex } from '../mutex.js';
-import { INDEX_SCHEMA, SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { INDEX_SCHEMA, SCHEMA, SCHEMA_VERSION, WORK_SCHEMA } from './schema.js';
+import { SqliteWorkStore } from './work.js';
+import type { WorkStore } from '../work.js';
 import { IndexWriter, PidRegistry } from './index-writer.js';
 import { SqliteSearch } from './search.js';
 import type { SearchQuery } from '../../search/ir.js';
@@ -152,6 +154,8 @@ class Engine {
   /** Search on the writer (inside transactions) and on the reader (everything else). */
   readonly searchW: SqliteSearch;
   readonly searchR: SqliteSearch;
+  readonly work: WorkStore;
+  readonly workInTx: WorkStore;
 
   constructor(opts: SqliteStoreOptions) {
     this.memory = opts.filename === ':memory:' || opts.filename === '';
@@ -167,6 +171,7 @@ class Engine {
     }
     this.writer.exec(SCHEMA);
     this.writer.exec(INDEX_SCHEMA);
+    this.writer.exec(WORK_SCHEMA);
     const found = this.writer.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: string } | undefined;
     if (!found) this.writer.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', String(SCHEMA_VERSION));
     else if (Number(found.value) > SCHEMA_VERSION) {
@@ -185,6 +190,15 @@ class Engine {
     this.searchR = this.memory ? this.searchW : new SqliteSearch(this.reader, this.pids, opts.searchTimeoutMs);
     const last = this.writer.prepare('SELECT max(last_updated) AS m FROM version').get() as { m: string | null };
     this.clock = new MonotonicClock(last.m ?? undefined);
+    const guard = <T>(fn: () => T): T => {
+      if (!this.writer.open) throw new StoreError('unavailable', 'store is closed');
+      return fn();
+    };
+    // Between the store's writes and transactions, each statement committing on its own.
+    this.work = new SqliteWorkStore(this.writer, (fn) => this.lock.run(() => guard(fn)));
+    // Inside a transaction the lock is already held (waiting for it would never end): work
+    // statements run in the open transaction and commit or roll back with it.
+    this.workInTx = new SqliteWorkStore(this.writer, (fn) => Promise.resolve().then(() => guard(fn)));
   }
 
   close(): void {
@@ -236,6 +250,10 @@ export class SqliteStore implements Store {
   private pending: VersionRecord[] = [];
 
   private constructor(private readonly engine: Engine, private readonly inTx: boolean) {}
+
+  get work(): WorkStore {
+    return this.inTx ? this.engine.workInTx : this.engine.work;
+  }
 
   static open(opts: SqliteStoreOptions): SqliteStore {
     return new SqliteStore(new Engine(opts), false);
