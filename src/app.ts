@@ -223,7 +223,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   });
   // Bulk Data export jobs run in the background of every instance (they resume after a restart).
   const exports = startBulkExport(ctx, config.export, (err) => app.log.error({ err: err instanceof Error ? err.message : String(err) }, 'export worker'));
-  if (exports) app.addHook('preClose', async () => exports.stop());
+  app.addHook('preClose', async () => exports.stop());
   if (config.mountPath !== '') app.get('/', async (_req, reply) => reply.redirect(`${config.mountPath}/metadata`));
   if (config.mllp) {
     // HL7 v2 over MLLP: a sibling way in, on the same engine with a system context (no access policy).

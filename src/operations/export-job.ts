@@ -3,7 +3,7 @@
 // the configured size; after every page the checkpoint (cursor, committed bytes) is saved, which
 // also renews the job's lease. A job taken over after a crash resumes from that checkpoint:
 // lines a dead instance appended after its last save are never served (downloads stop at the
-// committed byte count) and writing goes on in a fresh file.
+// committed byte count) and writing goes on in a file of the new attempt.
 import type { FhirContext } from '../fhir/context.js';
 import type { JobChange, JobRecord, WorkStore } from '../store/work.js';
 import { accessConstraint, patientCompartment } from '../fhir/access.js';
@@ -41,7 +41,11 @@ class FileWriter {
   private chunkCount = 0;
   private file: OutputFile | undefined;
 
-  constructor(private readonly work: WorkStore, private readonly jobId: string, private readonly s: ExportState, private readonly type: string, private readonly max: number) {
+  constructor(
+    private readonly work: WorkStore, private readonly job: JobRecord, private readonly s: ExportState, private readonly type: string, private readonly max: number,
+    /** Names already present in the store (files of earlier attempts): never appended to. */
+    private readonly taken: ReadonlySet<string>,
+  ) {
     const last = s.outputs[s.outputs.length - 1];
     if (last && last.type === type && !s.sealed) this.file = last;
   }
@@ -50,8 +54,10 @@ class FileWriter {
     const bytes = Buffer.byteLength(line);
     if (!this.file || (this.file.bytes + this.chunkBytes > 0 && this.file.bytes + this.chunkBytes + bytes > this.max)) {
       await this.flush();
-      const n = this.s.outputs.filter((o) => o.type === this.type).length + 1;
-      this.file = { type: this.type, name: `${this.type}-${n}.ndjson`, count: 0, bytes: 0 };
+      const attempt = this.job.attempts > 1 ? `-r${this.job.attempts}` : '';
+      let n = this.s.outputs.filter((o) => o.type === this.type).length + 1;
+      while (this.taken.has(`${this.type}-${n}${attempt}.ndjson`)) n++;
+      this.file = { type: this.type, name: `${this.type}-${n}${attempt}.ndjson`, count: 0, bytes: 0 };
       this.s.outputs.push(this.file);
       this.s.sealed = false;
     }
@@ -62,7 +68,7 @@ class FileWriter {
 
   async flush(): Promise<void> {
     if (!this.file || this.chunkCount === 0) return;
-    await this.work.appendFile(this.jobId, this.file.name, this.chunk);
+    await this.work.appendFile(this.job.id, this.file.name, this.chunk);
     this.file.bytes += this.chunkBytes;
     this.file.count += this.chunkCount;
     this.chunk = '';
@@ -83,12 +89,13 @@ export async function runExport(base: FhirContext, work: WorkStore, job: JobReco
   const s = structuredClone(job.data);
   const ctx: FhirContext = s.policy ? { ...base, access: revivePolicy(s.policy) } : base;
   const access = accessConstraint(ctx);
-  // A taken-over job: if the open file holds more than was committed, a dead instance wrote past
-  // its last checkpoint; those bytes are never served, and writing resumes in a new file.
-  const last = s.outputs[s.outputs.length - 1];
-  if (last && !s.sealed && job.attempts > 1) {
-    const actual = (await work.listFiles(job.id)).find((f) => f.name === last.name)?.bytes ?? 0;
-    if (actual !== last.bytes) s.sealed = true;
+  // A taken-over job (a restart, or an owner that died): the open file may hold lines written
+  // after the last checkpoint. They are never served (downloads stop at the committed bytes), and
+  // this attempt writes only to files of its own (named with the attempt), never after them.
+  let taken: ReadonlySet<string> = new Set();
+  if (job.attempts > 1) {
+    s.sealed = true;
+    taken = new Set((await work.listFiles(job.id)).map((f) => f.name));
   }
   const total = stepCount(s);
   try {
@@ -102,7 +109,7 @@ export async function runExport(base: FhirContext, work: WorkStore, job: JobReco
         ...(access ? { access } : {}),
         ...(patient !== undefined ? { compartment: patientCompartment(ctx, patient) } : {}),
       }, settings.pageSize, s.cursor);
-      const writer = new FileWriter(work, job.id, s, type, settings.fileMaxBytes);
+      const writer = new FileWriter(work, job, s, type, settings.fileMaxBytes, taken);
       const elements = elementsFor(s.request.elements, type);
       for (const r of page.records) {
         if (r.json === undefined) continue;

@@ -61,7 +61,7 @@ export async function kickoff(ctx: FhirContext, work: WorkStore, input: KickoffI
   const prefer = parsePrefer(input.prefer);
   // IG export.html#headers: Prefer: respond-async is required.
   if (!prefer.respondAsync) throw badRequest('$export runs asynchronously: send Prefer: respond-async (Bulk Data IG export.html#headers)');
-  const compartment = ctx.defs.patientCompartment ? ['Patient', ...Object.keys(compartmentParams(ctx, 'Patient'))] : ['Patient'];
+  const compartment = [...new Set(['Patient', ...Object.keys(compartmentParams(ctx, 'Patient'))])];
   const levelTypes = input.level === 'system' ? ctx.defs.resourceTypes : compartment;
   const params = kickoffParams(input.query, input.body, input.method === 'POST');
   const request = parseKickoff(ctx, {

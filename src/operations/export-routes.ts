@@ -4,17 +4,11 @@
 import type { FhirContext } from '../fhir/context.js';
 import type { Route } from '../fhir/request.js';
 import type { WorkStore } from '../store/work.js';
-import type { Store } from '../store/port.js';
-import { FhirError } from '../fhir/errors.js';
 import { kickoff } from './export-kickoff.js';
 import { cancelExport, exportFile, exportStatus } from './export-status.js';
 
-/** The store's background-work port; 501 on a store without one. */
-export function workOf(ctx: FhirContext): WorkStore {
-  const work = (ctx.store as Store & { work?: WorkStore }).work;
-  if (!work) throw new FhirError(501, 'This store keeps no background jobs: $export is not available', 'not-supported');
-  return work;
-}
+/** The store's background-work port (jobs and their files). */
+const workOf = (ctx: FhirContext): WorkStore => ctx.store.work;
 
 export function exportRoutes(): Route[] {
   const routes: Route[] = [];
