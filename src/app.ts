@@ -34,10 +34,11 @@ import { interactionRoutes } from './fhir/routes.js';
 import { operationRoutes } from './operations/routes.js';
 import { exportRoutes, BULK_CAPABILITIES, BULK_DATA_SERVER } from './operations/export-routes.js';
 import { importRoutes } from './operations/import-route.js';
-import { startBulkExport } from './operations/export-start.js';
+import { registerExportJobs } from './jobs/export.js';
 import { clinicRoutes } from './clinic/routes.js';
 import { createMllpListener, type MllpListener } from './v2/listener.js';
 import { TERMINOLOGY_CAPABILITIES } from './operations/terminology.js';
+import { JobRunner } from './jobs/runner.js';
 
 const SMART_SERVICE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART on FHIR' };
 
@@ -60,6 +61,8 @@ declare module 'fastify' {
     authService: AuthService;
     /** The HL7 v2 MLLP listener when MLLP_PORT is set (it listens once the app is ready). */
     mllp?: MllpListener;
+    /** Background jobs from the store's queue (src/jobs): register handlers before the app is ready. */
+    jobRunner: JobRunner;
   }
 }
 
@@ -71,6 +74,8 @@ export interface BuildOptions {
   jwksFetcher?: JwksFetcher;
   /** Write hooks of the engine; the clinic workflow's by default (the seed script loads data without them). */
   hooks?: readonly WriteHook[];
+  /** This instance's name in leases and jobs (tests running several instances); random by default. */
+  instanceId?: string;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -167,6 +172,16 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
+  // Background work: polls the store's queue once the app is ready; stops (handing running jobs
+  // back to the queue) before the store closes.
+  const runner = new JobRunner({
+    work: store.work, pollMs: config.jobs.pollMs, leaseMs: config.jobs.leaseMs, log: app.log,
+    ...(opts.instanceId ? { instanceId: opts.instanceId } : {}),
+  });
+  app.decorate('jobRunner', runner);
+  app.addHook('onReady', async () => runner.start());
+  app.addHook('preClose', async () => runner.close());
+
   // Authentication and authorization (SMART on FHIR), audit, CORS.
   const auth = new AuthService(authSettings(config), config.auth.db, opts.jwksFetcher);
   app.addHook('onClose', async () => auth.close());
@@ -213,7 +228,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const router = new Router([
     ...interactionRoutes({ software }),
     ...operationRoutes(),
-    ...exportRoutes(),
+    ...exportRoutes(() => runner.poke()),
     ...importRoutes(),
     ...clinicRoutes(config.baseUrl, config.payer ? httpPayerClient(config.payer.url, config.payer.token) : undefined),
   ]);
@@ -222,7 +237,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     ...(guard ? { guard } : {}),
   });
   // Bulk Data export jobs run in the background of every instance (they resume after a restart).
-  const exports = startBulkExport(ctx, config.export, (err) => app.log.error({ err: err instanceof Error ? err.message : String(err) }, 'export worker'));
+  const exports = registerExportJobs(runner, ctx, config.export, (err) => app.log.error({ err: err instanceof Error ? err.message : String(err) }, 'export: sweeping expired jobs failed'));
   app.addHook('preClose', async () => exports.stop());
   if (config.mountPath !== '') app.get('/', async (_req, reply) => reply.redirect(`${config.mountPath}/metadata`));
   if (config.mllp) {

@@ -81,7 +81,7 @@ class FileWriter {
  * Runs `job` to its end, or until `save` says it was lost or cancelled. `base` is the engine
  * context without an access policy: the job's own (the kick-off caller's) is applied here.
  */
-export async function runExport(base: FhirContext, work: WorkStore, job: JobRecord, save: SaveJob, settings: ExportSettings, now: () => number = Date.now): Promise<void> {
+export async function runExport(base: FhirContext, work: WorkStore, job: JobRecord, save: SaveJob, settings: ExportSettings, signal?: AbortSignal, now: () => number = Date.now): Promise<void> {
   if (!isExportState(job.data)) {
     await save({ state: 'failed', data: { ...job.data, failure: 'the job data is not an export' } });
     return;
@@ -126,10 +126,13 @@ export async function runExport(base: FhirContext, work: WorkStore, job: JobReco
         delete s.cursor;
       }
       if (!(await save({ data: s as unknown as Record<string, unknown> }))) return;
+      // The instance is closing: stop at this checkpoint; the job goes back to the queue.
+      signal?.throwIfAborted();
     }
     s.expires = now() + settings.retentionMs;
     await save({ state: 'done', data: s as unknown as Record<string, unknown> });
   } catch (err) {
+    if (signal?.aborted) throw err;
     // The message is ours (store and engine errors carry no resource content).
     s.failure = err instanceof Error ? err.message.slice(0, 500) : 'export failed';
     s.expires = now() + settings.retentionMs;

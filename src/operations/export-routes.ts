@@ -10,19 +10,24 @@ import { cancelExport, exportFile, exportStatus } from './export-status.js';
 /** The store's background-work port (jobs and their files). */
 const workOf = (ctx: FhirContext): WorkStore => ctx.store.work;
 
-export function exportRoutes(): Route[] {
+/** `onQueued`: a job was queued (the job runner looks at the queue at once rather than at its next poll). */
+export function exportRoutes(onQueued: () => void = () => undefined): Route[] {
   const routes: Route[] = [];
   const levels = [['system', '/$export'], ['patient', '/Patient/$export'], ['group', '/Group/:id/$export']] as const;
   for (const [level, path] of levels) {
     for (const method of ['GET', 'POST'] as const) {
       routes.push({
         method, path, body: 'optional-json', inBundle: false,
-        handler: async (ctx, req) => kickoff(ctx, workOf(ctx), {
-          level, method, query: req.query,
-          ...(req.params.id !== undefined ? { groupId: req.params.id } : {}),
-          ...(req.body !== undefined ? { body: req.body } : {}),
-          ...(req.prefer !== undefined ? { prefer: req.prefer } : {}),
-        }),
+        handler: async (ctx, req) => {
+          const res = await kickoff(ctx, workOf(ctx), {
+            level, method, query: req.query,
+            ...(req.params.id !== undefined ? { groupId: req.params.id } : {}),
+            ...(req.body !== undefined ? { body: req.body } : {}),
+            ...(req.prefer !== undefined ? { prefer: req.prefer } : {}),
+          });
+          onQueued();
+          return res;
+        },
       });
     }
   }

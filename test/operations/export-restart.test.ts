@@ -58,7 +58,7 @@ t.test('a job whose owner died is taken over when its lease lapses; its half-wri
   }
   await ghost.store.close();
 
-  const app2 = await buildApp(loadConfig(env(file, { EXPORT_LEASE_SECONDS: '1' })));
+  const app2 = await buildApp(loadConfig(env(file, { JOB_LEASE_MS: '1000', JOB_POLL_MS: '100' })));
   t.teardown(() => app2.close());
   const manifest = await poll(app2, status, 30_000);
   const resources = (await download(app2, manifest)).map((x) => `${x.resource.resourceType}/${x.resource.id}`).sort();
