@@ -1,8 +1,8 @@
 // POST [base]/$import: bulk load through the engine (README: Bulk Data, import). The body is
 // NDJSON (Content-Type: application/fhir+ndjson; one resource per line, as $export writes it),
 // or a Parameters resource whose `ndjson` parts carry NDJSON text (valueString) and whose
-// `resource` parts carry resources. Bounded by BODY_LIMIT. Each resource is validated and written
-// on its own: the answer is an OperationOutcome with what loaded per type and each refusal
+// `resource` parts carry resources. Bounded by BODY_LIMIT. Each resource is validated on its own
+// and the accepted ones written in batches (src/operations/import.ts): the answer is an OperationOutcome with what loaded per type and each refusal
 // (line and reason; the first 100), 200 when every resource loaded, 422 when some were refused.
 import type { FhirContext } from '../fhir/context.js';
 import type { FhirResponse, Route } from '../fhir/request.js';

@@ -6,6 +6,7 @@
 import type { FhirContext } from '../fhir/context.js';
 import { FhirError } from '../fhir/errors.js';
 import { create, update } from '../fhir/interactions/write.js';
+import { inTransaction } from '../fhir/tx.js';
 import { isObject } from '../fhir-basics/json.js';
 
 export interface Refusal {
@@ -29,8 +30,11 @@ export interface ImportItem {
   resource: string | unknown;
 }
 
-/** How many writes are in flight at once: concurrent writes share the store's group commit. */
-const WINDOW = 32;
+/**
+ * Resources written per store transaction. A refused resource is refused before it writes
+ * anything (validation, references, access), so the others of its batch still commit together.
+ */
+const WINDOW = 200;
 
 function why(err: unknown): string {
   if (err instanceof FhirError) return err.issues.map((i) => i.diagnostics).join('; ').slice(0, 1000);
@@ -71,10 +75,21 @@ export async function importItems(base: FhirContext, items: AsyncIterable<Import
   const ctx: FhirContext = { ...base, hooks: [] };
   const summary: ImportSummary = { loaded: {}, refused: 0, refusedByType: {} };
   let window: ImportItem[] = [];
-  let keys = new Set<string>();
   let done = 0;
   const flush = async (): Promise<void> => {
-    const results = await Promise.all(window.map((item) => loadOne(ctx, item)));
+    let results: ({ type: string } | Refusal)[] = [];
+    try {
+      results = await inTransaction(ctx, async (tx) => {
+        const out: ({ type: string } | Refusal)[] = [];
+        for (const item of window) out.push(await loadOne(tx, item));
+        return out;
+      });
+    } catch (err) {
+      // A store without multi-write transactions (a standalone MongoDB): one write at a time.
+      if (!(err instanceof FhirError && err.status === 501)) throw err;
+      results = [];
+      for (const item of window) results.push(await loadOne(ctx, item));
+    }
     for (const [i, r] of results.entries()) {
       if ('reason' in r) {
         summary.refused++;
@@ -85,11 +100,9 @@ export async function importItems(base: FhirContext, items: AsyncIterable<Import
     }
     done += window.length;
     window = [];
-    keys = new Set();
     hooks.onProgress?.(done);
   };
   for await (const item of items) {
-    // Two versions of one resource never race: the window is written first.
     let parsed: ImportItem = item;
     if (typeof item.resource === 'string') {
       try {
@@ -98,10 +111,8 @@ export async function importItems(base: FhirContext, items: AsyncIterable<Import
         // loadOne reports it.
       }
     }
-    const r = parsed.resource;
-    const key = isObject(r) && typeof r.id === 'string' ? `${String(r.resourceType)}/${r.id}` : '';
-    if ((key && keys.has(key)) || window.length >= WINDOW) await flush();
-    if (key) keys.add(key);
+    // In order, batch after batch: a resource repeated in the input gets its versions in input order.
+    if (window.length >= WINDOW) await flush();
     window.push(parsed);
   }
   if (window.length) await flush();
