@@ -39,6 +39,9 @@ import { clinicRoutes } from './clinic/routes.js';
 import { createMllpListener, type MllpListener } from './v2/listener.js';
 import { TERMINOLOGY_CAPABILITIES } from './operations/terminology.js';
 import { JobRunner } from './jobs/runner.js';
+import { reindexWorker } from './jobs/reindex.js';
+import { watchSearchParameters } from './jobs/param-sync.js';
+import { REINDEX_KIND } from './fhir/reindex.js';
 
 const SMART_SERVICE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART on FHIR' };
 
@@ -77,6 +80,10 @@ export interface BuildOptions {
   /** This instance's name in leases and jobs (tests running several instances); random by default. */
   instanceId?: string;
 }
+
+/** The lease under which one instance rotates the signing key (held a minute: a rotation takes a second). */
+const KEY_ROTATION_LEASE = 'auth:signing-key-rotation';
+const KEY_ROTATION_LEASE_MS = 60_000;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -179,12 +186,21 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     ...(opts.instanceId ? { instanceId: opts.instanceId } : {}),
   });
   app.decorate('jobRunner', runner);
+  runner.register(REINDEX_KIND, reindexWorker(ctx));
+  ctx.jobs.onQueued = () => runner.poke();
+  // SearchParameters written through another instance on the same database.
+  const params = watchSearchParameters(ctx, config.jobs.pollMs, (err) => app.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'search parameters: sync failed'));
   app.addHook('onReady', async () => runner.start());
-  app.addHook('preClose', async () => runner.close());
+  app.addHook('preClose', async () => {
+    params.stop();
+    await runner.close();
+  });
 
   // Authentication and authorization (SMART on FHIR), audit, CORS.
   const auth = new AuthService(authSettings(config), config.auth.db, opts.jwksFetcher);
   app.addHook('onClose', async () => auth.close());
+  // With several instances on one database, one of them rotates the signing key.
+  auth.keys.guardRotation(() => store.work.tryLease(KEY_ROTATION_LEASE, runner.instanceId, KEY_ROTATION_LEASE_MS));
   // The authorization server's services, for the CLI-free administration of a running app (tests, scripts).
   app.decorate('authService', auth);
   // Every request on every route is audited here (the FHIR plugin gets no audit option of its own).
