@@ -1,7 +1,7 @@
 // bench/export: Bulk Data export throughput (resources/s) and peak RSS over a SQLite database of
 // N generated resources (half Patients, half Observations), then the import of the exported
 // NDJSON into an empty database (validation and indexing included).
-//   npm run bench:export [-- --count 100000]
+//   npm run bench:export [-- --count 100000] [--import 0]
 // The export runs as the job runner would run it (runExport with checkpoints in the store), in
 // this process; RSS is sampled every 50 ms. Memory should not grow with --count.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,6 +19,8 @@ import { arg, fmt } from './lib.js';
 import { sampleResource } from './data.js';
 
 const count = arg('count', 100_000);
+/** `--import 0` skips the import half. */
+const withImport = arg('import', 1) !== 0;
 const MB = 1024 * 1024;
 
 function engine(dir: string, name: string): Promise<FhirContext> {
@@ -62,6 +64,10 @@ async function main(): Promise<void> {
     process.stdout.write(`export: ${fmt(done.exported)} resources in ${fmt(seconds, 1)} s = ${fmt(done.exported / seconds)} resources/s; `
       + `peak RSS ${fmt(rss.peak() / MB)} MiB (${fmt((rss.peak() - base) / MB)} MiB over the ${fmt(base / MB)} MiB before), ${done.outputs.length} files\n`);
 
+    if (!withImport) {
+      await ctx.store.close();
+      return;
+    }
     // Import the export into an empty database: file by file, line by line.
     const target = await engine(dir, 'target.db');
     t0 = performance.now();
