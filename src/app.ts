@@ -36,6 +36,9 @@ import { capabilityOperations } from './clinic/definitions.js';
 import { Router } from './fhir/router.js';
 import { interactionRoutes } from './fhir/routes.js';
 import { operationRoutes } from './operations/routes.js';
+import { exportRoutes, BULK_CAPABILITIES, BULK_DATA_SERVER } from './operations/export-routes.js';
+import { importRoutes } from './operations/import-route.js';
+import { registerExportJobs } from './jobs/export.js';
 import { clinicRoutes } from './clinic/routes.js';
 import { createMllpListener, type MllpListener } from './v2/listener.js';
 import { TERMINOLOGY_CAPABILITIES } from './operations/terminology.js';
@@ -258,18 +261,23 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   // One route table for HTTP and Bundle entries: the interactions, the engine's operations, the clinic's.
   const software = {
     name: 'Flint', version: packageVersion(), security,
-    operations: [...capabilityOperations(config.baseUrl), ...TERMINOLOGY_CAPABILITIES],
-    instantiates: defs.packages.flatMap((p) => p.serverCapabilities),
+    operations: [...capabilityOperations(config.baseUrl), ...TERMINOLOGY_CAPABILITIES, ...BULK_CAPABILITIES],
+    instantiates: [...defs.packages.flatMap((p) => p.serverCapabilities), BULK_DATA_SERVER],
   };
   const router = new Router([
     ...interactionRoutes({ software }),
     ...operationRoutes(),
+    ...exportRoutes(() => runner.poke()),
+    ...importRoutes(),
     ...clinicRoutes(config.baseUrl, config.payer ? httpPayerClient(config.payer.url, config.payer.token) : undefined),
   ]);
   await app.register(fhirPlugin, {
     prefix: config.mountPath, ctx, router,
     ...(guard ? { guard } : {}),
   });
+  // Bulk Data export jobs run in the background of every instance (they resume after a restart).
+  const exports = registerExportJobs(runner, ctx, config.export, (err) => app.log.error({ err: err instanceof Error ? err.message : String(err) }, 'export: sweeping expired jobs failed'));
+  app.addHook('preClose', async () => exports.stop());
   if (config.mountPath !== '') app.get('/', async (_req, reply) => reply.redirect(`${config.mountPath}/metadata`));
   if (config.mllp) {
     // HL7 v2 over MLLP: a sibling way in, on the same engine with a system context (no access policy).

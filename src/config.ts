@@ -48,6 +48,15 @@ export interface Config {
   mllp?: MllpConfig;
   /** Background jobs (src/jobs): how often each instance polls the queue, and a job's lease (ms). */
   jobs: { pollMs: number; leaseMs: number };
+  /** Bulk Data $export (src/operations/export-*.ts). */
+  export: ExportConfig;
+}
+
+export interface ExportConfig {
+  /** An output file is closed before a resource would take it past this size (EXPORT_FILE_MAX_BYTES). */
+  fileMaxBytes: number;
+  /** How long a finished export's files are kept before deletion (EXPORT_RETENTION_MINUTES). */
+  retentionMs: number;
 }
 
 export interface MllpConfig {
@@ -242,6 +251,10 @@ export function loadConfig(env: Env = process.env): Config {
     searchTimeoutMs: int(env, 'SEARCH_TIMEOUT_MS', 10_000, 1, 600_000),
     jobs: { pollMs: int(env, 'JOB_POLL_MS', 2000, 10, 600_000), leaseMs: int(env, 'JOB_LEASE_MS', 30_000, 100, 3_600_000) },
     profilesDir: resolve(env.PROFILES_DIR?.trim() || 'profiles'),
+    export: {
+      fileMaxBytes: int(env, 'EXPORT_FILE_MAX_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      retentionMs: int(env, 'EXPORT_RETENTION_MINUTES', 24 * 60, 1, 525_600) * 60_000,
+    },
     ...(payer(env) ? { payer: payer(env) } : {}),
     ...(mllp(env, host) ? { mllp: mllp(env, host) } : {}),
   };

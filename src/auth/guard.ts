@@ -75,7 +75,7 @@ export function smartGuard(auth: AuthService, mountPath: string): onRequestHookH
     if (!sameBase(found.grant.aud, auth.settings.fhirBase)) throw invalid(realm, 'the token is for another server');
     const g = found.grant;
     const entry: Resolved = {
-      access: policyFromScopes({ scope: g.scope, ...(g.patient ? { patient: g.patient } : {}), ...(g.fhirUser ? { fhirUser: g.fhirUser } : {}) }),
+      access: { ...policyFromScopes({ scope: g.scope, ...(g.patient ? { patient: g.patient } : {}), ...(g.fhirUser ? { fhirUser: g.fhirUser } : {}) }), clientId: g.clientId },
       caller: { clientId: g.clientId, ...(g.username ? { user: g.username } : {}), ...(g.patient ? { patient: g.patient } : {}) },
       until: Math.min(found.expiresAt, now + RESOLVED_TTL_MS),
       revision,
@@ -132,8 +132,8 @@ export function externalGuard(idp: ExternalIdp): onRequestHookHandler {
     const patient = typeof payload.patient === 'string' ? payload.patient : undefined;
     let fhirUser = typeof payload.fhirUser === 'string' ? payload.fhirUser : undefined;
     if (fhirUser?.startsWith(`${idp.fhirBase}/`)) fhirUser = fhirUser.slice(idp.fhirBase.length + 1);
-    req.access = policyFromScopes({ scope, ...(patient ? { patient } : {}), ...(fhirUser ? { fhirUser } : {}) });
     const clientId = typeof payload.azp === 'string' ? payload.azp : typeof payload.client_id === 'string' ? payload.client_id : undefined;
+    req.access = { ...policyFromScopes({ scope, ...(patient ? { patient } : {}), ...(fhirUser ? { fhirUser } : {}) }), ...(clientId ? { clientId } : {}) };
     req.caller = { ...(clientId ? { clientId } : {}), ...(payload.sub ? { user: payload.sub } : {}), ...(patient ? { patient } : {}) };
   };
 }

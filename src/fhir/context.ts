@@ -31,6 +31,8 @@ export interface AccessPolicy {
   fhirUser?: string;
   /** May run administrative operations ($reindex). */
   admin?: boolean;
+  /** The OAuth client the token was issued to: asynchronous results ($export) are its alone. */
+  clientId?: string;
 }
 
 export interface WriteChange {

@@ -17,7 +17,9 @@ export type BodyKind =
   /** Form parameters (POST _search), joined to the query; none in a Bundle. */
   | 'form'
   /** Optional JSON (an operation's Parameters or resource); in a Bundle, entry.resource. */
-  | 'optional-json';
+  | 'optional-json'
+  /** NDJSON text (application/fhir+ndjson), or a Parameters resource; not in a Bundle ($import). */
+  | 'ndjson';
 
 export interface FhirRequest {
   method: Method;
@@ -48,6 +50,11 @@ export interface FhirResponse {
   /** An OperationOutcome: the body when there is no `json`, or when Prefer asks for it. */
   issues?: Issue[];
   headers?: Record<string, string>;
+  /**
+   * A body that is not a FHIR resource (the Bulk Data manifest, NDJSON files), sent as is; an
+   * iterable is streamed chunk by chunk (memory flat in its size).
+   */
+  raw?: { contentType: string; body: string | AsyncIterable<string> };
   /** A write: Prefer: return=minimal | representation | OperationOutcome shapes the body (R4 http.html#ops). */
   write?: boolean;
 }

@@ -114,6 +114,9 @@ export function contentTypeOf(req: FastifyRequest): string {
  * Registers the body parsers. JSON goes through Fastify's secure parser (a `__proto__` or
  * `constructor.prototype` key is refused), with a precise message when the JSON is broken.
  */
+/** NDJSON media types (Bulk Data IG: application/fhir+ndjson; the others are common aliases). */
+export const NDJSON_TYPES = ['application/fhir+ndjson', 'application/ndjson', 'application/x-ndjson'];
+
 export function registerParsers(app: FastifyInstance): void {
   const secure = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
@@ -144,6 +147,10 @@ export function registerParsers(app: FastifyInstance): void {
     }
   });
   // Only POST _search takes form parameters; other routes refuse them (415).
+  // NDJSON ($import): kept as text, split into lines by the operation (bounded by BODY_LIMIT).
+  app.addContentTypeParser(NDJSON_TYPES, { parseAs: 'string' }, (_req, body, done) => {
+    done(null, body as string);
+  });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, new URLSearchParams(body as string));
   });

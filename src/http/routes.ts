@@ -1,6 +1,7 @@
 // Registers the engine's route table (src/fhir/router.ts) with Fastify: one thin adapter per
 // route turns the HTTP request into a FhirRequest (plain data) and the FhirResponse into a reply
 // (status, ETag, Last-Modified, Location, Prefer, content negotiation). No FHIR logic lives here.
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FhirContext } from '../fhir/context.js';
 import type { BodyKind, FhirRequest, FhirResponse, Method, Route } from '../fhir/request.js';
@@ -30,7 +31,11 @@ function checkMediaType(kind: BodyKind, req: FastifyRequest): void {
         throw new FhirError(415, 'POST _search takes application/x-www-form-urlencoded parameters', 'not-supported');
       }
       return;
+    case 'ndjson':
+      if (typeof req.body !== 'string' && !isJsonBody(req)) throw new FhirError(415, `${what} takes NDJSON (application/fhir+ndjson) or a Parameters resource`, 'not-supported');
+      return;
     case 'optional-json':
+      if (typeof req.body === 'string') throw new FhirError(415, `${what} takes a FHIR resource (Parameters) as application/fhir+json`, 'not-supported');
       if (req.body instanceof URLSearchParams) throw new FhirError(415, `${what} takes a FHIR resource (Parameters) as application/fhir+json`, 'not-supported');
       return;
     default:
@@ -72,6 +77,10 @@ function send(ctx: FhirContext, req: FastifyRequest, reply: FastifyReply, res: F
   }
   reply.headers(headers);
   if (res.status === 304) return reply.code(304).send();
+  if (res.raw) {
+    const { contentType, body } = res.raw;
+    return reply.code(res.status).type(contentType).send(typeof body === 'string' ? body : Readable.from(body));
+  }
   if (res.write) {
     // R4 http.html#ops: the client chooses what a write answers.
     const prefer = parsePrefer(req.headers.prefer).return ?? 'representation';

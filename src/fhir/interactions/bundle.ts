@@ -153,7 +153,8 @@ class BundleProcessor {
       if (allowed.length) throw new FhirError(405, `${method} is not allowed on ${path.slice(0, 100)}; allowed: ${allowed.join(', ')}`, 'not-supported');
       throw new FhirError(404, `No such endpoint: ${method} ${path.slice(0, 100)}`, 'not-found');
     }
-    if (match.route.inBundle === false) throw badRequest('A Bundle entry cannot itself be a batch or transaction', 'not-supported');
+    // A batch or transaction nested in one, or an asynchronous operation ($export, $import).
+    if (match.route.inBundle === false) throw badRequest(`${method} ${path.slice(0, 100)} cannot be a Bundle entry`, 'not-supported');
     const resource = (e as Json).resource;
     if (resource !== undefined && !isObject(resource)) throw badRequest('entry.resource must be a resource');
     let body: unknown;
