@@ -35,6 +35,10 @@ import { operationRoutes } from './operations/routes.js';
 import { clinicRoutes } from './clinic/routes.js';
 import { createMllpListener, type MllpListener } from './v2/listener.js';
 import { TERMINOLOGY_CAPABILITIES } from './operations/terminology.js';
+import { Registry } from './subscriptions/registry.js';
+import { subscriptionHook } from './subscriptions/hook.js';
+import { DeliveryWorker } from './subscriptions/worker.js';
+import { subscriptionRoutes } from './subscriptions/routes.js';
 
 const SMART_SERVICE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART on FHIR' };
 
@@ -114,7 +118,12 @@ export async function openEngine(config: Config, opts: BuildOptions = {}): Promi
 }
 
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
-  const ctx = await openEngine(config, opts);
+  // Subscriptions: the hook appends notifications inside write transactions; the worker,
+  // built once the engine exists, delivers them after commit.
+  const registry = new Registry();
+  let worker: DeliveryWorker | undefined;
+  const hooks = [...(opts.hooks ?? clinicHooks), subscriptionHook(registry, { kick: () => worker?.kick() })];
+  const ctx = await openEngine(config, { ...opts, hooks });
   const { store, defs } = ctx;
   const log = createLogger(config.logLevel);
   const app = Fastify({
@@ -167,6 +176,15 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   // Authentication and authorization (SMART on FHIR), audit, CORS.
   const auth = new AuthService(authSettings(config), config.auth.db, opts.jwksFetcher);
   app.addHook('onClose', async () => auth.close());
+  worker = new DeliveryWorker(ctx, registry, {
+    ...config.subscriptions,
+    owner: randomUUID(),
+    audit: (action, target, status) => auth.store.audit({ time: new Date().toISOString(), requestId: 'subscription-delivery', action, target, status }),
+    log: (fields, msg) => log.logger.warn(fields, msg),
+  });
+  const delivery = worker;
+  app.addHook('onReady', async () => delivery.start());
+  app.addHook('preClose', async () => delivery.stop());
   // The authorization server's services, for the CLI-free administration of a running app (tests, scripts).
   app.decorate('authService', auth);
   // Every request on every route is audited here (the FHIR plugin gets no audit option of its own).
@@ -210,6 +228,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const router = new Router([
     ...interactionRoutes({ software }),
     ...operationRoutes(),
+    ...subscriptionRoutes(),
     ...clinicRoutes(config.baseUrl, config.payer ? httpPayerClient(config.payer.url, config.payer.token) : undefined),
   ]);
   await app.register(fhirPlugin, {

@@ -15,10 +15,10 @@ interface MingoSession extends Session {
   done: boolean;
 }
 
-const COLLECTIONS: CollectionName[] = ['resources', 'history', 'meta'];
+const COLLECTIONS: CollectionName[] = ['resources', 'history', 'meta', 'outbox', 'outbox_state'];
 
 export class MingoDb implements MongoDb {
-  private data: Data = { resources: new Map(), history: new Map(), meta: new Map() };
+  private data: Data = { resources: new Map(), history: new Map(), meta: new Map(), outbox: new Map(), outbox_state: new Map() };
   private readonly indexes = new Map<string, IndexSpec>();
   private readonly lock = new Mutex();
   private closed = false;

@@ -6,7 +6,10 @@ import type { VersionRecord, WriteMethod } from '../port.js';
 export const RESOURCES = 'resources';
 export const HISTORY = 'history';
 export const META = 'meta';
-export type CollectionName = typeof RESOURCES | typeof HISTORY | typeof META;
+/** Subscription notifications and per-subscription counters (../outbox.ts, mongo/outbox.ts). */
+export const OUTBOX = 'outbox';
+export const OUTBOX_STATE = 'outbox_state';
+export type CollectionName = typeof RESOURCES | typeof HISTORY | typeof META | typeof OUTBOX | typeof OUTBOX_STATE;
 
 /** The search index of one resource: one array per kind of value (the sp_* tables of SQLite). */
 export interface IndexDoc {
@@ -161,4 +164,5 @@ export const INDEXES: readonly IndexSpec[] = [
   { collection: HISTORY, name: 'instance_seq', key: { t: 1, i: 1, s: 1 } },
   { collection: HISTORY, name: 'type_seq', key: { t: 1, s: 1 } },
   { collection: HISTORY, name: 'seq', key: { s: 1 } },
+  { collection: OUTBOX, name: 'sub_n', key: { s: 1, n: 1 } },
 ];

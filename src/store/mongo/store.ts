@@ -25,6 +25,8 @@ import {
   type HistoryDoc, type ResourceDoc,
 } from './layout.js';
 import { MongoSearch } from './search.js';
+import { MongoOutbox } from './outbox.js';
+import type { OutboxStore } from '../outbox.js';
 
 export interface MongoStoreOptions {
   db: MongoDb;
@@ -70,6 +72,14 @@ export class MongoStore implements Store {
   private closed = false;
 
   private constructor(private readonly shared: Shared, private readonly tx?: TxState) {}
+
+  private outboxStore: OutboxStore | undefined;
+
+  /** The subscription outbox; a transaction's store appends in that transaction's session. */
+  get outbox(): OutboxStore {
+    this.outboxStore ??= new MongoOutbox(this.shared.db, this.session, (fn) => (this.tx ? fn() : this.shared.lock.run(fn)));
+    return this.outboxStore;
+  }
 
   static async open(opts: MongoStoreOptions): Promise<MongoStore> {
     const { db } = opts;

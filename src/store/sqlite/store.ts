@@ -19,6 +19,8 @@ import { SqliteSearch } from './search.js';
 import type { SearchQuery } from '../../search/ir.js';
 import { decodeCursor, historyPage } from '../history-cursor.js';
 import { entriesFor } from '../index-entries.js';
+import type { OutboxStore } from '../outbox.js';
+import { OUTBOX_SCHEMA, SqliteOutbox } from './outbox.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -167,6 +169,7 @@ class Engine {
     }
     this.writer.exec(SCHEMA);
     this.writer.exec(INDEX_SCHEMA);
+    this.writer.exec(OUTBOX_SCHEMA);
     const found = this.writer.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: string } | undefined;
     if (!found) this.writer.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', String(SCHEMA_VERSION));
     else if (Number(found.value) > SCHEMA_VERSION) {
@@ -236,6 +239,21 @@ export class SqliteStore implements Store {
   private pending: VersionRecord[] = [];
 
   private constructor(private readonly engine: Engine, private readonly inTx: boolean) {}
+
+  private outboxStore: OutboxStore | undefined;
+
+  /** The subscription outbox; a transaction's store appends inside that transaction. */
+  get outbox(): OutboxStore {
+    if (!this.outboxStore) {
+      const e = this.engine;
+      const read = <T>(fn: () => T): Promise<T> => {
+        this.assertOpen();
+        return this.inTx ? Promise.resolve().then(fn) : e.lock.run(fn);
+      };
+      this.outboxStore = new SqliteOutbox(e.writer, (fn) => this.write(fn), read);
+    }
+    return this.outboxStore;
+  }
 
   static open(opts: SqliteStoreOptions): SqliteStore {
     return new SqliteStore(new Engine(opts), false);
