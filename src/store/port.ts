@@ -4,6 +4,7 @@ import type { Resource } from 'fhir/r4.js';
 import type { IndexEntries } from '../search/extract.js';
 import type { AccessConstraint, SearchQuery } from '../search/ir.js';
 import type { OutboxStore } from './outbox.js';
+import type { WorkStore } from './work.js';
 
 export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -121,6 +122,12 @@ export class StoreError extends Error {
 
 export interface Store {
   readonly kind: string;
+  /**
+   * Leases, the job queue and job files (work.ts). Not part of clinical transactions: use it
+   * outside them. (Through a transaction's `tx`, SQLite's work writes commit or roll back with
+   * the transaction while MongoDB's commit at once; rely on neither.)
+   */
+  readonly work: WorkStore;
   /** Stores a new resource with the id it carries, or a fresh one if it has none. */
   create(resource: Resource, opts?: CreateOptions): Promise<VersionRecord>;
   read(type: string, id: string): Promise<ReadResult>;

@@ -60,8 +60,8 @@ export class DeliveryWorker implements Notifier {
     this.o = { ...DELIVERY_DEFAULTS, ...opts };
   }
 
-  private get work(): WorkStore | undefined {
-    return (this.ctx.store as { work?: WorkStore }).work;
+  private get work(): WorkStore {
+    return this.ctx.store.work;
   }
 
   async start(): Promise<void> {
@@ -117,7 +117,7 @@ export class DeliveryWorker implements Notifier {
   private async run(id: string): Promise<void> {
     const lease = `subscription:${id}`;
     const work = this.work;
-    if (work && !(await work.tryLease(lease, this.o.owner, LEASE_MS))) return;
+    if (!(await work.tryLease(lease, this.o.owner, LEASE_MS))) return;
     try {
       const entry = this.registry.get(id);
       const state = await this.ctx.store.outbox.getSubscription(id);
@@ -131,7 +131,7 @@ export class DeliveryWorker implements Notifier {
       if (state.events > state.delivered) await this.deliver(entry, state, work, lease);
       else if (entry.spec.heartbeatMs) await this.heartbeat(entry, state);
     } finally {
-      if (work) await work.releaseLease(lease, this.o.owner);
+      await work.releaseLease(lease, this.o.owner);
     }
   }
 
@@ -175,9 +175,9 @@ export class DeliveryWorker implements Notifier {
     }
   }
 
-  private async deliver(entry: Entry, state: SubscriptionState, work: WorkStore | undefined, lease: string): Promise<void> {
+  private async deliver(entry: Entry, state: SubscriptionState, work: WorkStore, lease: string): Promise<void> {
     const outbox = this.ctx.store.outbox;
-    let events = await outbox.events(entry.spec.id, state.delivered + 1, state.events, BATCH);
+    const events = await outbox.events(entry.spec.id, state.delivered + 1, state.events, BATCH);
     // Events pruned or lost below the mark cannot be sent; the first one present goes next.
     for (const e of events) {
       if (this.stopped) return;
@@ -200,9 +200,9 @@ export class DeliveryWorker implements Notifier {
       }
       await outbox.acknowledge(entry.spec.id, e.number, this.o.keep);
       this.notBefore.delete(entry.spec.id);
-      if (work && !(await work.tryLease(lease, this.o.owner, LEASE_MS))) return;
+      // Renewed after each event: a long backlog keeps the lease; a lost lease stops this instance.
+      if (!(await work.tryLease(lease, this.o.owner, LEASE_MS))) return;
     }
-    events = [];
   }
 
   /** The version the event is about, as stored (the resource as it was at the event). */

@@ -5,27 +5,59 @@
 // with one writer at a time); standalone mode refuses them, as a standalone mongod does.
 import { Aggregator, Query } from 'mingo';
 import { Mutex } from '../../src/store/mutex.js';
-import { DuplicateKeyError, type Doc, type Filter, type FindOptions, type MongoDb, type Session, type Topology } from '../../src/store/mongo/db.js';
+import {
+  DuplicateKeyError, type Doc, type Filter, type FindOneAndUpdateOptions, type FindOptions, type MongoDb, type Session, type Topology, type Update,
+} from '../../src/store/mongo/db.js';
 import type { CollectionName, IndexSpec } from '../../src/store/mongo/layout.js';
 
 type Data = Record<CollectionName, Map<string, Doc>>;
 
 interface MingoSession extends Session {
   data: Data;
+  /** Collections this transaction wrote: only those replace the committed ones on commit. */
+  written: Set<CollectionName>;
   done: boolean;
 }
 
-const COLLECTIONS: CollectionName[] = ['resources', 'history', 'meta', 'outbox', 'outbox_state'];
+/** Collections no transaction writes (background work): their writes need not wait for one. */
+const OUTSIDE_TRANSACTIONS: ReadonlySet<CollectionName> = new Set(['leases', 'jobs', 'job_files', 'job_chunks']);
+
+const COLLECTIONS: CollectionName[] = ['resources', 'history', 'meta', 'leases', 'jobs', 'job_files', 'job_chunks', 'outbox', 'outbox_state'];
+
+const emptyData = (): Data => Object.fromEntries(COLLECTIONS.map((c) => [c, new Map()])) as Data;
+
+/**
+ * The "server": what every handle on one database shares. A committed transaction replaces
+ * `data` here, so that all handles (several Flint instances in one test) see it.
+ */
+interface Server {
+  data: Data;
+  readonly indexes: Map<string, IndexSpec>;
+  /** Held by a transaction, and by each non-transactional write, as the server's locks would be. */
+  readonly lock: Mutex;
+}
 
 export class MingoDb implements MongoDb {
-  private data: Data = { resources: new Map(), history: new Map(), meta: new Map(), outbox: new Map(), outbox_state: new Map() };
-  private readonly indexes = new Map<string, IndexSpec>();
-  private readonly lock = new Mutex();
+  private readonly server: Server;
   private closed = false;
   /** Operations run, by name (tests look at what the adapter asked for). */
   readonly calls: string[] = [];
 
-  constructor(readonly topology: Topology = 'replicaset') {}
+  constructor(readonly topology: Topology = 'replicaset', server?: Server) {
+    this.server = server ?? { data: emptyData(), indexes: new Map(), lock: new Mutex() };
+  }
+
+  private get data(): Data {
+    return this.server.data;
+  }
+
+  private get indexes(): Map<string, IndexSpec> {
+    return this.server.indexes;
+  }
+
+  private get lock(): Mutex {
+    return this.server.lock;
+  }
 
   private view(session?: Session): Data {
     if (this.closed) throw new Error('MingoDb: closed');
@@ -50,8 +82,13 @@ export class MingoDb implements MongoDb {
   }
 
   /** Non-transactional writes wait for a running transaction, as they would for its locks. */
-  private write<T>(session: Session | undefined, fn: () => T): Promise<T> {
-    if (session) return Promise.resolve().then(fn);
+  private write<T>(coll: CollectionName, session: Session | undefined, fn: () => T): Promise<T> {
+    if (session) {
+      (session as MingoSession).written.add(coll);
+      return Promise.resolve().then(fn);
+    }
+    // On a server a transaction locks the documents it wrote, not these collections.
+    if (OUTSIDE_TRANSACTIONS.has(coll)) return Promise.resolve().then(fn);
     return this.lock.run(fn);
   }
 
@@ -80,7 +117,7 @@ export class MingoDb implements MongoDb {
 
   insertOne(coll: CollectionName, doc: Doc, session?: Session): Promise<void> {
     this.calls.push('insertOne');
-    return this.write(session, () => {
+    return this.write(coll, session, () => {
       const map = this.view(session)[coll];
       const id = String(doc._id);
       if (map.has(id)) throw new DuplicateKeyError(`E11000 duplicate key: ${id}`);
@@ -90,7 +127,7 @@ export class MingoDb implements MongoDb {
 
   replaceOne(coll: CollectionName, filter: Filter, doc: Doc, upsert: boolean, session?: Session): Promise<boolean> {
     this.calls.push('replaceOne');
-    return this.write(session, () => {
+    return this.write(coll, session, () => {
       const map = this.view(session)[coll];
       const [found] = this.matches(coll, filter, session);
       if (found) {
@@ -107,7 +144,7 @@ export class MingoDb implements MongoDb {
 
   setFields(coll: CollectionName, filter: Filter, fields: Doc, session?: Session): Promise<boolean> {
     this.calls.push('setFields');
-    return this.write(session, () => {
+    return this.write(coll, session, () => {
       if (Object.keys(fields).some((k) => k.includes('.'))) throw new Error('MingoDb: setFields takes top-level fields only');
       const [found] = this.matches(coll, filter, session);
       if (!found) return false;
@@ -118,15 +155,49 @@ export class MingoDb implements MongoDb {
 
   deleteOne(coll: CollectionName, filter: Filter, session?: Session): Promise<void> {
     this.calls.push('deleteOne');
-    return this.write(session, () => {
+    return this.write(coll, session, () => {
       const [found] = this.matches(coll, filter, session);
       if (found) this.view(session)[coll].delete(String(found._id));
     });
   }
 
+  findOneAndUpdate(coll: CollectionName, filter: Filter, update: Update, opts: FindOneAndUpdateOptions = {}): Promise<Doc | undefined> {
+    this.calls.push('findOneAndUpdate');
+    return this.write(coll, undefined, () => {
+      const map = this.view()[coll];
+      const found = this.matches(coll, filter);
+      // Sorted on copies (stored documents never go through mingo's stages), then looked up again.
+      const firstId = opts.sort && found.length > 1 ? (new Query({}).find(structuredClone(found)).sort(opts.sort).all()[0] as Doc)._id : found[0]?._id;
+      const first = firstId === undefined ? undefined : map.get(String(firstId));
+      if (!first && !opts.upsert) return undefined;
+      if (!first && (typeof filter._id !== 'string')) throw new Error('MingoDb: upsert needs a string _id in the filter');
+      const id = first ? String(first._id) : String(filter._id);
+      // The server inserts the filter's _id; when a document holds it (and failed the rest of the filter), that is a duplicate key.
+      if (!first && map.has(id)) throw new DuplicateKeyError(`E11000 duplicate key: ${id}`);
+      const next: Doc = first ? structuredClone(first) : { _id: id };
+      for (const k of Object.keys({ ...update.$set, ...update.$inc, ...update.$unset })) {
+        if (k.includes('.') || k.startsWith('$')) throw new Error('MingoDb: findOneAndUpdate takes top-level fields only');
+      }
+      Object.assign(next, structuredClone(update.$set ?? {}));
+      for (const [k, n] of Object.entries(update.$inc ?? {})) next[k] = (typeof next[k] === 'number' ? next[k] : 0) + n;
+      for (const k of Object.keys(update.$unset ?? {})) delete next[k];
+      map.set(id, next);
+      return structuredClone(next);
+    });
+  }
+
+  deleteMany(coll: CollectionName, filter: Filter): Promise<number> {
+    this.calls.push('deleteMany');
+    return this.write(coll, undefined, () => {
+      const found = this.matches(coll, filter);
+      for (const d of found) this.view()[coll].delete(String(d._id));
+      return found.length;
+    });
+  }
+
   nextSequence(now: string, session?: Session): Promise<{ seq: number; time: string }> {
     this.calls.push('nextSequence');
-    return this.write(session, () => {
+    return this.write('meta', session, () => {
       const meta = this.view(session).meta;
       const cur = meta.get('seq') as { seq: number; time: string } | undefined;
       const next = { _id: 'seq', seq: (cur?.seq ?? 0) + 1, time: cur && cur.time > now ? cur.time : now };
@@ -140,10 +211,10 @@ export class MingoDb implements MongoDb {
     if (this.topology === 'standalone') throw new Error('Transaction numbers are only allowed on a replica set member or mongos');
     return this.lock.run(async () => {
       const data = Object.fromEntries(COLLECTIONS.map((c) => [c, new Map(this.data[c])])) as Data;
-      const session: MingoSession = { inTransaction: true, data, done: false };
+      const session: MingoSession = { inTransaction: true, data, written: new Set(), done: false };
       try {
         const result = await fn(session);
-        this.data = data;
+        for (const c of session.written) this.server.data[c] = data[c];
         return result;
       } finally {
         session.done = true;
@@ -174,11 +245,8 @@ export class MingoDb implements MongoDb {
     this.closed = true;
   }
 
-  /** A fresh handle on the same data (as a reconnecting process would get). */
+  /** A fresh handle on the same database (as a reconnecting process, or another instance, would get). */
   reopen(): MingoDb {
-    const db = new MingoDb(this.topology);
-    db.data = this.data;
-    for (const [k, v] of this.indexes) db.indexes.set(k, v);
-    return db;
+    return new MingoDb(this.topology, this.server);
   }
 }

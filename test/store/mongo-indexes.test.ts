@@ -29,6 +29,10 @@ const EXPECTED = {
     { name: 'seq', key: { s: 1 } },
   ],
   meta: [],
+  leases: [],
+  jobs: [{ name: 'kind_created', key: { k: 1, c: 1, _id: 1 } }],
+  job_files: [{ name: 'job', key: { j: 1 } }],
+  job_chunks: [{ name: 'file_part', key: { j: 1, f: 1, n: 1 }, unique: true }],
 };
 
 t.test('opening the store creates exactly the pinned indexes, key order included', async (t) => {

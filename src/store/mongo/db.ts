@@ -24,6 +24,20 @@ export interface FindOptions {
   maxTimeMS?: number;
 }
 
+/** A single-document update: top-level fields set, incremented or removed. */
+export interface Update {
+  $set?: Doc;
+  $inc?: Record<string, number>;
+  $unset?: Record<string, ''>;
+}
+
+export interface FindOneAndUpdateOptions {
+  /** Which matching document is updated when several match. */
+  sort?: SortSpec;
+  /** Insert when none matches (`_id` from the filter); a filter that misses an existing `_id` then throws DuplicateKeyError. */
+  upsert?: boolean;
+}
+
 /** Thrown by insertOne when the `_id` (or another unique key) is taken. */
 export class DuplicateKeyError extends Error {
   constructor(message = 'duplicate key') {
@@ -46,6 +60,14 @@ export interface MongoDb {
   /** `$set`s fields of the document matching `filter`; false when none matched. */
   setFields(coll: CollectionName, filter: Filter, fields: Doc, session?: Session): Promise<boolean>;
   deleteOne(coll: CollectionName, filter: Filter, session?: Session): Promise<void>;
+  /**
+   * Updates the first document matching `filter` (in `sort` order) atomically and returns it as
+   * it is afterwards; undefined when none matched. The one conditional write background work
+   * needs: a lease or a job changes hands only if it is still in the state the filter says.
+   */
+  findOneAndUpdate(coll: CollectionName, filter: Filter, update: Update, opts?: FindOneAndUpdateOptions): Promise<Doc | undefined>;
+  /** Deletes every match; resolves with how many. */
+  deleteMany(coll: CollectionName, filter: Filter): Promise<number>;
   /**
    * Takes the next change-sequence number and a lastUpdated that never goes back
    * (`$inc` the counter, `$max` its time with `now`), atomically, on the counter document.

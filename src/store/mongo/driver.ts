@@ -1,9 +1,11 @@
 // The one file that talks to the official MongoDB driver: connects with start-up checks that
 // say plainly what is wrong (never printing the password), and implements the adapter's
 // database port (db.ts) on a connection pool.
-import { MongoClient, MongoError, MongoParseError, MongoServerSelectionError, type ClientSession, type Db } from 'mongodb';
+import { MongoClient, MongoError, MongoParseError, MongoServerSelectionError, type ClientSession, type Db, type UpdateFilter } from 'mongodb';
 import { StoreError } from '../port.js';
-import { DuplicateKeyError, type Doc, type Filter, type FindOptions, type MongoDb, type Session, type Topology } from './db.js';
+import {
+  DuplicateKeyError, type Doc, type Filter, type FindOneAndUpdateOptions, type FindOptions, type MongoDb, type Session, type Topology, type Update,
+} from './db.js';
 import { META, type CollectionName, type IndexSpec } from './layout.js';
 
 /** Oldest server accepted: 6.0 (wire version 17); older releases are out of support. */
@@ -156,6 +158,18 @@ export class DriverDb implements MongoDb {
 
   async deleteOne(coll: CollectionName, filter: Filter, session?: Session): Promise<void> {
     await this.op(session, (s) => this.coll(coll).deleteOne(filter, s ? { session: s } : {}));
+  }
+
+  async findOneAndUpdate(coll: CollectionName, filter: Filter, update: Update, opts: FindOneAndUpdateOptions = {}): Promise<Doc | undefined> {
+    const doc = await this.op(undefined, (s) => this.coll(coll).findOneAndUpdate(filter, update as UpdateFilter<Doc>, {
+      returnDocument: 'after', upsert: opts.upsert === true, ...(opts.sort ? { sort: opts.sort } : {}), ...(s ? { session: s } : {}),
+    }));
+    return doc ?? undefined;
+  }
+
+  async deleteMany(coll: CollectionName, filter: Filter): Promise<number> {
+    const r = await this.op(undefined, () => this.coll(coll).deleteMany(filter));
+    return r.deletedCount;
   }
 
   async nextSequence(now: string, session?: Session): Promise<{ seq: number; time: string }> {

@@ -9,7 +9,14 @@ export const META = 'meta';
 /** Subscription notifications and per-subscription counters (../outbox.ts, mongo/outbox.ts). */
 export const OUTBOX = 'outbox';
 export const OUTBOX_STATE = 'outbox_state';
-export type CollectionName = typeof RESOURCES | typeof HISTORY | typeof META | typeof OUTBOX | typeof OUTBOX_STATE;
+/** Background work (work.ts): named leases, the job queue, job files and their chunks. */
+export const LEASES = 'leases';
+export const JOBS = 'jobs';
+export const JOB_FILES = 'job_files';
+export const JOB_CHUNKS = 'job_chunks';
+export type CollectionName =
+  | typeof RESOURCES | typeof HISTORY | typeof META | typeof LEASES | typeof JOBS | typeof JOB_FILES | typeof JOB_CHUNKS
+  | typeof OUTBOX | typeof OUTBOX_STATE;
 
 /** The search index of one resource: one array per kind of value (the sp_* tables of SQLite). */
 export interface IndexDoc {
@@ -164,5 +171,10 @@ export const INDEXES: readonly IndexSpec[] = [
   { collection: HISTORY, name: 'instance_seq', key: { t: 1, i: 1, s: 1 } },
   { collection: HISTORY, name: 'type_seq', key: { t: 1, s: 1 } },
   { collection: HISTORY, name: 'seq', key: { s: 1 } },
+  // A claim looks for the oldest claimable job of one kind; listJobs reads the same order.
+  { collection: JOBS, name: 'kind_created', key: { k: 1, c: 1, _id: 1 } },
+  { collection: JOB_FILES, name: 'job', key: { j: 1 } },
+  // A file is read chunk after chunk in order; one chunk per (job, file, part).
+  { collection: JOB_CHUNKS, name: 'file_part', key: { j: 1, f: 1, n: 1 }, unique: true },
   { collection: OUTBOX, name: 'sub_n', key: { s: 1, n: 1 } },
 ];

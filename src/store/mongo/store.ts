@@ -27,6 +27,8 @@ import {
 import { MongoSearch } from './search.js';
 import { MongoOutbox } from './outbox.js';
 import type { OutboxStore } from '../outbox.js';
+import { MongoWorkStore } from './work.js';
+import type { WorkStore } from '../work.js';
 
 export interface MongoStoreOptions {
   db: MongoDb;
@@ -52,6 +54,7 @@ interface Shared {
    * standalone server it is also what keeps conditional create race-free.
    */
   readonly lock: Mutex;
+  readonly work: WorkStore;
 }
 
 /** What a standalone "transaction" did, so that it can be undone if it fails. */
@@ -96,7 +99,11 @@ export class MongoStore implements Store {
     }
     const registered = new Set<string>();
     for (const [t, c] of opts.indexer?.paramKeys() ?? []) registered.add(`${t}\u0000${c}`);
-    return new MongoStore({ db, indexer: opts.indexer, searchTimeoutMs: opts.searchTimeoutMs, registered, lock: new Mutex() });
+    return new MongoStore({ db, indexer: opts.indexer, searchTimeoutMs: opts.searchTimeoutMs, registered, lock: new Mutex(), work: new MongoWorkStore(db) });
+  }
+
+  get work(): WorkStore {
+    return this.shared.work;
   }
 
   private get session(): Session | undefined {

@@ -101,4 +101,35 @@ CREATE INDEX IF NOT EXISTS sp_composite_rid_pid ON sp_composite (rid, pid);
 CREATE TABLE IF NOT EXISTS sp_sort (rid INTEGER NOT NULL, pid INTEGER NOT NULL, lo ANY, hi ANY, PRIMARY KEY (rid, pid)) STRICT, WITHOUT ROWID;
 `;
 
+// Background work (work.ts). Created like the tables above (IF NOT EXISTS): an older database
+// gains them on open, and an older Flint ignores them, so the schema version stays.
+export const WORK_SCHEMA = `
+CREATE TABLE IF NOT EXISTS work_lease (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until INTEGER NOT NULL) STRICT;
+
+-- created_ms orders the queue (oldest first, id breaking ties, as on MongoDB); data is JSON text.
+CREATE TABLE IF NOT EXISTS work_job (
+  id          TEXT    PRIMARY KEY,
+  kind        TEXT    NOT NULL,
+  state       TEXT    NOT NULL,
+  owner       TEXT,
+  lease_until INTEGER,
+  attempts    INTEGER NOT NULL,
+  created_ms  INTEGER NOT NULL,
+  created_at  TEXT    NOT NULL,
+  updated_at  TEXT    NOT NULL,
+  data        TEXT    NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS work_job_kind ON work_job (kind, created_ms, id);
+
+-- A job's files, chunk by chunk (src/store/chunks.ts), read back in part order.
+CREATE TABLE IF NOT EXISTS work_chunk (
+  job_id TEXT    NOT NULL,
+  name   TEXT    NOT NULL,
+  part   INTEGER NOT NULL,
+  bytes  INTEGER NOT NULL,
+  text   TEXT    NOT NULL,
+  PRIMARY KEY (job_id, name, part)
+) STRICT;
+`;
+
 export const INDEX_TABLES = ['sp_token', 'sp_text', 'sp_string', 'sp_date', 'sp_number', 'sp_quantity', 'sp_reference', 'sp_uri', 'sp_composite', 'sp_sort'] as const;

@@ -13,7 +13,9 @@ import {
 } from '../port.js';
 import { MonotonicClock, stamp } from '../stamp.js';
 import { Mutex } from '../mutex.js';
-import { INDEX_SCHEMA, SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { INDEX_SCHEMA, SCHEMA, SCHEMA_VERSION, WORK_SCHEMA } from './schema.js';
+import { SqliteWorkStore } from './work.js';
+import type { WorkStore } from '../work.js';
 import { IndexWriter, PidRegistry } from './index-writer.js';
 import { SqliteSearch } from './search.js';
 import type { SearchQuery } from '../../search/ir.js';
@@ -154,6 +156,8 @@ class Engine {
   /** Search on the writer (inside transactions) and on the reader (everything else). */
   readonly searchW: SqliteSearch;
   readonly searchR: SqliteSearch;
+  readonly work: WorkStore;
+  readonly workInTx: WorkStore;
 
   constructor(opts: SqliteStoreOptions) {
     this.memory = opts.filename === ':memory:' || opts.filename === '';
@@ -170,6 +174,7 @@ class Engine {
     this.writer.exec(SCHEMA);
     this.writer.exec(INDEX_SCHEMA);
     this.writer.exec(OUTBOX_SCHEMA);
+    this.writer.exec(WORK_SCHEMA);
     const found = this.writer.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: string } | undefined;
     if (!found) this.writer.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', String(SCHEMA_VERSION));
     else if (Number(found.value) > SCHEMA_VERSION) {
@@ -188,6 +193,15 @@ class Engine {
     this.searchR = this.memory ? this.searchW : new SqliteSearch(this.reader, this.pids, opts.searchTimeoutMs);
     const last = this.writer.prepare('SELECT max(last_updated) AS m FROM version').get() as { m: string | null };
     this.clock = new MonotonicClock(last.m ?? undefined);
+    const guard = <T>(fn: () => T): T => {
+      if (!this.writer.open) throw new StoreError('unavailable', 'store is closed');
+      return fn();
+    };
+    // Between the store's writes and transactions, each statement committing on its own.
+    this.work = new SqliteWorkStore(this.writer, (fn) => this.lock.run(() => guard(fn)));
+    // Inside a transaction the lock is already held (waiting for it would never end): work
+    // statements run in the open transaction and commit or roll back with it.
+    this.workInTx = new SqliteWorkStore(this.writer, (fn) => Promise.resolve().then(() => guard(fn)));
   }
 
   close(): void {
@@ -253,6 +267,10 @@ export class SqliteStore implements Store {
       this.outboxStore = new SqliteOutbox(e.writer, (fn) => this.write(fn), read);
     }
     return this.outboxStore;
+  }
+
+  get work(): WorkStore {
+    return this.inTx ? this.engine.workInTx : this.engine.work;
   }
 
   static open(opts: SqliteStoreOptions): SqliteStore {
