@@ -1,6 +1,6 @@
-// Delivery after commit (ARCHITECTURE.md, "Shared state and background work"): for each
-// subscription with events past its delivered mark, one instance at a time (a lease in the
-// store) sends them in event order, marking each delivered when the endpoint answers 2xx. A
+// Delivery after commit (ARCHITECTURE.md, "Shared state and background work"): the instance
+// holding the delivery lease (in the store) sends, for each subscription with events past its
+// delivered mark, those events in event order, marking each delivered when the endpoint answers 2xx. A
 // failure waits (exponential backoff) and is retried; after maxAttempts failures in a row the
 // subscription goes to status error (Subscription.error, an audit entry) and stops. The outbox
 // is in the store, so a restart resumes where delivery stopped (at-least-once: an event whose
@@ -40,6 +40,7 @@ export interface WorkerOptions {
   log?: (fields: Record<string, unknown>, msg: string) => void;
 }
 
+const LEASE = 'subscriptions:delivery';
 const LEASE_MS = 60_000;
 const BATCH = 50;
 
@@ -54,6 +55,7 @@ export class DeliveryWorker implements Notifier {
   private scheduled = false;
   private stopped = false;
   private lastRefresh = 0;
+  private leaseRenewAt = 0;
   private readonly o: Required<Omit<WorkerOptions, 'audit' | 'log'>> & Pick<WorkerOptions, 'audit' | 'log'>;
 
   constructor(private readonly ctx: FhirContext, private readonly registry: Registry, opts: WorkerOptions) {
@@ -77,6 +79,7 @@ export class DeliveryWorker implements Notifier {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     for (let i = 0; i < 100 && this.busy.size > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    if (this.leaseRenewAt > 0) await this.work.releaseLease(LEASE, this.o.owner).catch(() => undefined);
   }
 
   kick(): void {
@@ -95,6 +98,7 @@ export class DeliveryWorker implements Notifier {
       this.lastRefresh = now;
       await this.registry.load(this.ctx);
     }
+    if (!(await this.holdLease())) return;
     const due = new Set<string>(await this.ctx.store.outbox.withPending());
     for (const e of this.registry.entries()) {
       if (e.state.phase === 'requested' && e.spec.status !== 'off') due.add(e.spec.id);
@@ -114,25 +118,30 @@ export class DeliveryWorker implements Notifier {
     }
   }
 
+  /**
+   * Delivery runs on one instance at a time: the one holding the delivery lease, renewed well
+   * before it lapses (a lease write per pass, not per notification, keeps the single writer free).
+   */
+  private async holdLease(): Promise<boolean> {
+    const now = Date.now();
+    if (now < this.leaseRenewAt) return true;
+    const held = await this.work.tryLease(LEASE, this.o.owner, LEASE_MS);
+    this.leaseRenewAt = held ? now + LEASE_MS / 3 : 0;
+    return held;
+  }
+
   private async run(id: string): Promise<void> {
-    const lease = `subscription:${id}`;
-    const work = this.work;
-    if (!(await work.tryLease(lease, this.o.owner, LEASE_MS))) return;
-    try {
-      const entry = this.registry.get(id);
-      const state = await this.ctx.store.outbox.getSubscription(id);
-      if (!entry || !state) return;
-      if (entry.spec.end && Date.parse(entry.spec.end) < Date.now()) return this.setPhase(entry, 'off');
-      if (entry.state.phase === 'requested') return this.handshake(entry, state);
-      if (entry.state.phase !== 'active') return;
-      if (state.events - state.delivered > this.o.backlog) {
-        return this.giveUp(entry, `more than ${this.o.backlog} notifications undelivered`);
-      }
-      if (state.events > state.delivered) await this.deliver(entry, state, work, lease);
-      else if (entry.spec.heartbeatMs) await this.heartbeat(entry, state);
-    } finally {
-      await work.releaseLease(lease, this.o.owner);
+    const entry = this.registry.get(id);
+    const state = await this.ctx.store.outbox.getSubscription(id);
+    if (!entry || !state) return;
+    if (entry.spec.end && Date.parse(entry.spec.end) < Date.now()) return this.setPhase(entry, 'off');
+    if (entry.state.phase === 'requested') return this.handshake(entry, state);
+    if (entry.state.phase !== 'active') return;
+    if (state.events - state.delivered > this.o.backlog) {
+      return this.giveUp(entry, `more than ${this.o.backlog} notifications undelivered`);
     }
+    if (state.events > state.delivered) await this.deliver(entry, state);
+    else if (entry.spec.heartbeatMs) await this.heartbeat(entry, state);
   }
 
   private async post(entry: Entry, body: string | undefined, path = '', method: 'POST' | 'PUT' = 'POST'): Promise<void> {
@@ -175,12 +184,15 @@ export class DeliveryWorker implements Notifier {
     }
   }
 
-  private async deliver(entry: Entry, state: SubscriptionState, work: WorkStore, lease: string): Promise<void> {
+  private async deliver(entry: Entry, state: SubscriptionState): Promise<void> {
     const outbox = this.ctx.store.outbox;
+    // Each delivered mark is written without holding up the next send (a lost mark means a
+    // duplicate after a crash, which the event number makes harmless); all are in before return.
+    let marks: Promise<void> = Promise.resolve();
     const events = await outbox.events(entry.spec.id, state.delivered + 1, state.events, BATCH);
     // Events pruned or lost below the mark cannot be sent; the first one present goes next.
     for (const e of events) {
-      if (this.stopped) return;
+      if (this.stopped) break;
       try {
         if (entry.spec.topic) {
           const resources = new Map<number, string>();
@@ -196,13 +208,14 @@ export class DeliveryWorker implements Notifier {
           await this.post(entry, undefined);
         }
       } catch (err) {
+        await marks;
         return this.failed(entry, err);
       }
-      await outbox.acknowledge(entry.spec.id, e.number, this.o.keep);
+      const n = e.number;
+      marks = marks.then(() => outbox.acknowledge(entry.spec.id, n, this.o.keep));
       this.notBefore.delete(entry.spec.id);
-      // Renewed after each event: a long backlog keeps the lease; a lost lease stops this instance.
-      if (!(await work.tryLease(lease, this.o.owner, LEASE_MS))) return;
     }
+    await marks;
   }
 
   /** The version the event is about, as stored (the resource as it was at the event). */

@@ -26,7 +26,7 @@ function topicSub(endpoint: string, topic: string, filters: string[], content = 
 type Param = { name: string; valueString?: string; valueCode?: string; valueReference?: { reference: string }; part?: Param[] };
 
 function status(r: Received | Record<string, any>): { type?: string; events?: string; numbers: string[]; focus: string[]; bundle: Record<string, any> } {
-  const bundle = 'body' in r && typeof r.body === 'string' ? JSON.parse(r.body) as Record<string, any> : r;
+  const bundle: Record<string, any> = 'body' in r && typeof r.body === 'string' ? JSON.parse(r.body) as Record<string, any> : r;
   const params = bundle.entry[0].resource.parameter as Param[];
   const ev = params.filter((p) => p.name === 'notification-event');
   return {

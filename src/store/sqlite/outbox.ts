@@ -49,9 +49,12 @@ function prepare(db: Database.Database) {
 
 export class SqliteOutbox implements OutboxStore {
   private readonly s: ReturnType<typeof statements>;
+  /** Reads: the writer inside a transaction (own writes), else the WAL reader (never waits for writes). */
+  private readonly r: ReturnType<typeof statements>;
 
-  constructor(db: Database.Database, private readonly run: Run, private readonly read: Run) {
-    this.s = statements(db);
+  constructor(writer: Database.Database, reader: Database.Database, private readonly run: Run, private readonly read: Run) {
+    this.s = statements(writer);
+    this.r = statements(reader);
   }
 
   putSubscription(subscription: string, data: OutboxData): Promise<void> {
@@ -64,13 +67,13 @@ export class SqliteOutbox implements OutboxStore {
 
   getSubscription(subscription: string): Promise<SubscriptionState | undefined> {
     return this.read(() => {
-      const row = this.s.get.get(subscription);
+      const row = this.r.get.get(subscription);
       return row ? { subscription, events: row.events, delivered: row.delivered, failures: row.failures, data: JSON.parse(row.data) as OutboxData } : undefined;
     });
   }
 
   withPending(): Promise<string[]> {
-    return this.read(() => this.s.pending.all().map((r) => r.sub));
+    return this.read(() => this.r.pending.all().map((r) => r.sub));
   }
 
   append(subscription: string, data: OutboxData, at: string): Promise<OutboxEvent> {
@@ -83,7 +86,7 @@ export class SqliteOutbox implements OutboxStore {
   }
 
   events(subscription: string, from: number, to: number, limit: number): Promise<OutboxEvent[]> {
-    return this.read(() => this.s.events.all(subscription, from, to, limit)
+    return this.read(() => this.r.events.all(subscription, from, to, limit)
       .map((r) => ({ subscription, number: r.n, at: r.at, data: JSON.parse(r.data) as OutboxData })));
   }
 

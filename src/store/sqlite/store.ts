@@ -260,11 +260,13 @@ export class SqliteStore implements Store {
   get outbox(): OutboxStore {
     if (!this.outboxStore) {
       const e = this.engine;
+      // In memory the reader is the writer: outside a transaction, wait until none holds it.
+      const shared = !this.inTx && e.memory;
       const read = <T>(fn: () => T): Promise<T> => {
         this.assertOpen();
-        return this.inTx ? Promise.resolve().then(fn) : e.lock.run(fn);
+        return shared ? e.lock.run(fn) : Promise.resolve().then(fn);
       };
-      this.outboxStore = new SqliteOutbox(e.writer, (fn) => this.write(fn), read);
+      this.outboxStore = new SqliteOutbox(e.writer, this.inTx ? e.writer : e.reader, (fn) => this.write(fn), read);
     }
     return this.outboxStore;
   }
