@@ -39,6 +39,10 @@ import { Registry } from './subscriptions/registry.js';
 import { subscriptionHook } from './subscriptions/hook.js';
 import { DeliveryWorker } from './subscriptions/worker.js';
 import { subscriptionRoutes } from './subscriptions/routes.js';
+import { JobRunner } from './jobs/runner.js';
+import { reindexWorker } from './jobs/reindex.js';
+import { watchSearchParameters } from './jobs/param-sync.js';
+import { REINDEX_KIND } from './fhir/reindex.js';
 
 const SMART_SERVICE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART on FHIR' };
 
@@ -61,6 +65,8 @@ declare module 'fastify' {
     authService: AuthService;
     /** The HL7 v2 MLLP listener when MLLP_PORT is set (it listens once the app is ready). */
     mllp?: MllpListener;
+    /** Background jobs from the store's queue (src/jobs): register handlers before the app is ready. */
+    jobRunner: JobRunner;
   }
 }
 
@@ -72,7 +78,13 @@ export interface BuildOptions {
   jwksFetcher?: JwksFetcher;
   /** Write hooks of the engine; the clinic workflow's by default (the seed script loads data without them). */
   hooks?: readonly WriteHook[];
+  /** This instance's name in leases and jobs (tests running several instances); random by default. */
+  instanceId?: string;
 }
+
+/** The lease under which one instance rotates the signing key (held a minute: a rotation takes a second). */
+const KEY_ROTATION_LEASE = 'auth:signing-key-rotation';
+const KEY_ROTATION_LEASE_MS = 60_000;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -173,6 +185,23 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
+  // Background work: polls the store's queue once the app is ready; stops (handing running jobs
+  // back to the queue) before the store closes.
+  const runner = new JobRunner({
+    work: store.work, pollMs: config.jobs.pollMs, leaseMs: config.jobs.leaseMs, log: app.log,
+    ...(opts.instanceId ? { instanceId: opts.instanceId } : {}),
+  });
+  app.decorate('jobRunner', runner);
+  runner.register(REINDEX_KIND, reindexWorker(ctx));
+  ctx.jobs.onQueued = () => runner.poke();
+  // SearchParameters written through another instance on the same database.
+  const params = watchSearchParameters(ctx, config.jobs.pollMs, (err) => app.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'search parameters: sync failed'));
+  app.addHook('onReady', async () => runner.start());
+  app.addHook('preClose', async () => {
+    params.stop();
+    await runner.close();
+  });
+
   // Authentication and authorization (SMART on FHIR), audit, CORS.
   const auth = new AuthService(authSettings(config), config.auth.db, opts.jwksFetcher);
   app.addHook('onClose', async () => auth.close());
@@ -185,6 +214,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const delivery = worker;
   app.addHook('onReady', async () => delivery.start());
   app.addHook('preClose', async () => delivery.stop());
+  // With several instances on one database, one of them rotates the signing key.
+  auth.keys.guardRotation(() => store.work.tryLease(KEY_ROTATION_LEASE, runner.instanceId, KEY_ROTATION_LEASE_MS));
   // The authorization server's services, for the CLI-free administration of a running app (tests, scripts).
   app.decorate('authService', auth);
   // Every request on every route is audited here (the FHIR plugin gets no audit option of its own).

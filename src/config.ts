@@ -43,6 +43,8 @@ export interface Config {
   payer?: { url: string; token?: string };
   /** The HL7 v2 MLLP listener (src/v2); absent when MLLP_PORT is unset. */
   mllp?: MllpConfig;
+  /** Background jobs (src/jobs): how often each instance polls the queue, and a job's lease (ms). */
+  jobs: { pollMs: number; leaseMs: number };
   subscriptions: SubscriptionConfig;
 }
 
@@ -246,6 +248,7 @@ export function loadConfig(env: Env = process.env): Config {
     bundleMaxEntries: int(env, 'BUNDLE_MAX_ENTRIES', 10_000, 1, 1_000_000),
     bundleResponseLimit: int(env, 'BUNDLE_RESPONSE_LIMIT', 32 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     searchTimeoutMs: int(env, 'SEARCH_TIMEOUT_MS', 10_000, 1, 600_000),
+    jobs: { pollMs: int(env, 'JOB_POLL_MS', 2000, 10, 600_000), leaseMs: int(env, 'JOB_LEASE_MS', 30_000, 100, 3_600_000) },
     profilesDir: resolve(env.PROFILES_DIR?.trim() || 'profiles'),
     ...(payer(env) ? { payer: payer(env) } : {}),
     ...(mllp(env, host) ? { mllp: mllp(env, host) } : {}),

@@ -54,7 +54,7 @@ export interface Violation {
 const under = (path: string, ...dirs: string[]): boolean => dirs.some((d) => path === `${d}.ts` || path.startsWith(`${d}/`));
 
 /** Layers that are below the HTTP layer and the auth layer: none of them may import Fastify. */
-const NO_FASTIFY = ['src/fhir', 'src/operations', 'src/clinic', 'src/search', 'src/validation', 'src/definitions', 'src/store', 'src/fhir-basics', 'src/terminology'];
+const NO_FASTIFY = ['src/fhir', 'src/operations', 'src/clinic', 'src/search', 'src/validation', 'src/definitions', 'src/store', 'src/fhir-basics', 'src/terminology', 'src/jobs'];
 /** The composition root: the one place that wires layers (and opens the store). */
 const ROOT_FILES = new Set(['src/app.ts', 'src/main.ts']);
 const STORE_DRIVERS = new Set(['better-sqlite3', 'mongodb']);
@@ -102,6 +102,10 @@ export function check(files: readonly SourceFile[], known: ReadonlyMap<string, s
         add('no-upward-calls', f.path, t);
       }
       if (under(f.path, 'src/auth') && under(t, 'src/operations', 'src/clinic')) add('no-upward-calls', f.path, t);
+      // Background workers are a way in beside HTTP (src/jobs): the layers below never call them.
+      if (under(t, 'src/jobs') && under(f.path, 'src/fhir', 'src/operations', 'src/clinic', 'src/store', 'src/search', 'src/validation', 'src/definitions')) {
+        add('no-upward-calls', f.path, t);
+      }
     }
   }
   return found;

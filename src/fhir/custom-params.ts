@@ -4,6 +4,7 @@ import type { Resource, SearchParameter } from 'fhir/r4.js';
 import type { FhirContext } from './context.js';
 import { FhirError } from './errors.js';
 import { issue } from '../fhir-basics/outcome.js';
+import { SearchParams } from '../search/params.js';
 
 const TYPES = new Set(['number', 'date', 'string', 'token', 'reference', 'composite', 'quantity', 'uri']);
 
@@ -31,22 +32,25 @@ export function checkSearchParameter(ctx: FhirContext, resource: Resource): void
 }
 
 /**
- * After a SearchParameter is stored or deleted: (un)register it and reindex the types it
- * applies to. Returns the reindex job, if one started.
+ * After a SearchParameter is stored or deleted: (un)register it and queue a reindex of the types
+ * it applies to. The write has committed: a failure to queue the job (the store went away) is
+ * not the client's; the job can be started again through $reindex.
  */
-export function applySearchParameter(ctx: FhirContext, resource: Resource | undefined, url: string | undefined) {
+export async function applySearchParameter(ctx: FhirContext, resource: Resource | undefined, url: string | undefined): Promise<void> {
   if (!resource || (resource as SearchParameter).status !== 'active') {
     if (url) ctx.search.params.removeCustom(url);
-    return undefined;
+    return;
   }
   const sp = resource as SearchParameter;
   const types = ctx.search.params.addCustom(sp).filter((t) => ctx.defs.isResourceType(t));
-  return ctx.jobs.start(types, `SearchParameter ${sp.url ?? sp.code} changed`);
+  // The job may run on another instance: this store learns the parameter now (see below).
+  await ctx.store.reindex([]);
+  await ctx.jobs.start(types, `SearchParameter ${sp.url ?? sp.code} changed`);
 }
 
-/** Registers the active SearchParameters already stored (at start-up; their index exists). */
-export async function loadStoredSearchParameters(ctx: FhirContext): Promise<number> {
-  let n = 0;
+/** The active SearchParameters stored now, by registration key. */
+async function storedSearchParameters(ctx: FhirContext): Promise<Map<string, SearchParameter>> {
+  const out = new Map<string, SearchParameter>();
   let cursor: string | undefined;
   do {
     const page = await ctx.store.search({
@@ -55,15 +59,47 @@ export async function loadStoredSearchParameters(ctx: FhirContext): Promise<numb
     });
     for (const r of page.records) {
       const sp = JSON.parse(r.json ?? '{}') as SearchParameter;
-      if (sp.status !== 'active') continue;
-      try {
-        ctx.search.params.addCustom(sp);
-        n++;
-      } catch {
-        // Stored before a definition it relies on changed; it stays unregistered.
-      }
+      if (sp.status === 'active') out.set(SearchParams.customKey(sp), sp);
     }
     cursor = page.next;
   } while (cursor);
-  return n;
+  return out;
+}
+
+/** Registers the active SearchParameters already stored (at start-up; their index exists). */
+export async function loadStoredSearchParameters(ctx: FhirContext): Promise<number> {
+  return (await syncSearchParameters(ctx)).added;
+}
+
+/**
+ * Makes this instance's runtime SearchParameters those stored: another instance on the same
+ * database may have added, changed or deleted one (its reindex job runs wherever it is claimed,
+ * and every instance must index new writes with the same parameters).
+ */
+export async function syncSearchParameters(ctx: FhirContext): Promise<{ added: number; removed: number }> {
+  const stored = await storedSearchParameters(ctx);
+  const params = ctx.search.params;
+  let added = 0;
+  let removed = 0;
+  for (const key of params.customParams().keys()) {
+    if (!stored.has(key)) {
+      params.removeCustom(key);
+      removed++;
+    }
+  }
+  const registered = params.customParams();
+  for (const [key, sp] of stored) {
+    const now = registered.get(key);
+    if (now && JSON.stringify(now) === JSON.stringify(sp)) continue;
+    try {
+      params.addCustom(sp);
+      added++;
+    } catch {
+      // Stored before a definition it relies on changed; it stays unregistered.
+    }
+  }
+  // The store learns the indexer's parameters when it reindexes: reindexing no type at all
+  // registers them here without touching a resource (the instance that queued the job reindexes).
+  if (added > 0 || removed > 0) await ctx.store.reindex([]);
+  return { added, removed };
 }

@@ -1,15 +1,20 @@
-// Background reindex jobs: after a SearchParameter changes, existing resources are re-indexed
-// in batches while the server keeps answering; progress is readable over HTTP ($reindex).
+// Reindex jobs: after a SearchParameter changes (or on $reindex), existing resources are
+// re-indexed in batches while the server keeps answering. The jobs live in the store's queue
+// (store.work, kind `reindex`), so with several instances on one database each job runs once,
+// on whichever instance claims it, and its progress is readable from every instance ($reindex).
 import { randomUUID } from 'node:crypto';
 import type { Parameters, ParametersParameter } from 'fhir/r4.js';
 import type { Store } from '../store/port.js';
+import type { JobData, JobRecord } from '../store/work.js';
+
+export const REINDEX_KIND = 'reindex';
 
 export interface ReindexJob {
   id: string;
   /** Types being reindexed; undefined = all. */
   types?: string[];
   reason: string;
-  state: 'running' | 'completed' | 'failed';
+  state: 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
   done: number;
   total: number;
   started: string;
@@ -17,46 +22,101 @@ export interface ReindexJob {
   error?: string;
 }
 
+/** What a reindex job's data holds. */
+export interface ReindexData {
+  types?: string[];
+  reason: string;
+  done: number;
+  total: number;
+  error?: string;
+}
+
+/** Finished jobs kept for $reindex to show. */
 const KEEP = 50;
+/** How long this instance trusts its view of which types are being rebuilt (searches ask it). */
+const ACTIVE_TTL_MS = 1000;
+
+const stringsOrUndefined = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : undefined);
+
+export function reindexData(data: JobData): ReindexData {
+  const types = stringsOrUndefined(data.types);
+  return {
+    ...(types ? { types } : {}),
+    reason: typeof data.reason === 'string' ? data.reason : '',
+    done: typeof data.done === 'number' ? data.done : 0,
+    total: typeof data.total === 'number' ? data.total : 0,
+    ...(typeof data.error === 'string' ? { error: data.error } : {}),
+  };
+}
+
+function view(j: JobRecord): ReindexJob {
+  const d = reindexData(j.data);
+  const state = j.state === 'done' ? 'completed' : j.state;
+  const over = state === 'completed' || state === 'failed' || state === 'cancelled';
+  return {
+    id: j.id, ...(d.types ? { types: d.types } : {}), reason: d.reason, state, done: d.done, total: d.total,
+    started: j.createdAt, ...(over ? { finished: j.updatedAt } : {}), ...(d.error !== undefined ? { error: d.error } : {}),
+  };
+}
 
 export class ReindexJobs {
-  private readonly jobs = new Map<string, ReindexJob>();
-  private readonly running = new Map<string, Promise<void>>();
+  private active: { at: number; all: boolean; types: Set<string> } | undefined;
+  /** Called when a job is queued here, so that this instance's runner claims it without waiting for a poll. */
+  onQueued: () => void = () => undefined;
 
   constructor(private readonly store: () => Store) {}
 
-  start(types: string[] | undefined, reason: string): ReindexJob {
-    const job: ReindexJob = { id: randomUUID(), ...(types ? { types } : {}), reason, state: 'running', done: 0, total: 0, started: new Date().toISOString() };
-    this.jobs.set(job.id, job);
-    while (this.jobs.size > KEEP) {
-      const oldest = [...this.jobs.values()].find((j) => j.state !== 'running');
-      if (!oldest) break;
-      this.jobs.delete(oldest.id);
+  /**
+   * Queues a reindex of `types` (all when undefined). A job for the same types that has not
+   * started yet covers this request too: it is returned instead, so repeated requests do not
+   * pile up work.
+   */
+  async start(types: string[] | undefined, reason: string): Promise<ReindexJob> {
+    const work = this.store().work;
+    const same = (t: string[] | undefined): boolean => (t === undefined ? types === undefined : types !== undefined && [...t].sort().join() === [...types].sort().join());
+    const waiting = (await work.listJobs(REINDEX_KIND, ['queued'])).find((j) => same(reindexData(j.data).types));
+    if (waiting) {
+      this.onQueued();
+      return view(waiting);
     }
-    const run = this.store().reindex(types, (p) => { job.done = p.done; job.total = p.total; })
-      .then(() => { job.state = 'completed'; })
-      .catch((err: unknown) => { job.state = 'failed'; job.error = err instanceof Error ? err.message : String(err); })
-      .finally(() => { job.finished = new Date().toISOString(); this.running.delete(job.id); });
-    this.running.set(job.id, run);
-    return job;
+    const data: ReindexData = { ...(types ? { types } : {}), reason, done: 0, total: 0 };
+    const job = await work.addJob(REINDEX_KIND, randomUUID(), { ...data });
+    this.active = undefined;
+    await this.prune();
+    this.onQueued();
+    return view(job);
   }
 
-  get(id: string): ReindexJob | undefined {
-    return this.jobs.get(id);
+  private async prune(): Promise<void> {
+    const work = this.store().work;
+    const finished = await work.listJobs(REINDEX_KIND, ['done', 'failed', 'cancelled']);
+    for (const j of finished.slice(0, Math.max(0, finished.length - KEEP))) await work.deleteJob(j.id);
   }
 
-  list(): ReindexJob[] {
-    return [...this.jobs.values()].reverse();
+  async get(id: string): Promise<ReindexJob | undefined> {
+    const j = await this.store().work.getJob(id);
+    return j && j.kind === REINDEX_KIND ? view(j) : undefined;
   }
 
-  /** True while a job rebuilds the index of `type`. */
-  isRebuilding(type: string): boolean {
-    return [...this.jobs.values()].some((j) => j.state === 'running' && (!j.types || j.types.includes(type)));
+  /** Newest first. */
+  async list(): Promise<ReindexJob[]> {
+    return (await this.store().work.listJobs(REINDEX_KIND)).reverse().slice(0, KEEP + 10).map(view);
   }
 
-  /** Resolves when every running job has finished (shutdown, tests). */
-  async settle(): Promise<void> {
-    await Promise.all([...this.running.values()]);
+  /** True while a job (on any instance) is to rebuild or rebuilding the index of `type`. */
+  async isRebuilding(type: string, now = Date.now()): Promise<boolean> {
+    if (!this.active || now - this.active.at > ACTIVE_TTL_MS) {
+      const jobs = await this.store().work.listJobs(REINDEX_KIND, ['queued', 'running']);
+      const types = new Set<string>();
+      let all = false;
+      for (const j of jobs) {
+        const t = reindexData(j.data).types;
+        if (!t) all = true;
+        else for (const x of t) types.add(x);
+      }
+      this.active = { at: now, all, types };
+    }
+    return this.active.all || this.active.types.has(type);
   }
 }
 

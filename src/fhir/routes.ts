@@ -191,11 +191,11 @@ export function interactionRoutes(opts: CoreRouteOptions): Route[] {
         requireAdmin(ctx, 'reading reindex jobs');
         const [id] = valuesOf(req.query, 'job');
         if (id !== undefined) {
-          const job = ctx.jobs.get(id);
+          const job = await ctx.jobs.get(id);
           if (!job) throw new FhirError(404, `No reindex job ${id.slice(0, 60)}`, 'not-found');
           return { status: 200, json: JSON.stringify(reindexParameters([job])) };
         }
-        return { status: 200, json: JSON.stringify(reindexParameters(ctx.jobs.list())) };
+        return { status: 200, json: JSON.stringify(reindexParameters(await ctx.jobs.list())) };
       },
     },
     {
@@ -205,7 +205,7 @@ export function interactionRoutes(opts: CoreRouteOptions): Route[] {
         const [raw] = valuesOf(req.query, '_type');
         const types = raw ? raw.split(',').map((t) => t.trim()).filter(Boolean) : undefined;
         for (const t of types ?? []) if (!ctx.defs.isResourceType(t)) throw new FhirError(400, `Unknown resource type "${t.slice(0, 60)}"`, 'invalid');
-        const job = ctx.jobs.start(types, 'requested through $reindex');
+        const job = await ctx.jobs.start(types, 'requested through $reindex');
         return { status: 202, json: JSON.stringify(reindexParameters([job])), headers: { 'content-location': `${ctx.baseUrl}/$reindex?job=${job.id}` } };
       },
     },

@@ -73,8 +73,18 @@ export class SearchParams {
    * Adds (or replaces) a runtime SearchParameter; returns the types whose parameters changed.
    * Throws when its expression does not compile.
    */
+  /** The key a runtime SearchParameter is registered under (its url, else base#code). */
+  static customKey(sp: SearchParameter): string {
+    return sp.url ?? `${(sp.base ?? []).join(',')}#${sp.code}`;
+  }
+
+  /** The runtime SearchParameters registered now, by key. */
+  customParams(): ReadonlyMap<string, SearchParameter> {
+    return new Map(this.custom);
+  }
+
   addCustom(sp: SearchParameter): string[] {
-    const key = sp.url ?? `${(sp.base ?? []).join(',')}#${sp.code}`;
+    const key = SearchParams.customKey(sp);
     const types = this.check(sp);
     const previous = this.custom.get(key);
     this.custom.set(key, sp);

@@ -18,7 +18,7 @@ async function waitForJobs(app: FastifyInstance): Promise<any[]> {
   for (let i = 0; i < 200; i++) {
     const jobs = body(await app.inject('/fhir/$reindex')).parameter ?? [];
     const states = jobs.map((j: any) => j.part.find((p: any) => p.name === 'state').valueCode);
-    if (states.every((s: string) => s !== 'running')) return jobs;
+    if (states.every((s: string) => s !== 'running' && s !== 'queued')) return jobs;
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error('reindex did not finish');

@@ -35,7 +35,7 @@ export function afterWrite(ctx: FhirContext, record: VersionRecord, previousUrl?
   if (record.type !== 'SearchParameter') return;
   const resource = record.json !== undefined ? JSON.parse(record.json) as Resource : undefined;
   const url = (resource as { url?: string } | undefined)?.url ?? previousUrl;
-  afterCommit(ctx, () => applySearchParameter(ctx, resource, url));
+  afterCommit(ctx, () => void applySearchParameter(ctx, resource, url).catch(() => undefined));
 }
 
 export interface UpdateInput {
