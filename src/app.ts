@@ -42,6 +42,10 @@ import { registerExportJobs } from './jobs/export.js';
 import { clinicRoutes } from './clinic/routes.js';
 import { createMllpListener, type MllpListener } from './v2/listener.js';
 import { TERMINOLOGY_CAPABILITIES } from './operations/terminology.js';
+import { Registry } from './subscriptions/registry.js';
+import { subscriptionHook } from './subscriptions/hook.js';
+import { DeliveryWorker } from './subscriptions/worker.js';
+import { subscriptionRoutes } from './subscriptions/routes.js';
 import { JobRunner } from './jobs/runner.js';
 import { reindexWorker } from './jobs/reindex.js';
 import { watchSearchParameters } from './jobs/param-sync.js';
@@ -144,7 +148,12 @@ export async function openEngine(config: Config, opts: BuildOptions = {}): Promi
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
   // On MongoDB one connection pool serves the FHIR store and the auth registry (the store closes it).
   const mongoDb = config.database.kind === 'mongodb' && !opts.store ? opts.mongoDb ?? await connectMongo(config.database.url) : undefined;
-  const ctx = await openEngine(config, { ...opts, ...(mongoDb ? { mongoDb } : {}) });
+  // Subscriptions: the hook appends notifications inside write transactions; the worker,
+  // built once the engine exists, delivers them after commit.
+  const subscriptions = new Registry();
+  let worker: DeliveryWorker | undefined;
+  const hooks = [...(opts.hooks ?? clinicHooks), subscriptionHook(subscriptions, { kick: () => worker?.kick() })];
+  const ctx = await openEngine(config, { ...opts, hooks, ...(mongoDb ? { mongoDb } : {}) });
   const { store, defs } = ctx;
   let registry: AuthRegistry;
   try {
@@ -222,6 +231,15 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     await runner.close();
   });
 
+  worker = new DeliveryWorker(ctx, subscriptions, {
+    ...config.subscriptions,
+    owner: randomUUID(),
+    audit: (action, target, status) => auth.store.audit({ time: new Date().toISOString(), requestId: 'subscription-delivery', action, target, status }),
+    log: (fields, msg) => log.logger.warn(fields, msg),
+  });
+  const delivery = worker;
+  app.addHook('onReady', async () => delivery.start());
+  app.addHook('preClose', async () => delivery.stop());
   // With several instances on one database, one of them rotates the signing key.
   auth.keys.guardRotation(() => store.work.tryLease(KEY_ROTATION_LEASE, runner.instanceId, KEY_ROTATION_LEASE_MS));
   // The authorization server's services, for the CLI-free administration of a running app (tests, scripts).
@@ -269,6 +287,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     ...operationRoutes(),
     ...exportRoutes(() => runner.poke()),
     ...importRoutes(),
+    ...subscriptionRoutes(),
     ...clinicRoutes(config.baseUrl, config.payer ? httpPayerClient(config.payer.url, config.payer.token) : undefined),
   ]);
   await app.register(fhirPlugin, {

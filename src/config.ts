@@ -50,6 +50,7 @@ export interface Config {
   jobs: { pollMs: number; leaseMs: number };
   /** Bulk Data $export (src/operations/export-*.ts). */
   export: ExportConfig;
+  subscriptions: SubscriptionConfig;
 }
 
 export interface ExportConfig {
@@ -57,6 +58,18 @@ export interface ExportConfig {
   fileMaxBytes: number;
   /** How long a finished export's files are kept before deletion (EXPORT_RETENTION_MINUTES). */
   retentionMs: number;
+}
+
+/** Subscription delivery (src/subscriptions). */
+export interface SubscriptionConfig {
+  /** SUBSCRIPTION_ALLOW_INSECURE=1: http endpoints and private/loopback addresses allowed (development, tests). */
+  allowInsecure: boolean;
+  /** Failed attempts in a row after which a subscription goes to status error. */
+  maxAttempts: number;
+  /** Time allowed for one POST to an endpoint, in ms. */
+  timeoutMs: number;
+  /** First retry delay, in ms; doubled after each failure (capped at a minute). */
+  retryBaseMs: number;
 }
 
 export interface MllpConfig {
@@ -257,5 +270,11 @@ export function loadConfig(env: Env = process.env): Config {
     },
     ...(payer(env) ? { payer: payer(env) } : {}),
     ...(mllp(env, host) ? { mllp: mllp(env, host) } : {}),
+    subscriptions: {
+      allowInsecure: ['1', 'true'].includes((env.SUBSCRIPTION_ALLOW_INSECURE ?? '').trim().toLowerCase()),
+      maxAttempts: int(env, 'SUBSCRIPTION_MAX_ATTEMPTS', 10, 1, 1000),
+      timeoutMs: int(env, 'SUBSCRIPTION_TIMEOUT_MS', 10_000, 100, 120_000),
+      retryBaseMs: int(env, 'SUBSCRIPTION_RETRY_MS', 1000, 10, 600_000),
+    },
   };
 }

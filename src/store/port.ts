@@ -3,6 +3,7 @@
 import type { Resource } from 'fhir/r4.js';
 import type { IndexEntries } from '../search/extract.js';
 import type { AccessConstraint, SearchQuery } from '../search/ir.js';
+import type { OutboxStore } from './outbox.js';
 import type { WorkStore } from './work.js';
 
 export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -154,5 +155,7 @@ export interface Store {
    * all, and `tx` reads its own writes. Concurrent transactions are serialised.
    */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /** Subscription notifications recorded with the writes that cause them (./outbox.ts). */
+  readonly outbox: OutboxStore;
   close(): Promise<void>;
 }

@@ -22,7 +22,7 @@ interface MingoSession extends Session {
 /** Collections no transaction writes (background work): their writes need not wait for one. */
 const OUTSIDE_TRANSACTIONS: ReadonlySet<CollectionName> = new Set(['leases', 'jobs', 'job_files', 'job_chunks']);
 
-const COLLECTIONS: CollectionName[] = ['resources', 'history', 'meta', 'leases', 'jobs', 'job_files', 'job_chunks', ...AUTH_COLLECTIONS];
+const COLLECTIONS: CollectionName[] = ['resources', 'history', 'meta', 'leases', 'jobs', 'job_files', 'job_chunks', 'outbox', 'outbox_state', ...AUTH_COLLECTIONS];
 
 const emptyData = (): Data => Object.fromEntries(COLLECTIONS.map((c) => [c, new Map()])) as Data;
 

@@ -177,7 +177,10 @@ t.test('every R4 resource type can be created and read', async (t) => {
   let ok = 0;
   for (const type of types) {
     // The smallest valid body: every write is validated against the type's definition.
-    const res = await post(app, `/fhir/${type}`, { ...minimalResource(loadDefinitions(), type), id: 'ignored' });
+    // A Subscription is checked further (R4 subscription.html: criteria a search, a rest-hook
+    // endpoint); one that is off contacts nobody.
+    const extra = type === 'Subscription' ? { status: 'off', criteria: 'Patient', channel: { type: 'rest-hook', endpoint: 'https://example.org/hook' } } : {};
+    const res = await post(app, `/fhir/${type}`, { ...minimalResource(loadDefinitions(), type), ...extra, id: 'ignored' });
     if (res.statusCode === 201 && (await app.inject(`/fhir/${type}/${body(res).id}`)).statusCode === 200) ok++;
     else t.fail(`${type}: ${res.statusCode} ${res.body.slice(0, 200)}`);
   }

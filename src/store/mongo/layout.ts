@@ -6,13 +6,17 @@ import type { VersionRecord, WriteMethod } from '../port.js';
 export const RESOURCES = 'resources';
 export const HISTORY = 'history';
 export const META = 'meta';
+/** Subscription notifications and per-subscription counters (../outbox.ts, mongo/outbox.ts). */
+export const OUTBOX = 'outbox';
+export const OUTBOX_STATE = 'outbox_state';
 /** Background work (work.ts): named leases, the job queue, job files and their chunks. */
 export const LEASES = 'leases';
 export const JOBS = 'jobs';
 export const JOB_FILES = 'job_files';
 export const JOB_CHUNKS = 'job_chunks';
 export type CollectionName =
-  | typeof RESOURCES | typeof HISTORY | typeof META | typeof LEASES | typeof JOBS | typeof JOB_FILES | typeof JOB_CHUNKS | AuthCollection;
+  | typeof RESOURCES | typeof HISTORY | typeof META | typeof LEASES | typeof JOBS | typeof JOB_FILES | typeof JOB_CHUNKS | AuthCollection
+  | typeof OUTBOX | typeof OUTBOX_STATE;
 
 /** The search index of one resource: one array per kind of value (the sp_* tables of SQLite). */
 export interface IndexDoc {
@@ -168,6 +172,7 @@ export const INDEXES: readonly IndexSpec[] = [
   { collection: JOB_FILES, name: 'job', key: { j: 1 } },
   // A file is read chunk after chunk in order; one chunk per (job, file, part).
   { collection: JOB_CHUNKS, name: 'file_part', key: { j: 1, f: 1, n: 1 }, unique: true },
+  { collection: OUTBOX, name: 'sub_n', key: { s: 1, n: 1 } },
 ];
 
 // ---- The auth registry (src/store/registry.ts, mongo/registry.ts) ------------------------------

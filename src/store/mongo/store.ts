@@ -26,6 +26,8 @@ import {
 } from './layout.js';
 import { instantOf, OrderClock, SETTLE_MS, WRITE_WINDOW_MS, type StablePoint } from './order.js';
 import { MongoSearch } from './search.js';
+import { MongoOutbox } from './outbox.js';
+import type { OutboxStore } from '../outbox.js';
 import { MongoWorkStore } from './work.js';
 import type { WorkStore } from '../work.js';
 
@@ -97,6 +99,14 @@ export class MongoStore implements Store {
   private closed = false;
 
   private constructor(private readonly shared: Shared, private readonly tx?: TxState) {}
+
+  private outboxStore: OutboxStore | undefined;
+
+  /** The subscription outbox; a transaction's store appends in that transaction's session. */
+  get outbox(): OutboxStore {
+    this.outboxStore ??= new MongoOutbox(this.shared.db, this.session, (fn) => (this.tx ? fn() : this.shared.lock.run(fn)));
+    return this.outboxStore;
+  }
 
   static async open(opts: MongoStoreOptions): Promise<MongoStore> {
     const { db } = opts;

@@ -26,6 +26,8 @@ import { toRecord, type VersionRow } from './sql.js';
 import type { SearchQuery } from '../../search/ir.js';
 import { ReadCache } from './read-cache.js';
 import { entriesFor } from '../index-entries.js';
+import type { OutboxStore } from '../outbox.js';
+import { OUTBOX_SCHEMA, SqliteOutbox } from './outbox.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -119,6 +121,7 @@ class Engine {
     }
     this.writer.exec(SCHEMA);
     this.writer.exec(INDEX_SCHEMA);
+    this.writer.exec(OUTBOX_SCHEMA);
     this.writer.exec(WORK_SCHEMA);
     const found = this.writer.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: string } | undefined;
     if (!found) this.writer.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', String(SCHEMA_VERSION));
@@ -186,6 +189,23 @@ export class SqliteStore implements Store {
   private pending: VersionRecord[] = [];
 
   private constructor(private readonly engine: Engine, private readonly inTx: boolean) {}
+
+  private outboxStore: OutboxStore | undefined;
+
+  /** The subscription outbox; a transaction's store appends inside that transaction. */
+  get outbox(): OutboxStore {
+    if (!this.outboxStore) {
+      const e = this.engine;
+      // In memory the reader is the writer: outside a transaction, wait until none holds it.
+      const shared = !this.inTx && e.memory;
+      const read = <T>(fn: () => T): Promise<T> => {
+        this.assertOpen();
+        return shared ? e.lock.run(fn) : Promise.resolve().then(fn);
+      };
+      this.outboxStore = new SqliteOutbox(e.writer, this.inTx ? e.writer : e.reader, (fn) => this.write(fn), read);
+    }
+    return this.outboxStore;
+  }
 
   get work(): WorkStore {
     return this.inTx ? this.engine.workInTx : this.engine.work;

@@ -1,0 +1,80 @@
+// bench/subscriptions: Observation writes/s over HTTP with 0, 100 and 1,000 active R4 rest-hook
+// subscriptions (criteria `Observation?subject=Patient/pN`, 100 patients, so each write matches
+// about one subscription once there are 100), and the notification latency after commit: from
+// the write's 201 to the receiver getting the PUT of that version. Flint and the receiver share
+// this process (both sides pay the same event loop in every round).
+//   npx tsx bench/subscriptions.ts [-- --writes 1000 --connections 8]
+import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { loadConfig } from '../src/config.js';
+import { buildApp } from '../src/app.js';
+import { arg, fmt } from './lib.js';
+
+const writes = arg('writes', 1000);
+const connections = arg('connections', 8);
+const PATIENTS = 100;
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+
+async function round(subs: number): Promise<{ perSecond: number; p50: number; p99: number; delivered: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'flint-subs-bench-'));
+  const arrived = new Map<string, number>();
+  let handshakes = 0;
+  const rx = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const m = /\/Observation\/([^/]+)$/.exec(req.url ?? '');
+      if (m?.[1]) { if (!arrived.has(m[1])) arrived.set(m[1], performance.now()); } else handshakes++;
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
+  const hook = `http://127.0.0.1:${(rx.address() as AddressInfo).port}/hook`;
+  const app = await buildApp(loadConfig({
+    DATABASE_URL: `sqlite:${join(dir, 'flint.db')}`, LOG_LEVEL: 'silent', BASE_URL: 'http://127.0.0.1/fhir', AUTH: 'off', RATE_LIMIT: '0',
+    SUBSCRIPTION_ALLOW_INSECURE: '1', AUTH_DB: join(dir, 'auth.db'),
+  }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/fhir`;
+  const post = (type: string, body: unknown) => fetch(`${base}/${type}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' }, body: JSON.stringify(body) });
+  for (let i = 0; i < subs; i++) {
+    const res = await post('Subscription', { resourceType: 'Subscription', status: 'requested', reason: 'bench', criteria: `Observation?subject=Patient/p${i % PATIENTS}`, channel: { type: 'rest-hook', endpoint: hook, payload: 'application/fhir+json' } });
+    if (res.status !== 201) throw new Error(`subscription: ${res.status}`);
+  }
+  for (let waited = 0; handshakes < subs && waited < 120_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+  const acked = new Map<string, number>();
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (next < writes) {
+      const i = next++;
+      const res = await post('Observation', { resourceType: 'Observation', status: 'final', code: { text: 'glucose' }, subject: { reference: `Patient/p${i % PATIENTS}` }, valueQuantity: { value: i, unit: 'mg/dL' } });
+      if (res.status !== 201) throw new Error(`write: ${res.status}`);
+      const id = /Observation\/([^/]+)/.exec(res.headers.get('location') ?? '')?.[1] ?? '';
+      acked.set(id, performance.now());
+    }
+  }));
+  const perSecond = writes / ((performance.now() - start) / 1000);
+  const expect = subs === 0 ? 0 : [...acked.keys()].length;
+  for (let waited = 0; arrived.size < expect && waited < 60_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  const lat = [...acked].filter(([id]) => arrived.has(id)).map(([id, t]) => (arrived.get(id) ?? t) - t);
+  await app.close();
+  await new Promise<void>((r) => { rx.closeAllConnections(); rx.close(() => r()); });
+  rmSync(dir, { recursive: true, force: true });
+  return { perSecond, p50: pct(lat, 50), p99: pct(lat, 99), delivered: lat.length };
+}
+
+const results: [number, Awaited<ReturnType<typeof round>>][] = [];
+for (const n of [0, 100, 1000]) results.push([n, await round(n)]);
+const base0 = results[0]?.[1].perSecond ?? 1;
+console.log(`writes=${writes} connections=${connections} (Observation POST, SQLite file, synchronous FULL)`);
+for (const [n, r] of results) {
+  console.log(`${String(n).padStart(5)} subscriptions: ${fmt(r.perSecond)} writes/s (${fmt((r.perSecond / base0) * 100)}% of 0)` +
+    (n ? `, delivered ${r.delivered}/${writes}, latency after commit p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms` : ''));
+}

@@ -1,0 +1,263 @@
+// Delivery after commit (ARCHITECTURE.md, "Shared state and background work"): the instance
+// holding the delivery lease (in the store) sends, for each subscription with events past its
+// delivered mark, those events in event order, marking each delivered when the endpoint answers 2xx. A
+// failure waits (exponential backoff) and is retried; after maxAttempts failures in a row the
+// subscription goes to status error (Subscription.error, an audit entry) and stops. The outbox
+// is in the store, so a restart resumes where delivery stopped (at-least-once: an event whose
+// answer was lost is sent again, with the same event number, so a receiver drops it).
+import type { Subscription } from 'fhir/r4.js';
+import type { FhirContext } from '../fhir/context.js';
+import type { OutboxEvent, SubscriptionState } from '../store/outbox.js';
+import type { WorkStore } from '../store/work.js';
+import { inTransaction } from '../fhir/tx.js';
+import { update } from '../fhir/interactions/write.js';
+import { storedResource } from '../fhir-basics/stored.js';
+import { DeliveryError, send } from './endpoint.js';
+import { channelHeaders, notificationBundle, type NotificationType } from './notification.js';
+import type { Entry, Registry, ServerState } from './registry.js';
+import { KEEP_EVENTS, type Notifier } from './hook.js';
+
+export interface WorkerOptions {
+  allowInsecure: boolean;
+  maxAttempts: number;
+  timeoutMs: number;
+  retryBaseMs: number;
+  /** This instance, as lease owner. */
+  owner: string;
+  /** Subscriptions delivering at once. */
+  concurrency?: number;
+  /** Delivered events kept for $events. */
+  keep?: number;
+  /** Undelivered events past which a subscription is stopped (status error). */
+  backlog?: number;
+  /** How often the store is checked for work other instances left (ms). */
+  pollMs?: number;
+  /** How often the registry is re-read from the store (ms). */
+  refreshMs?: number;
+  /** A visible record of a subscription given up on. */
+  audit?: (action: string, target: string, status: number) => void;
+  /** Structured lines without PHI: ids and reasons only, never bodies or endpoints. */
+  log?: (fields: Record<string, unknown>, msg: string) => void;
+}
+
+const LEASE = 'subscriptions:delivery';
+const LEASE_MS = 60_000;
+const BATCH = 50;
+
+export const DELIVERY_DEFAULTS = { concurrency: 8, keep: KEEP_EVENTS, backlog: 10_000, pollMs: 1000, refreshMs: 10_000 };
+
+export class DeliveryWorker implements Notifier {
+  private readonly busy = new Set<string>();
+  /** Earliest next attempt per subscription (backoff). */
+  private readonly notBefore = new Map<string, number>();
+  private readonly lastSent = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private scheduled = false;
+  private stopped = false;
+  private lastRefresh = 0;
+  private leaseRenewAt = 0;
+  private readonly o: Required<Omit<WorkerOptions, 'audit' | 'log'>> & Pick<WorkerOptions, 'audit' | 'log'>;
+
+  constructor(private readonly ctx: FhirContext, private readonly registry: Registry, opts: WorkerOptions) {
+    this.o = { ...DELIVERY_DEFAULTS, ...opts };
+  }
+
+  private get work(): WorkStore {
+    return this.ctx.store.work;
+  }
+
+  async start(): Promise<void> {
+    await this.registry.load(this.ctx);
+    this.lastRefresh = Date.now();
+    this.timer = setInterval(() => this.kick(), this.o.pollMs);
+    this.timer.unref();
+    this.kick();
+  }
+
+  /** Stops starting deliveries and waits (bounded) for those under way. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    for (let i = 0; i < 100 && this.busy.size > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    if (this.leaseRenewAt > 0) await this.work.releaseLease(LEASE, this.o.owner).catch(() => undefined);
+  }
+
+  kick(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pass().catch((err: unknown) => this.o.log?.({ err: (err as Error).message }, 'subscriptions: pass failed'));
+    });
+  }
+
+  private async pass(): Promise<void> {
+    if (this.stopped) return;
+    const now = Date.now();
+    if (now - this.lastRefresh > this.o.refreshMs) {
+      this.lastRefresh = now;
+      await this.registry.load(this.ctx);
+    }
+    if (!(await this.holdLease())) return;
+    const due = new Set<string>(await this.ctx.store.outbox.withPending());
+    for (const e of this.registry.entries()) {
+      if (e.state.phase === 'requested' && e.spec.status !== 'off') due.add(e.spec.id);
+      if (e.state.phase === 'active' && e.spec.heartbeatMs && now - (this.lastSent.get(e.spec.id) ?? now) >= e.spec.heartbeatMs) due.add(e.spec.id);
+      if (e.state.phase === 'active' && !this.lastSent.has(e.spec.id)) this.lastSent.set(e.spec.id, now);
+      if (e.spec.end && Date.parse(e.spec.end) < now && e.state.phase !== 'off') due.add(e.spec.id);
+    }
+    for (const id of due) {
+      if (this.stopped || this.busy.size >= this.o.concurrency) break;
+      if (this.busy.has(id) || (this.notBefore.get(id) ?? 0) > now) continue;
+      this.busy.add(id);
+      void this.run(id).catch((err: unknown) => this.o.log?.({ subscription: id, err: (err as Error).message }, 'subscriptions: delivery failed'))
+        .finally(() => {
+          this.busy.delete(id);
+          this.kick();
+        });
+    }
+  }
+
+  /**
+   * Delivery runs on one instance at a time: the one holding the delivery lease, renewed well
+   * before it lapses (a lease write per pass, not per notification, keeps the single writer free).
+   */
+  private async holdLease(): Promise<boolean> {
+    const now = Date.now();
+    if (now < this.leaseRenewAt) return true;
+    const held = await this.work.tryLease(LEASE, this.o.owner, LEASE_MS);
+    this.leaseRenewAt = held ? now + LEASE_MS / 3 : 0;
+    return held;
+  }
+
+  private async run(id: string): Promise<void> {
+    const entry = this.registry.get(id);
+    const state = await this.ctx.store.outbox.getSubscription(id);
+    if (!entry || !state) return;
+    if (entry.spec.end && Date.parse(entry.spec.end) < Date.now()) return this.setPhase(entry, 'off');
+    if (entry.state.phase === 'requested') return this.handshake(entry, state);
+    if (entry.state.phase !== 'active') return;
+    if (state.events - state.delivered > this.o.backlog) {
+      return this.giveUp(entry, `more than ${this.o.backlog} notifications undelivered`);
+    }
+    if (state.events > state.delivered) await this.deliver(entry, state);
+    else if (entry.spec.heartbeatMs) await this.heartbeat(entry, state);
+  }
+
+  private async post(entry: Entry, body: string | undefined, path = '', method: 'POST' | 'PUT' = 'POST'): Promise<void> {
+    const spec = entry.spec;
+    if (spec.channel.type !== 'rest-hook' || !spec.channel.endpoint) throw new DeliveryError('channel has no endpoint', true);
+    const endpoint = path ? `${spec.channel.endpoint.replace(/\/$/, '')}/${path}` : spec.channel.endpoint;
+    await send(endpoint, {
+      method,
+      headers: { ...channelHeaders(spec), ...(body !== undefined ? { 'content-type': 'application/fhir+json' } : {}) },
+      ...(body !== undefined ? { body } : {}),
+      timeoutMs: this.o.timeoutMs, allowInsecure: this.o.allowInsecure,
+    });
+    this.lastSent.set(spec.id, Date.now());
+  }
+
+  private bundle(entry: Entry, state: SubscriptionState, type: NotificationType, events: readonly OutboxEvent[], resources?: Map<number, string>): string {
+    return notificationBundle({
+      baseUrl: this.ctx.baseUrl, spec: entry.spec, status: entry.state.phase === 'requested' ? 'requested' : 'active', type,
+      eventsSinceStart: state.events, events, withFocus: entry.spec.channel.content !== 'empty',
+    }, resources);
+  }
+
+  /** R4 subscription.html: requested → active once the endpoint accepts a first contact. */
+  private async handshake(entry: Entry, state: SubscriptionState): Promise<void> {
+    try {
+      await this.post(entry, entry.spec.topic ? this.bundle(entry, state, 'handshake', []) : undefined);
+    } catch (err) {
+      return this.failed(entry, err);
+    }
+    await this.ctx.store.outbox.acknowledge(entry.spec.id, state.delivered, this.o.keep);
+    await this.setPhase(entry, 'active');
+  }
+
+  private async heartbeat(entry: Entry, state: SubscriptionState): Promise<void> {
+    if (!entry.spec.topic) return;
+    try {
+      await this.post(entry, this.bundle(entry, state, 'heartbeat', []));
+    } catch (err) {
+      await this.failed(entry, err);
+    }
+  }
+
+  private async deliver(entry: Entry, state: SubscriptionState): Promise<void> {
+    const outbox = this.ctx.store.outbox;
+    // Each delivered mark is written without holding up the next send (a lost mark means a
+    // duplicate after a crash, which the event number makes harmless); all are in before return.
+    let marks: Promise<void> = Promise.resolve();
+    const events = await outbox.events(entry.spec.id, state.delivered + 1, state.events, BATCH);
+    // Events pruned or lost below the mark cannot be sent; the first one present goes next.
+    for (const e of events) {
+      if (this.stopped) break;
+      try {
+        if (entry.spec.topic) {
+          const resources = new Map<number, string>();
+          if (entry.spec.channel.content === 'full-resource') {
+            const json = await this.versionJson(e);
+            if (json !== undefined) resources.set(e.number, json);
+          }
+          await this.post(entry, this.bundle(entry, { ...state, events: Math.max(state.events, e.number) }, 'event-notification', [e], resources));
+        } else if (entry.spec.channel.payload) {
+          const json = await this.versionJson(e);
+          await this.post(entry, json ?? '{}', `${String(e.data.type)}/${String(e.data.id)}`, 'PUT');
+        } else {
+          await this.post(entry, undefined);
+        }
+      } catch (err) {
+        await marks;
+        return this.failed(entry, err);
+      }
+      const n = e.number;
+      marks = marks.then(() => outbox.acknowledge(entry.spec.id, n, this.o.keep));
+      this.notBefore.delete(entry.spec.id);
+    }
+    await marks;
+  }
+
+  /** The version the event is about, as stored (the resource as it was at the event). */
+  private async versionJson(e: OutboxEvent): Promise<string | undefined> {
+    const { type, id, versionId } = e.data as { type: string; id: string; versionId?: string };
+    const r = versionId ? await this.ctx.store.vread(type, id, versionId) : undefined;
+    return r?.json;
+  }
+
+  private async failed(entry: Entry, err: unknown): Promise<void> {
+    const reason = err instanceof DeliveryError ? err.message : 'delivery failed';
+    const failures = await this.ctx.store.outbox.recordFailure(entry.spec.id);
+    this.o.log?.({ subscription: entry.spec.id, failures, reason }, 'subscriptions: delivery attempt failed');
+    if (failures >= this.o.maxAttempts || (err instanceof DeliveryError && err.refused && failures >= Math.min(3, this.o.maxAttempts))) {
+      return this.giveUp(entry, `${reason} (${failures} attempts)`);
+    }
+    this.notBefore.set(entry.spec.id, Date.now() + Math.min(this.o.retryBaseMs * 2 ** (failures - 1), 60_000));
+  }
+
+  private async giveUp(entry: Entry, reason: string): Promise<void> {
+    await this.setPhase(entry, 'error', reason);
+    this.o.audit?.('subscription-error', `Subscription/${entry.spec.id}`, 502);
+    this.o.log?.({ subscription: entry.spec.id, reason }, 'subscriptions: stopped (status error)');
+  }
+
+  /** Records the server's phase and mirrors it to Subscription.status (and .error) in one transaction. */
+  private async setPhase(entry: Entry, phase: ServerState['phase'], error?: string): Promise<void> {
+    const id = entry.spec.id;
+    await inTransaction(this.ctx, async (tx) => {
+      const st = await tx.store.outbox.getSubscription(id);
+      const found = await tx.store.read('Subscription', id);
+      if (!st || found.status !== 'found') return;
+      const data = st.data as unknown as ServerState;
+      const next: ServerState = { ...data, phase };
+      if (error) next.error = error;
+      else delete next.error;
+      await tx.store.outbox.putSubscription(id, next as unknown as Record<string, unknown>);
+      const sub = storedResource<Subscription>(found.record);
+      if (!sub) return;
+      const { error: _old, ...rest } = sub;
+      void _old;
+      await update(tx, { type: 'Subscription', id, body: { ...rest, status: phase, ...(error ? { error } : {}) } });
+    });
+  }
+}

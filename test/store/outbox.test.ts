@@ -1,0 +1,60 @@
+// The outbox port (src/store/outbox.ts) on both adapters: an event appended in a transaction
+// commits or rolls back with it, numbers are per subscription and without gaps, delivery marks
+// and pruning.
+import t from 'tap';
+import type { Store } from '../../src/store/port.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
+import { MongoStore } from '../../src/store/mongo/store.js';
+import { MingoDb } from '../helpers/mingo-db.js';
+
+const adapters: [string, () => Promise<Store>][] = [
+  ['sqlite', async () => SqliteStore.open({ filename: ':memory:' })],
+  ['mongodb (mingo)', async () => MongoStore.open({ db: new MingoDb('replicaset') })],
+];
+
+for (const [name, open] of adapters) {
+  t.test(`${name}: events commit with the write that caused them, or not at all`, async (t) => {
+    const store = await open();
+    t.teardown(() => store.close());
+    await store.outbox.putSubscription('s1', { phase: 'active' });
+    await store.outbox.putSubscription('s2', {});
+    await store.transaction(async (tx) => {
+      await tx.create({ resourceType: 'Patient', id: 'p1' });
+      t.equal((await tx.outbox.append('s1', { id: 'p1' }, '2026-01-01T00:00:00Z')).number, 1);
+      t.equal((await tx.outbox.append('s2', { id: 'p1' }, '2026-01-01T00:00:00Z')).number, 1, 'numbers are per subscription');
+    });
+    await t.rejects(store.transaction(async (tx) => {
+      await tx.create({ resourceType: 'Patient', id: 'p2' });
+      await tx.outbox.append('s1', { id: 'p2' }, '2026-01-01T00:00:01Z');
+      throw new Error('undo');
+    }), /undo/);
+    t.equal((await store.read('Patient', 'p2')).status, 'missing');
+    const s1 = await store.outbox.getSubscription('s1');
+    t.same({ events: s1?.events, delivered: s1?.delivered, data: s1?.data }, { events: 1, delivered: 0, data: { phase: 'active' } }, 'the rolled-back event took no number');
+    t.equal((await store.transaction((tx) => tx.outbox.append('s1', { id: 'p3' }, '2026-01-01T00:00:02Z'))).number, 2, 'no gap');
+    t.same((await store.outbox.withPending()).sort(), ['s1', 's2']);
+    t.same((await store.outbox.events('s1', 1, 10, 10)).map((e) => [e.number, e.data.id]), [[1, 'p1'], [2, 'p3']]);
+    await t.rejects(store.outbox.append('nope', {}, '2026-01-01T00:00:00Z'), /not registered/);
+  });
+
+  t.test(`${name}: acknowledgement, failures, pruning and dropping`, async (t) => {
+    const store = await open();
+    t.teardown(() => store.close());
+    await store.outbox.putSubscription('s', {});
+    for (let i = 0; i < 10; i++) await store.outbox.append('s', { i }, '2026-01-01T00:00:00Z');
+    t.equal(await store.outbox.recordFailure('s'), 1);
+    t.equal(await store.outbox.recordFailure('s'), 2);
+    await store.outbox.acknowledge('s', 6, 3);
+    const st = await store.outbox.getSubscription('s');
+    t.same([st?.delivered, st?.failures], [6, 0]);
+    t.same((await store.outbox.events('s', 1, 100, 100)).map((e) => e.number), [4, 5, 6, 7, 8, 9, 10], 'the newest 3 delivered are kept');
+    await store.outbox.acknowledge('s', 2, 3);
+    t.equal((await store.outbox.getSubscription('s'))?.delivered, 6, 'the mark never goes back');
+    await store.outbox.putSubscription('s', { phase: 'off' });
+    t.same((await store.outbox.getSubscription('s'))?.events, 10, 'putting data keeps the counters');
+    await store.outbox.dropSubscription('s');
+    t.equal(await store.outbox.getSubscription('s'), undefined);
+    t.same(await store.outbox.events('s', 1, 100, 100), []);
+    t.same(await store.outbox.withPending(), []);
+  });
+}
