@@ -5,6 +5,7 @@ import type { FhirContext } from './context.js';
 import { FhirError } from './errors.js';
 import { issue } from '../fhir-basics/outcome.js';
 import { SearchParams } from '../search/params.js';
+import { ENGINE_SEARCH_BUDGET_MS } from '../search/ir.js';
 
 const TYPES = new Set(['number', 'date', 'string', 'token', 'reference', 'composite', 'quantity', 'uri']);
 
@@ -52,7 +53,7 @@ async function storedSearchParameters(ctx: FhirContext): Promise<Map<string, Sea
   let cursor: string | undefined;
   do {
     const page = await ctx.store.search({
-      types: ['SearchParameter'], where: { and: [] }, sort: [], count: 500, total: 'none', include: [], revinclude: [],
+      types: ['SearchParameter'], where: { and: [] }, sort: [], count: 500, total: 'none', include: [], revinclude: [], budgetMs: ENGINE_SEARCH_BUDGET_MS,
       ...(cursor ? { cursor } : {}),
     });
     for (const r of page.records) {

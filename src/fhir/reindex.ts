@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Parameters, ParametersParameter } from 'fhir/r4.js';
 import type { Store } from '../store/port.js';
-import type { JobData, JobRecord } from '../store/work.js';
+import type { JobData, JobRecord, WorkStore } from '../store/work.js';
 
 export const REINDEX_KIND = 'reindex';
 
@@ -113,10 +113,14 @@ export class ReindexJobs {
     return (await this.store().work.listJobs(REINDEX_KIND)).reverse().slice(0, KEEP + 10).map(view);
   }
 
-  /** True while a job (on any instance) is to rebuild or rebuilding the index of `type`. */
-  async isRebuilding(type: string, now = Date.now()): Promise<boolean> {
+  /**
+   * True while a job (on any instance) is to rebuild or rebuilding the index of `type`. `work`:
+   * the caller's store's (inside a transaction, the transaction's: the engine's would wait for
+   * the lock the transaction holds).
+   */
+  async isRebuilding(type: string, work: WorkStore = this.store().work, now = Date.now()): Promise<boolean> {
     if (!this.active || now - this.active.at > ACTIVE_TTL_MS) {
-      const jobs = await this.store().work.listJobs(REINDEX_KIND, ['queued', 'running']);
+      const jobs = await work.listJobs(REINDEX_KIND, ['queued', 'running']);
       const types = new Set<string>();
       let all = false;
       for (const j of jobs) {

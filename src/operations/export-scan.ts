@@ -13,7 +13,7 @@
 // version, and a resource deleted after T is exported only by an unfiltered, unrestricted scan:
 // the index holds current versions only.
 import type { FhirContext } from '../fhir/context.js';
-import type { AccessConstraint, CompartmentConstraint, Expr, SearchQuery } from '../search/ir.js';
+import { ENGINE_SEARCH_BUDGET_MS, type AccessConstraint, type CompartmentConstraint, type Expr, type SearchQuery } from '../search/ir.js';
 import type { VersionRecord } from '../store/port.js';
 import { storeCall } from '../fhir/store-errors.js';
 
@@ -43,7 +43,7 @@ function query(scope: ScanScope, ids: string[], upToT: boolean): SearchQuery {
   if (upToT) where.push({ cond: { kind: 'lastUpdated', prefix: 'le', start: at, end: at } });
   if (scope.filter) where.push(scope.filter);
   return {
-    types: [scope.type], where: and(where), sort: [], count: ids.length, total: 'none', include: [], revinclude: [],
+    types: [scope.type], where: and(where), sort: [], count: ids.length, total: 'none', include: [], revinclude: [], budgetMs: ENGINE_SEARCH_BUDGET_MS,
     ...(scope.access ? { access: scope.access } : {}), ...(scope.compartment ? { compartment: scope.compartment } : {}),
   };
 }

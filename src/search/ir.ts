@@ -104,9 +104,17 @@ export interface SearchQuery {
   compartment?: CompartmentConstraint;
   /** The caller's access policy (absent: unrestricted, e.g. AUTH=off or internal use). */
   access?: AccessConstraint;
+  /**
+   * The engine's own searches (SearchParameters at start-up, subscription matching): their time
+   * budget in ms, instead of the one a client's search gets (SEARCH_TIMEOUT_MS). Never set from a URL.
+   */
+  budgetMs?: number;
 }
 
 export const MATCH_ALL: Expr = { and: [] };
+
+/** `budgetMs` of the engine's own searches: bounded, but not by what suits a client's search. */
+export const ENGINE_SEARCH_BUDGET_MS = 60_000;
 
 /** The codes of a token condition's `codes` grouped by system (null: any system), for IN lists. */
 export function bySystem(codes: readonly { system: string | null; code: string }[]): Map<string | null, string[]> {

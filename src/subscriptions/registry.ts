@@ -4,7 +4,7 @@
 // subscription made by a patient app only hears of what that app may see.
 import type { Subscription } from 'fhir/r4.js';
 import type { FhirContext } from '../fhir/context.js';
-import type { AccessConstraint } from '../search/ir.js';
+import { ENGINE_SEARCH_BUDGET_MS, type AccessConstraint } from '../search/ir.js';
 import { storedResource } from '../fhir-basics/stored.js';
 import { readSubscription, type SubscriptionSpec } from './spec.js';
 
@@ -70,7 +70,7 @@ export class Registry {
     const found = new Map<string, Entry>();
     let cursor: string | undefined;
     for (let pages = 0; pages < 1000; pages++) {
-      const page = await ctx.store.search({ types: ['Subscription'], where: { and: [] }, sort: [], count: 500, total: 'none', include: [], revinclude: [], ...(cursor ? { cursor } : {}) });
+      const page = await ctx.store.search({ types: ['Subscription'], where: { and: [] }, sort: [], count: 500, total: 'none', include: [], revinclude: [], budgetMs: ENGINE_SEARCH_BUDGET_MS, ...(cursor ? { cursor } : {}) });
       for (const r of page.records) {
         const sub = storedResource<Subscription & { id: string }>(r);
         if (!sub) continue;

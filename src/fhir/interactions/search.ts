@@ -72,7 +72,7 @@ export async function search(ctx: FhirContext, input: SearchInput): Promise<RawB
   const warnings: string[] = [];
   if (parsed.unknown.length) warnings.push(`Ignored unknown parameters: ${parsed.unknown.join(', ').slice(0, 300)}`);
   const rebuilding: string[] = [];
-  for (const t of parsed.query.types) if (await ctx.jobs.isRebuilding(t)) rebuilding.push(t);
+  for (const t of parsed.query.types) if (await ctx.jobs.isRebuilding(t, ctx.store.work)) rebuilding.push(t);
   if (rebuilding.length && rebuilding.length <= 5) warnings.push(`The search index of ${rebuilding.join(', ')} is being rebuilt (see $reindex); results may be incomplete until it finishes`);
   if (page.includesTruncated) warnings.push(`Only the first ${MAX_INCLUDES} included resources are returned for this page`);
   if (warnings.length) {

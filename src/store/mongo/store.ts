@@ -394,7 +394,7 @@ export class MongoStore implements Store {
   async search(query: SearchQuery): Promise<SearchPage> {
     this.assertOpen();
     if (this.session) await this.guard(query.types, this.session);
-    return new MongoSearch(this.shared.db, this.shared.registered, this.session, new Budget(this.shared.searchTimeoutMs)).run(query);
+    return new MongoSearch(this.shared.db, this.shared.registered, this.session, new Budget(query.budgetMs ?? this.shared.searchTimeoutMs)).run(query);
   }
 
   async reindex(types: readonly string[] | undefined, onProgress?: (p: ReindexProgress) => void): Promise<number> {

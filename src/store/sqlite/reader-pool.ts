@@ -39,7 +39,7 @@ interface Pending {
 interface Slot {
   worker: Worker;
   ready: boolean;
-  job?: { id: number; pending: Pending; timer: NodeJS.Timeout | undefined };
+  job?: { id: number; pending: Pending; timer: NodeJS.Timeout | undefined; ms: number | undefined };
   /** Why the thread failed, if it reported an error before exiting. */
   failure?: Error;
 }
@@ -118,9 +118,9 @@ export class ReaderPool {
 
   private assign(slot: Slot, pending: Pending): void {
     const id = ++this.nextId;
-    const ms = this.opts.timeoutMs;
+    const ms = pending.input.op === 'search' && pending.input.query.budgetMs !== undefined ? pending.input.query.budgetMs : this.opts.timeoutMs;
     const timer = ms === undefined ? undefined : setTimeout(() => this.overrun(slot), ms + GRACE_MS);
-    slot.job = { id, pending, timer };
+    slot.job = { id, pending, timer, ms };
     slot.worker.ref();
     slot.worker.postMessage({ ...pending.input, id, budgetMs: ms } satisfies ReaderJob);
   }
@@ -146,7 +146,7 @@ export class ReaderPool {
     const job = slot.job;
     if (!job) return;
     slot.job = undefined;
-    job.pending.reject(new StoreError('too-costly', `the search ran past its time budget of ${this.opts.timeoutMs} ms (SEARCH_TIMEOUT_MS); narrow it down`));
+    job.pending.reject(new StoreError('too-costly', `the search ran past its time budget of ${job.ms} ms (SEARCH_TIMEOUT_MS); narrow it down`));
     this.retire(slot);
   }
 

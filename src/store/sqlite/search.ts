@@ -78,7 +78,7 @@ export class SqliteSearch {
   }
 
   /** `timeoutMs`: what is left of the search's budget (a reader thread's share of it). */
-  run(q: SearchQuery, timeoutMs = this.timeoutMs): SearchPage {
+  run(q: SearchQuery, timeoutMs = q.budgetMs ?? this.timeoutMs): SearchPage {
     const types = q.types;
     if (types.length === 0) return { records: [], included: [] };
     const run = this.start(q, timeoutMs);
