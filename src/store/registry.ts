@@ -86,6 +86,34 @@ export interface LaunchRecord {
   expiresAt: number;
 }
 
+/**
+ * A SMART authorization between /authorize and the redirect with a code (login, patient picker,
+ * consent pages), kept in the store so that each page may be served by another instance.
+ */
+export interface PendingRecord {
+  /** The random id the pages carry in their forms. */
+  tx: string;
+  clientId: string;
+  redirectUri: string;
+  state: string;
+  codeChallenge: string;
+  nonce?: string;
+  /** The requested scope string, as sent (parsed again by the caller). */
+  scope: string;
+  /** From an EHR launch handle. */
+  launch?: { patient?: string; encounter?: string; context: Record<string, unknown>; username?: string };
+  username?: string;
+  patient?: string;
+  expiresAt: number;
+}
+
+/** A signed-in session of the app-management page, keyed by the random id in its forms. */
+export interface ManageSessionRecord {
+  session: string;
+  username: string;
+  expiresAt: number;
+}
+
 export interface SigningKeyRecord {
   kid: string;
   createdAt: number;
@@ -140,6 +168,23 @@ export interface AuthRegistry {
 
   putLaunch(l: LaunchRecord): Promise<void>;
   launch(launch: string): Promise<LaunchRecord | undefined>;
+
+  /**
+   * Stores a new pending authorization unless its client already has `maxPerClient` live ones
+   * (false then): anyone can start an authorization, so the store must not grow without bound.
+   * Lapsed entries are never returned, and are removed (SQLite: on the next put; MongoDB: TTL).
+   */
+  putPending(p: PendingRecord, maxPerClient: number, now: number): Promise<boolean>;
+  /** A live pending authorization; undefined when unknown, lapsed or taken. */
+  pending(tx: string, now: number): Promise<PendingRecord | undefined>;
+  /** Saves changes to a live pending authorization; false when it lapsed or was taken meanwhile. */
+  updatePending(p: PendingRecord, now: number): Promise<boolean>;
+  /** Removes and returns a live pending authorization, atomically: of two concurrent calls one gets it. */
+  takePending(tx: string, now: number): Promise<PendingRecord | undefined>;
+
+  putManageSession(s: ManageSessionRecord, now: number): Promise<void>;
+  /** A live session; undefined when unknown or lapsed. */
+  manageSession(session: string, now: number): Promise<ManageSessionRecord | undefined>;
 
   /**
    * Records a client assertion's jti until `expiresAt`; false when (iss, jti) was recorded before

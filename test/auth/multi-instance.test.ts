@@ -150,3 +150,111 @@ t.test('the audit entries of both instances land in the one database, and either
   t.ok(all.some((e) => e.requestId === rb.headers['x-request-id']), 'B\'s request too');
   t.ok(list.length > 0);
 });
+
+// ---- The sign-in pages without sticky sessions: the authorization in progress and the
+// management session live in the database, so each page may be served by either instance.
+
+type Form = Record<string, string | string[]>;
+const post = (app: FastifyInstance, url: string, body: Form) => app.inject({
+  method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  payload: new URLSearchParams(Object.entries(body).flatMap(([k, v]): [string, string][] => (Array.isArray(v) ? v.map((x): [string, string] => [k, x]) : [[k, v]]))).toString(),
+});
+const txOf = (body: string): string => /name="tx" value="([^"]+)"/.exec(body)?.[1] ?? '';
+const startQuery = (challenge: string, extra: Record<string, string> = {}) => new URLSearchParams({
+  response_type: 'code', client_id: 'pub-app', redirect_uri: REDIRECT, scope: 'launch/patient patient/*.rs openid fhirUser', state: 'st-1',
+  aud: BASE, code_challenge: challenge, code_challenge_method: 'S256', ...extra,
+});
+
+t.test('a sign-in started on A, signed in and consented on B (patient picked on A), its code redeemed on A: the token works on both', async (t) => {
+  const [a, b] = await twoInstances(t);
+  await addClient(a, { client_id: 'pub-app', type: 'public', redirect_uris: [REDIRECT], scopes: ['patient/*.rs', 'launch/patient', 'openid', 'fhirUser'] });
+  await addUser(b, 'dr', 'Practitioner/pr-1');
+  const { verifier, challenge } = pkce();
+  const login = await a.inject(`/auth/authorize?${startQuery(challenge)}`);
+  t.equal(login.statusCode, 200, 'A shows the login page');
+  const tx = txOf(login.body);
+  t.ok(tx);
+  const picker = await post(b, '/auth/login', { tx, username: 'dr', password: 'correct horse battery' });
+  t.equal(picker.statusCode, 200, 'B knows the sign-in A started');
+  t.match(picker.body, /\/auth\/picker/, 'a practitioner picks a patient');
+  const consent = await post(a, '/auth/picker', { tx, patient: 'pat-7' });
+  t.equal(consent.statusCode, 200, 'A sees that the user signed in on B');
+  t.match(consent.body, /pat-7/);
+  const done = await post(b, '/auth/consent', { tx, decision: 'allow', scope: 'patient/*.rs' });
+  t.equal(done.statusCode, 302, 'B sees the patient picked on A and issues the code');
+  const location = new URL(String(done.headers.location));
+  t.equal(location.searchParams.get('state'), 'st-1');
+  const code = location.searchParams.get('code') ?? '';
+  const issued = await tokenRequest(a, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier, client_id: 'pub-app' });
+  t.equal(issued.status, 200, JSON.stringify(issued.body));
+  t.equal(issued.body.patient, 'pat-7');
+  t.match(issued.body.scope, /patient\/\*\.rs/, 'the scope consented on B');
+  const token = issued.body.access_token as string;
+  t.equal((await get(a, token, '/fhir/Patient?_id=pat-7')).statusCode, 200, 'the token works on A');
+  t.equal((await get(b, token, '/fhir/Patient?_id=pat-7')).statusCode, 200, 'and on B');
+  t.equal((await post(a, '/auth/consent', { tx, decision: 'allow' })).statusCode, 400, 'the finished sign-in cannot be replayed on the other instance');
+});
+
+t.test('two consent posts for one sign-in, one to each instance at once: one code', async (t) => {
+  const [a, b] = await twoInstances(t);
+  await addClient(a, { client_id: 'pub-app', type: 'public', redirect_uris: [REDIRECT], scopes: ['patient/*.rs', 'launch/patient'] });
+  await addUser(a, 'alice', 'Patient/pat-alice');
+  const { challenge } = pkce();
+  const tx = txOf((await b.inject(`/auth/authorize?${startQuery(challenge)}`)).body);
+  t.equal((await post(a, '/auth/login', { tx, username: 'alice', password: 'correct horse battery' })).statusCode, 200, 'a patient goes straight to consent');
+  const both = await Promise.all([post(a, '/auth/consent', { tx, decision: 'allow' }), post(b, '/auth/consent', { tx, decision: 'allow' })]);
+  t.same(both.map((r) => r.statusCode).sort(), [302, 400], 'exactly one instance issues a code');
+  const denied = await Promise.all([post(a, '/auth/consent', { tx, decision: 'deny' }), post(b, '/auth/consent', { tx, decision: 'deny' })]);
+  t.same(denied.map((r) => r.statusCode), [400, 400], 'nor can it be denied afterwards');
+});
+
+t.test('the management page: signed in on A, a grant revoked through B', async (t) => {
+  const [a, b] = await twoInstances(t);
+  await addClient(a, { client_id: 'pub-app', type: 'public', redirect_uris: [REDIRECT], scopes: ['patient/*.rs', 'launch/patient'] });
+  await addUser(a, 'alice', 'Patient/pat-alice');
+  const { challenge } = pkce();
+  await authorize(a, { clientId: 'pub-app', scope: 'patient/*.rs', user: 'alice' }, challenge);
+  const list = await post(a, '/auth/manage', { username: 'alice', password: 'correct horse battery' });
+  t.equal(list.statusCode, 200);
+  const session = /name="session" value="([^"]+)"/.exec(list.body)?.[1] ?? '';
+  const grant = /name="grant" value="([^"]+)"/.exec(list.body)?.[1] ?? '';
+  t.ok(session && grant);
+  const after = await post(b, '/auth/manage/revoke', { session, grant });
+  t.equal(after.statusCode, 200, 'B knows the session A opened');
+  t.notMatch(after.body, grant, 'the grant is gone from the list');
+  t.equal((await a.authService.store.grant(grant))?.revoked, true);
+  t.equal((await post(b, '/auth/manage/revoke', { session: 'x'.repeat(5000), grant })).statusCode, 401, 'an unknown session is refused');
+});
+
+t.test('hostile: sign-ins in progress are capped per client across instances; oversized or malformed requests keep nothing', async (t) => {
+  const [a, b] = await twoInstances(t);
+  await addClient(a, { client_id: 'pub-app', type: 'public', redirect_uris: [REDIRECT], scopes: ['patient/*.rs', 'launch/patient'] });
+  await addClient(a, { client_id: 'other-app', type: 'public', redirect_uris: [REDIRECT], scopes: ['patient/*.rs'] });
+  for (const app of [a, b]) app.authService.settings.pendingPerClient = 5;
+  const { challenge } = pkce();
+  const started = await Promise.all(Array.from({ length: 5 }, (_, i) => (i % 2 ? a : b).inject(`/auth/authorize?${startQuery(challenge)}`)));
+  t.same(started.map((r) => r.statusCode), [200, 200, 200, 200, 200]);
+  const refused = await a.inject(`/auth/authorize?${startQuery(challenge)}`);
+  t.equal(refused.statusCode, 302, 'the sixth is refused with a redirect');
+  t.equal(new URL(String(refused.headers.location)).searchParams.get('error'), 'temporarily_unavailable');
+  t.equal((await b.inject(`/auth/authorize?${startQuery(challenge)}`)).statusCode, 302, 'on the other instance too');
+  const other = await b.inject(`/auth/authorize?${startQuery(challenge, { client_id: 'other-app', scope: 'patient/*.rs' })}`);
+  t.equal(other.statusCode, 200, 'another client is not affected');
+  // A finished sign-in frees its place.
+  await addUser(a, 'alice', 'Patient/pat-alice');
+  const tx = txOf(started[0]?.body ?? '');
+  await post(b, '/auth/login', { tx, username: 'alice', password: 'correct horse battery' });
+  t.equal((await post(a, '/auth/consent', { tx, decision: 'deny' })).statusCode, 302);
+  t.equal((await a.inject(`/auth/authorize?${startQuery(challenge)}`)).statusCode, 200, 'a place is free again');
+
+  const huge = await a.inject({ method: 'POST', url: '/auth/authorize', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: startQuery(challenge, { client_id: 'other-app', scope: `patient/*.rs ${'x'.repeat(20_000)}` }).toString() });
+  t.equal(huge.statusCode, 302);
+  t.equal(new URL(String(huge.headers.location)).searchParams.get('error'), 'invalid_request', 'an oversized scope is refused, not kept');
+  for (const tx of ['', 'nope', 'x'.repeat(10_000), ['a', 'b']]) {
+    const r = await post(b, '/auth/login', { tx, username: 'alice', password: 'correct horse battery' });
+    t.equal(r.statusCode, 400, `login with tx ${JSON.stringify(tx).slice(0, 20)}: 400`);
+  }
+  t.equal((await b.inject('/auth/picker?tx=zzz')).statusCode, 400);
+  t.equal((await post(a, '/auth/picker', { tx: 'zzz', patient: 'p' })).statusCode, 400);
+});

@@ -2,7 +2,7 @@
 // adapter run exactly these tests (test/store/registry-*.test.ts). "Two instances" are two
 // adapter objects on one database, as two Flint processes would hold.
 import type { Test } from 'tap';
-import type { AuditEntry, AuthRegistry, ClientRecord, GrantRecord, TokenRecord } from '../../src/store/registry.js';
+import type { AuditEntry, AuthRegistry, ClientRecord, GrantRecord, PendingRecord, TokenRecord } from '../../src/store/registry.js';
 
 export interface RegistryUnderTest {
   name: string;
@@ -26,6 +26,11 @@ const grant = (id: string, username?: string): GrantRecord => ({
 
 const token = (hash: string, grantId: string, kind: TokenRecord['kind'] = 'access', expiresAt = 10_000): TokenRecord =>
   ({ hash, grantId, kind, issuedAt: 1000, expiresAt, revoked: false });
+
+const pendingOf = (tx: string, clientId = 'app', expiresAt = 10_000): PendingRecord => ({
+  tx, clientId, redirectUri: 'https://app.example/cb', state: 's$.x', codeChallenge: 'c'.repeat(43), scope: 'launch/patient patient/*.rs',
+  launch: { context: { 'odd.key$': 1 }, patient: 'p1' }, expiresAt,
+});
 
 const entry = (i: number, extra: Partial<AuditEntry> = {}): AuditEntry =>
   ({ time: new Date(1_700_000_000_000 + i).toISOString(), requestId: `rq-${i}`, action: 'GET /fhir/:type', status: 200, ...extra });
@@ -137,6 +142,48 @@ export function registrySuite(tap: Tap, adapter: RegistryUnderTest): void {
     t.equal(race.filter(Boolean).length, 1, 'of two instances racing, one accepts');
     t.equal(await second.rememberJti('app', 'j1', now + 200_000, now + 120_000), true, 'once the entry has lapsed the id may be used again');
     t.equal(await r.rememberJti('app', 'j1', now + 200_000, now + 121_000), false, 'and is then remembered anew');
+    await second.close();
+  });
+
+  withRegistry('pending authorizations: shared across instances, updated, taken once, lapsing', async (t, r) => {
+    const second = await adapter.second(r);
+    t.equal(await r.putPending(pendingOf('tx1'), 10, 1000), true);
+    t.same(await second.pending('tx1', 1000), pendingOf('tx1'), 'the other instance reads it, fields with $ and dots intact');
+    t.equal(await second.updatePending({ ...pendingOf('tx1'), username: 'alice', patient: 'p9' }, 2000), true);
+    t.equal((await r.pending('tx1', 2000))?.patient, 'p9', 'an update through one instance is read by the other');
+    t.equal(await r.pending('tx1', 10_000), undefined, 'lapsed at its expiry');
+    t.equal(await r.updatePending(pendingOf('tx1'), 10_000), false, 'a lapsed one is not updated');
+    const taken = await Promise.all([r.takePending('tx1', 3000), second.takePending('tx1', 3000)]);
+    t.equal(taken.filter((x) => x !== undefined).length, 1, 'of two instances racing, one takes it');
+    t.equal(taken.find((x) => x !== undefined)?.username, 'alice');
+    t.equal(await r.pending('tx1', 3000), undefined, 'gone once taken');
+    t.equal(await r.updatePending(pendingOf('tx1'), 3000), false, 'a taken one is not brought back by an update');
+    t.equal(await r.takePending('tx1', 3000), undefined);
+    t.equal(await r.takePending('never', 3000), undefined);
+    await r.putPending(pendingOf('old', 'app', 5000), 10, 1000);
+    t.equal(await r.takePending('old', 6000), undefined, 'a lapsed one cannot be taken');
+    await second.close();
+  });
+
+  withRegistry('pending authorizations: at most maxPerClient live ones per client; lapsed ones do not count', async (t, r) => {
+    for (let i = 0; i < 3; i++) t.equal(await r.putPending(pendingOf(`a${i}`, 'app', 5000), 3, 1000), true);
+    t.equal(await r.putPending(pendingOf('a3', 'app', 5000), 3, 1000), false, 'the fourth is refused');
+    t.equal(await r.pending('a3', 1000), undefined, 'and not stored');
+    t.equal(await r.putPending(pendingOf('b0', 'other', 5000), 3, 1000), true, 'another client has its own allowance');
+    t.ok(await r.takePending('a0', 1000));
+    t.equal(await r.putPending(pendingOf('a3', 'app', 9000), 3, 1000), true, 'a taken one frees a place');
+    t.equal(await r.putPending(pendingOf('a4', 'app', 9000), 3, 6000), true, 'lapsed ones free their places');
+    t.ok(await r.pending('a4', 6000));
+  });
+
+  withRegistry('management sessions: shared across instances, lapsing', async (t, r) => {
+    const second = await adapter.second(r);
+    await r.putManageSession({ session: 's1', username: 'alice', expiresAt: 5000 }, 1000);
+    t.same(await second.manageSession('s1', 2000), { session: 's1', username: 'alice', expiresAt: 5000 });
+    t.equal(await second.manageSession('s1', 5000), undefined, 'lapsed at its expiry');
+    t.equal(await second.manageSession('s2', 2000), undefined);
+    await second.putManageSession({ session: 's2', username: 'bob', expiresAt: 9000 }, 6000);
+    t.equal((await r.manageSession('s2', 6000))?.username, 'bob');
     await second.close();
   });
 

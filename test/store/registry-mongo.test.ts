@@ -31,10 +31,10 @@ for (const topology of ['replicaset', 'standalone'] as const) {
   });
 }
 
-t.test('TTL indexes on the expiry dates of tokens, codes, launches and jti entries', async (t) => {
+t.test('TTL indexes on the expiry dates of tokens, codes, launches, jti entries, sign-ins in progress and management sessions', async (t) => {
   const db = new MingoDb();
   await MongoRegistry.open({ db });
-  for (const coll of ['auth_tokens', 'auth_codes', 'auth_launches', 'auth_jti'] as const) {
+  for (const coll of ['auth_tokens', 'auth_codes', 'auth_launches', 'auth_jti', 'auth_pending', 'auth_manage_sessions'] as const) {
     const ttl = (await db.listIndexes(coll)).find((i) => i.expireAfterSeconds !== undefined);
     t.same(ttl?.key, { exp: 1 }, `${coll}: TTL on exp`);
   }

@@ -192,15 +192,15 @@ export function manageRoutes(app: FastifyInstance, auth: AuthService): void {
     if (!user || !(await verifySecret(req.body?.password ?? '', user?.passwordHash))) {
       return html(reply, 401, managePage({ grants: [], error: 'Wrong username or password.', action: `${base}/manage`, revokeAction: `${base}/manage/revoke` }));
     }
-    const session = randomToken(16);
-    auth.manageSessions.set(session, { username: user.username, expiresAt: Date.now() + 10 * 60_000 });
+    const session = await auth.openManageSession(user.username, randomToken(16));
     return html(reply, 200, await listFor(session, user.username));
   });
   app.post<{ Body: { session?: string; grant?: string } }>('/manage/revoke', async (req, reply) => {
-    const s = auth.manageSessions.get(req.body?.session ?? '');
-    if (!s || s.expiresAt < Date.now()) return html(reply, 401, managePage({ grants: [], error: 'Please sign in again.', action: `${base}/manage`, revokeAction: `${base}/manage/revoke` }));
+    // In the registry: the sign-in may have been served by another instance.
+    const username = await auth.manageSessionOf(req.body?.session);
+    if (!username) return html(reply, 401, managePage({ grants: [], error: 'Please sign in again.', action: `${base}/manage`, revokeAction: `${base}/manage/revoke` }));
     const grant = await auth.store.grant(req.body?.grant ?? '');
-    if (grant && grant.username === s.username) await auth.store.revokeGrant(grant.grantId);
-    return html(reply, 200, await listFor(req.body?.session ?? '', s.username));
+    if (grant && grant.username === username) await auth.store.revokeGrant(grant.grantId);
+    return html(reply, 200, await listFor(req.body?.session ?? '', username));
   });
 }

@@ -70,6 +70,9 @@ function grantable(requested: Scopes, client: ClientRecord): Scopes {
   };
 }
 
+/** The most characters of scope, state and nonce kept for one authorization in progress. */
+const MAX_KEPT_CHARS = 8192;
+
 export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupPatients: PatientLookup): void {
   const base = auth.settings.authBase;
 
@@ -84,19 +87,19 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
     if (!p.code_challenge || !/^[A-Za-z0-9\-._~]{43,128}$/.test(p.code_challenge)) return fail('invalid_request', 'code_challenge (PKCE) is required');
     if (p.code_challenge_method !== 'S256') return fail('invalid_request', 'code_challenge_method must be S256');
     if (!p.scope) return fail('invalid_scope', 'scope is required');
-    const scopes = parseScopes(p.scope);
     let launch: PendingAuthorization['launch'];
     if (p.launch !== undefined) {
       const l = await auth.store.launch(p.launch);
       if (!l || l.clientId !== client.clientId || l.expiresAt < Date.now()) return fail('invalid_request', 'launch is unknown, expired or for another application');
       launch = { context: l.context, ...(l.patient ? { patient: l.patient } : {}), ...(l.encounter ? { encounter: l.encounter } : {}), ...(l.username ? { username: l.username } : {}) };
     }
-    const pending: PendingAuthorization = {
-      tx: randomToken(16), clientId: client.clientId, redirectUri: p.redirect_uri, state: p.state, codeChallenge: p.code_challenge,
-      scopes, expiresAt: Date.now() + 10 * 60_000,
+    // What is kept until the consent (scope, state, nonce) is bounded: anyone may start a sign-in.
+    if (p.scope.length + p.state.length + (p.nonce?.length ?? 0) > MAX_KEPT_CHARS) return fail('invalid_request', `scope, state and nonce together must stay under ${MAX_KEPT_CHARS} characters`);
+    const pending = await auth.startPending({
+      clientId: client.clientId, redirectUri: p.redirect_uri, state: p.state, codeChallenge: p.code_challenge, scope: p.scope,
       ...(p.nonce ? { nonce: p.nonce } : {}), ...(launch ? { launch } : {}),
-    };
-    auth.savePending(pending);
+    }, randomToken(16));
+    if (!pending) return fail('temporarily_unavailable', 'too many sign-ins to this application are in progress; try again in a few minutes');
     // Test-only: sign in and consent without pages (AUTH_TEST_HOOKS=1, never in production).
     if (auth.settings.testHooks && p.__test_user) {
       const user = await auth.store.user(p.__test_user);
@@ -111,15 +114,18 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
     return html(reply, 200, loginPage({ tx: pending.tx, clientName: client.name, action: `${base}/login` }), pending.redirectUri);
   };
 
-  const deny = (p: PendingAuthorization, reply: FastifyReply): FastifyReply => {
-    auth.finish(p.tx);
-    return redirectWith(reply, p.redirectUri, { error: 'access_denied', error_description: 'The user denied the request', state: p.state });
-  };
+  const expired = (reply: FastifyReply): FastifyReply => html(reply, 400, errorPage('This sign-in has expired; start again from the application.'));
+  const denied = (p: PendingAuthorization, reply: FastifyReply): FastifyReply =>
+    redirectWith(reply, p.redirectUri, { error: 'access_denied', error_description: 'The user denied the request', state: p.state });
+  /** Ends the authorization (once, across instances) with access_denied. */
+  const deny = async (p: PendingAuthorization, reply: FastifyReply): Promise<FastifyReply> => ((await auth.finish(p.tx)) ? denied(p, reply) : expired(reply));
 
   /** Issues the code for what the user chose (undefined: everything grantable) and redirects. */
   const complete = async (p: PendingAuthorization, client: ClientRecord, chosen: Scopes | undefined, reply: FastifyReply): Promise<FastifyReply> => {
+    // Taken first: of two consent posts (to any instances) only one issues a code.
+    if (!(await auth.finish(p.tx))) return expired(reply);
     const user = p.username ? await auth.store.user(p.username) : undefined;
-    if (!user) return deny(p, reply);
+    if (!user) return denied(p, reply);
     let granted = grantable(p.scopes, client);
     if (chosen) {
       granted = {
@@ -148,7 +154,6 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
       hash: hashToken(code), grantId, clientId: client.clientId, redirectUri: p.redirectUri, codeChallenge: p.codeChallenge,
       expiresAt: Date.now() + auth.settings.codeTtlS * 1000, ...(p.nonce ? { nonce: p.nonce } : {}),
     });
-    auth.finish(p.tx);
     return redirectWith(reply, p.redirectUri, { code, state: p.state });
   };
 
@@ -172,8 +177,8 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
   app.post<{ Body: Params }>('/authorize', async (req, reply) => start(req.body ?? {}, reply));
 
   app.post<{ Body: Params }>('/login', async (req, reply) => {
-    const p = auth.pendingOf(req.body?.tx);
-    if (!p) return html(reply, 400, errorPage('This sign-in has expired; start again from the application.'));
+    const p = await auth.pendingOf(req.body?.tx);
+    if (!p) return expired(reply);
     const client = await auth.store.client(p.clientId);
     if (!client) return html(reply, 400, errorPage('Unknown client.'));
     const user = await auth.store.user(req.body?.username ?? '');
@@ -183,37 +188,43 @@ export function authorizeRoutes(app: FastifyInstance, auth: AuthService, lookupP
     if (p.launch?.username && p.launch.username !== user.username) return deny(p, reply);
     p.username = user.username;
     const needsPatient = !p.launch?.patient && (p.scopes.launchPatient || p.scopes.clinical.some((c) => c.level === 'patient'));
+    const pick = needsPatient && !user.fhirUser.startsWith('Patient/');
     if (needsPatient) {
-      if (user.fhirUser.startsWith('Patient/')) p.patient = user.fhirUser.slice('Patient/'.length);
-      else {
-        const patients = await lookupPatients('');
-        return html(reply, 200, pickerPage({ tx: p.tx, patients, query: '', action: `${base}/picker`, searchAction: `${base}/picker` }), p.redirectUri);
-      }
+      // A patient chosen in an earlier sign-in on this tx is not carried over to another user.
+      if (pick) delete p.patient;
+      else p.patient = user.fhirUser.slice('Patient/'.length);
+    }
+    // Saved back: the next page may be posted to another instance.
+    if (!(await auth.updatePending(p))) return expired(reply);
+    if (pick) {
+      const patients = await lookupPatients('');
+      return html(reply, 200, pickerPage({ tx: p.tx, patients, query: '', action: `${base}/picker`, searchAction: `${base}/picker` }), p.redirectUri);
     }
     return consent(p, client, reply);
   });
 
   app.get<{ Querystring: Params }>('/picker', async (req, reply) => {
-    const p = auth.pendingOf(req.query.tx);
-    if (!p?.username) return html(reply, 400, errorPage('This sign-in has expired; start again from the application.'));
+    const p = await auth.pendingOf(req.query.tx);
+    if (!p?.username) return expired(reply);
     const patients = await lookupPatients(req.query.q ?? '');
     return html(reply, 200, pickerPage({ tx: p.tx, patients, query: req.query.q ?? '', action: `${base}/picker`, searchAction: `${base}/picker` }), p.redirectUri);
   });
 
   app.post<{ Body: Params }>('/picker', async (req, reply) => {
-    const p = auth.pendingOf(req.body?.tx);
+    const p = await auth.pendingOf(req.body?.tx);
     const client = p ? await auth.store.client(p.clientId) : undefined;
-    if (!p?.username || !client) return html(reply, 400, errorPage('This sign-in has expired; start again from the application.'));
+    if (!p?.username || !client) return expired(reply);
     if (!req.body?.patient || !isId(req.body.patient)) return html(reply, 400, errorPage('Choose a patient.'));
     p.patient = req.body.patient;
+    if (!(await auth.updatePending(p))) return expired(reply);
     return consent(p, client, reply);
   });
 
   app.post<{ Body: Record<string, string | string[] | undefined> }>('/consent', async (req, reply) => {
     const body = req.body ?? {};
-    const p = auth.pendingOf(typeof body.tx === 'string' ? body.tx : undefined);
+    const p = await auth.pendingOf(body.tx);
     const client = p ? await auth.store.client(p.clientId) : undefined;
-    if (!p?.username || !client) return html(reply, 400, errorPage('This sign-in has expired; start again from the application.'));
+    if (!p?.username || !client) return expired(reply);
     if (body.decision !== 'allow') return deny(p, reply);
     const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
     const chosen = parseScopes([...list(body.scope), ...list(body.granular), ...(body.offline_access ? ['offline_access'] : [])].join(' '));

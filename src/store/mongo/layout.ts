@@ -189,12 +189,15 @@ export const AUTH_TOKENS = 'auth_tokens';
 export const AUTH_CODES = 'auth_codes';
 export const AUTH_LAUNCHES = 'auth_launches';
 export const AUTH_JTI = 'auth_jti';
+/** Authorizations in progress (login, picker, consent pages), so any instance serves any page. */
+export const AUTH_PENDING = 'auth_pending';
+export const AUTH_MANAGE_SESSIONS = 'auth_manage_sessions';
 export const AUTH_KEYS = 'auth_keys';
 /** Append-only: the code only inserts and finds (README, "Audit on MongoDB": the role that enforces it). */
 export const AUTH_AUDIT = 'auth_audit';
 /** The audit sequence counter (`_id: 'audit'`), apart from the audit so the audit role can stay insert-only. */
 export const AUTH_META = 'auth_meta';
-export const AUTH_COLLECTIONS = [AUTH_CLIENTS, AUTH_USERS, AUTH_GRANTS, AUTH_TOKENS, AUTH_CODES, AUTH_LAUNCHES, AUTH_JTI, AUTH_KEYS, AUTH_AUDIT, AUTH_META] as const;
+export const AUTH_COLLECTIONS = [AUTH_CLIENTS, AUTH_USERS, AUTH_GRANTS, AUTH_TOKENS, AUTH_CODES, AUTH_LAUNCHES, AUTH_JTI, AUTH_PENDING, AUTH_MANAGE_SESSIONS, AUTH_KEYS, AUTH_AUDIT, AUTH_META] as const;
 export type AuthCollection = typeof AUTH_COLLECTIONS[number];
 
 /** `_id` = grant id; `u` its user's name; `rv` revoked; `j` the GrantRecord as JSON. */
@@ -205,6 +208,10 @@ export interface TokenDoc { _id: string; g: string; k: 'access' | 'refresh'; ia:
 export interface CodeDoc { _id: string; j: string; ea: number; ua: number | null; exp: Date }
 /** `_id` = JSON `[iss, jti]`. */
 export interface JtiDoc { _id: string; ea: number; exp: Date }
+/** `_id` = tx; `c` its client (the per-client cap counts these); `j` the PendingRecord as JSON. */
+export interface PendingDoc { _id: string; c: string; j: string; ea: number; exp: Date }
+/** `_id` = the session id; `u` its user. */
+export interface ManageSessionDoc { _id: string; u: string; ea: number; exp: Date }
 /** `_id` = kid; `ca`/`ra` created/retired at. */
 export interface KeyDoc { _id: string; ca: number; ra: number | null; j: string }
 /** `_id` = the entry's sequence number (the admin API's `after` cursor). */
@@ -223,6 +230,9 @@ export const AUTH_INDEXES: readonly IndexSpec[] = [
   { collection: AUTH_CODES, name: 'ttl', key: { exp: 1 }, expireAfterSeconds: CODE_KEPT_S },
   { collection: AUTH_LAUNCHES, name: 'ttl', key: { exp: 1 }, expireAfterSeconds: 0 },
   { collection: AUTH_JTI, name: 'ttl', key: { exp: 1 }, expireAfterSeconds: 0 },
+  { collection: AUTH_PENDING, name: 'client_live', key: { c: 1, ea: 1 } },
+  { collection: AUTH_PENDING, name: 'ttl', key: { exp: 1 }, expireAfterSeconds: 0 },
+  { collection: AUTH_MANAGE_SESSIONS, name: 'ttl', key: { exp: 1 }, expireAfterSeconds: 0 },
 ];
 
 /**

@@ -4,12 +4,12 @@
 // is written to local disk. Each single-use step is one conditional update of one document
 // (atomic on the server), so two instances never both redeem one code or accept one jti.
 import type {
-  AuditEntry, AuthRegistry, ClientRecord, CodeRecord, GrantRecord, LaunchRecord, SigningKeyRecord, StoredAuditEntry, TokenRecord, UserRecord,
+  AuditEntry, AuthRegistry, ClientRecord, CodeRecord, GrantRecord, LaunchRecord, ManageSessionRecord, PendingRecord, SigningKeyRecord, StoredAuditEntry, TokenRecord, UserRecord,
 } from '../registry.js';
 import { DuplicateKeyError, type Doc, type MongoDb } from './db.js';
 import {
-  AUTH_CLIENTS, AUTH_CODES, AUTH_GRANTS, AUTH_INDEXES, AUTH_JTI, AUTH_KEYS, AUTH_LAUNCHES, AUTH_TOKENS, AUTH_USERS,
-  type CodeDoc, type GrantDoc, type JtiDoc, type KeyDoc, type TokenDoc,
+  AUTH_CLIENTS, AUTH_CODES, AUTH_GRANTS, AUTH_INDEXES, AUTH_JTI, AUTH_KEYS, AUTH_LAUNCHES, AUTH_MANAGE_SESSIONS, AUTH_PENDING, AUTH_TOKENS, AUTH_USERS,
+  type CodeDoc, type GrantDoc, type JtiDoc, type KeyDoc, type ManageSessionDoc, type PendingDoc, type TokenDoc,
 } from './layout.js';
 import { MongoAuditLog } from './audit-log.js';
 
@@ -140,6 +140,43 @@ export class MongoRegistry implements AuthRegistry {
 
   async launch(launch: string): Promise<LaunchRecord | undefined> {
     return json<LaunchRecord>(await this.one(AUTH_LAUNCHES, launch));
+  }
+
+  // ---- authorizations in progress and management sessions --------------------------------
+
+  async putPending(p: PendingRecord, maxPerClient: number, now: number): Promise<boolean> {
+    // Count only live entries (the TTL monitor lags up to a minute). Two instances racing near
+    // the cap may both insert: the bound is the cap plus the instances' concurrency, still finite.
+    if ((await this.db.count(AUTH_PENDING, { c: p.clientId, ea: { $gt: now } }, maxPerClient)) >= maxPerClient) return false;
+    const doc: PendingDoc = { _id: p.tx, c: p.clientId, j: JSON.stringify(p), ea: p.expiresAt, exp: new Date(p.expiresAt) };
+    await this.db.insertOne(AUTH_PENDING, { ...doc });
+    return true;
+  }
+
+  async pending(tx: string, now: number): Promise<PendingRecord | undefined> {
+    const [d] = await this.db.find(AUTH_PENDING, { _id: tx, ea: { $gt: now } }, { limit: 1 });
+    return json<PendingRecord>(d);
+  }
+
+  async updatePending(p: PendingRecord, now: number): Promise<boolean> {
+    return this.db.setFields(AUTH_PENDING, { _id: p.tx, c: p.clientId, ea: { $gt: now } }, { j: JSON.stringify(p) });
+  }
+
+  async takePending(tx: string, now: number): Promise<PendingRecord | undefined> {
+    const found = await this.pending(tx, now);
+    // The delete is the taking: of two instances racing, one removes the document.
+    if (!found || (await this.db.deleteMany(AUTH_PENDING, { _id: tx })) !== 1) return undefined;
+    return found;
+  }
+
+  async putManageSession(s: ManageSessionRecord): Promise<void> {
+    const doc: ManageSessionDoc = { _id: s.session, u: s.username, ea: s.expiresAt, exp: new Date(s.expiresAt) };
+    await this.db.insertOne(AUTH_MANAGE_SESSIONS, { ...doc });
+  }
+
+  async manageSession(session: string, now: number): Promise<ManageSessionRecord | undefined> {
+    const [d] = await this.db.find(AUTH_MANAGE_SESSIONS, { _id: session, ea: { $gt: now } }, { limit: 1 }) as unknown as ManageSessionDoc[];
+    return d ? { session, username: d.u, expiresAt: d.ea } : undefined;
   }
 
   async rememberJti(iss: string, jti: string, expiresAt: number, now: number): Promise<boolean> {

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type {
-  AuditEntry, AuthRegistry, ClientRecord, CodeRecord, GrantRecord, LaunchRecord, SigningKeyRecord, StoredAuditEntry, TokenRecord, UserRecord,
+  AuditEntry, AuthRegistry, ClientRecord, CodeRecord, GrantRecord, LaunchRecord, ManageSessionRecord, PendingRecord, SigningKeyRecord, StoredAuditEntry, TokenRecord, UserRecord,
 } from '../registry.js';
 import { SqliteAuditWriter } from './audit-writer.js';
 import { auditAppender } from './audit-sqlite.js';
@@ -20,6 +20,11 @@ CREATE TABLE IF NOT EXISTS token (hash TEXT PRIMARY KEY, grant_id TEXT NOT NULL,
 CREATE INDEX IF NOT EXISTS token_grant ON token (grant_id);
 CREATE TABLE IF NOT EXISTS code (hash TEXT PRIMARY KEY, json TEXT NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER) STRICT;
 CREATE TABLE IF NOT EXISTS launch (launch TEXT PRIMARY KEY, json TEXT NOT NULL, expires_at INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS pending (tx TEXT PRIMARY KEY, client_id TEXT NOT NULL, json TEXT NOT NULL, expires_at INTEGER NOT NULL) STRICT;
+CREATE INDEX IF NOT EXISTS pending_client ON pending (client_id, expires_at);
+CREATE INDEX IF NOT EXISTS pending_expiry ON pending (expires_at);
+CREATE TABLE IF NOT EXISTS manage_session (session TEXT PRIMARY KEY, username TEXT NOT NULL, expires_at INTEGER NOT NULL) STRICT;
+CREATE INDEX IF NOT EXISTS manage_session_expiry ON manage_session (expires_at);
 CREATE TABLE IF NOT EXISTS jti (iss TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (iss, jti)) STRICT;
 CREATE TABLE IF NOT EXISTS signing_key (kid TEXT PRIMARY KEY, created_at INTEGER NOT NULL, private_jwk TEXT NOT NULL, retired_at INTEGER) STRICT;
 -- Append-only: rows are inserted, never updated or deleted (no statement here does either).
@@ -163,6 +168,47 @@ export class SqliteRegistry implements AuthRegistry {
   async launch(launch: string): Promise<LaunchRecord | undefined> {
     const row = this.stmt('SELECT json FROM launch WHERE launch = ?').get(launch) as { json: string } | undefined;
     return row ? JSON.parse(row.json) as LaunchRecord : undefined;
+  }
+
+  // ---- authorizations in progress and management sessions --------------------------------
+
+  async putPending(p: PendingRecord, maxPerClient: number, now: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      this.stmt('DELETE FROM pending WHERE expires_at <= ?').run(now);
+      const { n } = this.stmt('SELECT count(*) AS n FROM pending WHERE client_id = ?').get(p.clientId) as { n: number };
+      if (n >= maxPerClient) return false;
+      this.stmt('INSERT INTO pending (tx, client_id, json, expires_at) VALUES (?, ?, ?, ?)').run(p.tx, p.clientId, JSON.stringify(p), p.expiresAt);
+      return true;
+    })();
+  }
+
+  async pending(tx: string, now: number): Promise<PendingRecord | undefined> {
+    const row = this.stmt('SELECT json FROM pending WHERE tx = ? AND expires_at > ?').get(tx, now) as { json: string } | undefined;
+    return row ? JSON.parse(row.json) as PendingRecord : undefined;
+  }
+
+  async updatePending(p: PendingRecord, now: number): Promise<boolean> {
+    // The expiry is the one set at the start: signing in does not extend it.
+    return this.stmt('UPDATE pending SET json = ? WHERE tx = ? AND client_id = ? AND expires_at > ?').run(JSON.stringify(p), p.tx, p.clientId, now).changes === 1;
+  }
+
+  async takePending(tx: string, now: number): Promise<PendingRecord | undefined> {
+    return this.db.transaction(() => {
+      const found = this.stmt('SELECT json, expires_at FROM pending WHERE tx = ?').get(tx) as { json: string; expires_at: number } | undefined;
+      if (!found) return undefined;
+      this.stmt('DELETE FROM pending WHERE tx = ?').run(tx);
+      return found.expires_at > now ? JSON.parse(found.json) as PendingRecord : undefined;
+    })();
+  }
+
+  async putManageSession(s: ManageSessionRecord, now: number): Promise<void> {
+    this.stmt('DELETE FROM manage_session WHERE expires_at <= ?').run(now);
+    this.stmt('INSERT INTO manage_session (session, username, expires_at) VALUES (?, ?, ?)').run(s.session, s.username, s.expiresAt);
+  }
+
+  async manageSession(session: string, now: number): Promise<ManageSessionRecord | undefined> {
+    const row = this.stmt('SELECT username, expires_at FROM manage_session WHERE session = ? AND expires_at > ?').get(session, now) as { username: string; expires_at: number } | undefined;
+    return row ? { session, username: row.username, expiresAt: row.expires_at } : undefined;
   }
 
   /** Records a client assertion's jti; false when (iss, jti) was seen before (a replay). */
