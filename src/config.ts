@@ -241,6 +241,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (defaultCount > maxCount) throw new ConfigError('DEFAULT_COUNT must not exceed MAX_COUNT');
   const database = parseDatabaseUrl(env.DATABASE_URL?.trim() || 'sqlite:data/flint.db');
   const base = baseUrl(env, port);
+  // A setting that changed meaning is refused rather than silently ignored.
+  if (env.READ_CACHE_ENTRIES !== undefined) throw new ConfigError('READ_CACHE_ENTRIES was replaced by READ_CACHE_BYTES (the read cache is bounded in bytes)');
   return {
     port,
     host,
