@@ -294,6 +294,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   // One route table for HTTP and Bundle entries: the interactions, the engine's operations, the clinic's.
   const software = {
     name: 'Flint', version: packageVersion(), security,
+    // R4: where the websocket subscription channel listens.
+    restExtension: [{ url: 'http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket', valueUri: wsHub.url }],
     operations: [...capabilityOperations(config.baseUrl), ...TERMINOLOGY_CAPABILITIES, ...BULK_CAPABILITIES],
     instantiates: [...defs.packages.flatMap((p) => p.serverCapabilities), BULK_DATA_SERVER],
   };

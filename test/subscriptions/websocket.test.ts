@@ -5,6 +5,7 @@ import t from 'tap';
 import type { FastifyInstance } from 'fastify';
 import { testApp, post, body } from '../helpers/app.js';
 import { connectWs, type WsClient } from '../helpers/ws-client.js';
+import { authApp, seedClinic, userToken, withToken } from '../helpers/auth.js';
 
 const BP = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
 
@@ -141,4 +142,57 @@ t.test('handshake rules and the connection cap', async (t) => {
   t.match(d.status, /101/, 'a freed slot is usable again');
   b.socket.destroy();
   d.socket.destroy();
+});
+
+t.test('the CapabilityStatement advertises the websocket URL (R4 capabilitystatement-websocket)', async (t) => {
+  const app = await testApp(t);
+  const cs = body(await app.inject({ url: '/fhir/metadata' })) as { rest: { extension?: { url: string; valueUri?: string }[] }[] };
+  const ext = cs.rest[0]?.extension?.find((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket');
+  t.equal(ext?.valueUri, 'ws://flint.test/fhir/websocket');
+});
+
+t.test('a binding token needs read access to that Subscription', async (t) => {
+  const app = await authApp(t, { RATE_LIMIT: '0' });
+  await seedClinic(app);
+  const dr = withToken(app, await userToken(app, 'desk', 'dr-smith', 'user/*.cruds'));
+  const res = await dr.inject({ method: 'POST', url: '/fhir/Subscription', headers: { 'content-type': 'application/fhir+json' }, payload: JSON.stringify({ resourceType: 'Subscription', status: 'requested', reason: 't', criteria: 'Observation?', channel: { type: 'websocket' } }) });
+  t.equal(res.statusCode, 201, res.body);
+  const id = body(res).id as string;
+  t.equal((await dr.inject({ url: `/fhir/Subscription/${id}/$get-ws-binding-token` })).statusCode, 200);
+  const other = withToken(app, await userToken(app, 'desk', 'dr-smith', 'user/Observation.rs'));
+  t.equal((await other.inject({ url: `/fhir/Subscription/${id}/$get-ws-binding-token` })).statusCode, 403, 'no Subscription read scope');
+  t.equal((await app.inject({ url: `/fhir/Subscription/${id}/$get-ws-binding-token` })).statusCode, 401, 'no token');
+});
+
+t.test('a client that does not read is dropped, not buffered for', async (t) => {
+  const { app, port } = await listening(t);
+  const sub = {
+    resourceType: 'Subscription', status: 'requested', reason: 't', criteria: 'http://flint.health/fhir/SubscriptionTopic/patient-result',
+    channel: { type: 'websocket', payload: 'application/fhir+json', _payload: { extension: [{ url: `${BP}/backport-payload-content`, valueCode: 'full-resource' }] } },
+  };
+  const id = body(await post(app, '/fhir/Subscription', sub)).id as string;
+  const ws = await bound(port, (await token(app, id)).token ?? '');
+  t.equal((await ws.next()).text, `bound ${id}`);
+  ws.socket.pause();
+  const big = { ...obs, note: [{ text: 'x'.repeat(400_000) }] };
+  const N = 40;
+  for (let i = 0; i < N; i++) t.equal((await post(app, '/fhir/Observation', big)).statusCode, 201);
+  await new Promise((r) => setTimeout(r, 1000));
+  ws.socket.resume();
+  let frames = 0;
+  for (;;) {
+    try {
+      const f = await ws.next(3000);
+      if (f.opcode === 1) frames++;
+    } catch {
+      break;
+    }
+  }
+  t.ok(ws.socket.destroyed || ws.socket.readableEnded, 'the server dropped the connection');
+  t.ok(frames < N, `${frames} of ${N} notifications reached the slow reader before the drop`);
+  // The rest wait in the outbox for the next bind.
+  const again = await bound(port, (await token(app, id)).token ?? '');
+  t.equal((await again.next()).text, `bound ${id}`);
+  t.ok((await again.next(5000)).text.includes('event-notification'), 'delivery resumes after a new bind');
+  again.socket.destroy();
 });
