@@ -237,9 +237,9 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
 
   // The websocket channel (R4 subscription.html#2.46.7.2): RFC 6455 on this server's upgrade
   // event, at [base]/websocket; binding tokens come from Subscription/[id]/$get-ws-binding-token.
-  const { wsMaxConnections, ...delivery0 } = config.subscriptions;
+  const { wsMaxConnections, wsIdleMs, ...delivery0 } = config.subscriptions;
   const wsHub = new WebSocketHub(`${config.baseUrl.replace(/^http/, 'ws')}/websocket`, () => worker?.kick());
-  const wsServer = new WebSocketServer(`${config.mountPath}/websocket`, { ...WEBSOCKET_DEFAULTS, maxConnections: wsMaxConnections }, {
+  const wsServer = new WebSocketServer(`${config.mountPath}/websocket`, { ...WEBSOCKET_DEFAULTS, maxConnections: wsMaxConnections, idleMs: wsIdleMs }, {
     text: (peer, text) => wsHub.message(peer, text),
     closed: (peer) => wsHub.closed(peer),
   });

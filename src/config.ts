@@ -72,6 +72,8 @@ export interface SubscriptionConfig {
   retryBaseMs: number;
   /** Websocket channel connections open at once (SUBSCRIPTION_WS_MAX_CONNECTIONS). */
   wsMaxConnections: number;
+  /** A websocket connection silent this long (ms) is closed; the server pings at a third of it (SUBSCRIPTION_WS_IDLE_MS). */
+  wsIdleMs: number;
 }
 
 export interface MllpConfig {
@@ -278,6 +280,7 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: int(env, 'SUBSCRIPTION_TIMEOUT_MS', 10_000, 100, 120_000),
       retryBaseMs: int(env, 'SUBSCRIPTION_RETRY_MS', 1000, 10, 600_000),
       wsMaxConnections: int(env, 'SUBSCRIPTION_WS_MAX_CONNECTIONS', 1000, 1, 100_000),
+      wsIdleMs: int(env, 'SUBSCRIPTION_WS_IDLE_MS', 120_000, 300, 3_600_000),
     },
   };
 }

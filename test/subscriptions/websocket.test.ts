@@ -196,3 +196,15 @@ t.test('a client that does not read is dropped, not buffered for', async (t) => 
   t.ok((await again.next(5000)).text.includes('event-notification'), 'delivery resumes after a new bind');
   again.socket.destroy();
 });
+
+t.test('a connection that answers nothing is closed after the idle time; one that answers pings stays', async (t) => {
+  const { port } = await listening(t, { SUBSCRIPTION_WS_IDLE_MS: '600' });
+  const silent = await connectWs(port, '/fhir/websocket');
+  const lively = await connectWs(port, '/fhir/websocket');
+  // Answer every server ping with a pong, as a browser does.
+  lively.socket.on('data', (d: Buffer) => { if (d[0] === 0x89) lively.sendFrame(0xa, Buffer.alloc(0)); });
+  const f = await silent.next(3000);
+  t.same([f.opcode, f.code], [8, 1001], 'idle connection closed (going away)');
+  t.notOk(lively.socket.destroyed, 'the pong-answering connection is still open');
+  lively.socket.destroy();
+});
