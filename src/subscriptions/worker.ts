@@ -112,6 +112,8 @@ export class DeliveryWorker implements Notifier {
     for (const id of due) {
       if (this.stopped || this.busy.size >= this.o.concurrency) break;
       if (this.busy.has(id) || (this.notBefore.get(id) ?? 0) > now) continue;
+      // An unbound websocket subscription's events wait; it must not take a delivery slot from others.
+      if (this.waitsForBind(id)) continue;
       this.busy.add(id);
       void this.run(id).catch((err: unknown) => this.o.log?.({ subscription: id, err: (err as Error).message }, 'subscriptions: delivery failed'))
         .finally(() => {
@@ -119,6 +121,11 @@ export class DeliveryWorker implements Notifier {
           this.kick();
         });
     }
+  }
+
+  private waitsForBind(id: string): boolean {
+    const e = this.registry.get(id);
+    return e?.spec.channel.type === 'websocket' && e.state.phase === 'active' && !this.o.websocket?.isBound(id);
   }
 
   /**

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { testApp, post, body } from '../helpers/app.js';
 import { connectWs, type WsClient } from '../helpers/ws-client.js';
 import { authApp, seedClinic, userToken, withToken } from '../helpers/auth.js';
+import { startReceiver } from '../helpers/receiver.js';
 
 const BP = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
 
@@ -207,4 +208,20 @@ t.test('a connection that answers nothing is closed after the idle time; one tha
   t.same([f.opcode, f.code], [8, 1001], 'idle connection closed (going away)');
   t.notOk(lively.socket.destroyed, 'the pong-answering connection is still open');
   lively.socket.destroy();
+});
+
+t.test('unbound websocket subscriptions with waiting events do not hold up rest-hook delivery', async (t) => {
+  const app = await testApp(t, { SUBSCRIPTION_ALLOW_INSECURE: '1' });
+  for (let i = 0; i < 12; i++) {
+    t.equal((await post(app, '/fhir/Subscription', { resourceType: 'Subscription', status: 'requested', reason: 't', criteria: 'Observation?', channel: { type: 'websocket' } })).statusCode, 201);
+  }
+  await post(app, '/fhir/Observation', obs);
+  await new Promise((r) => setTimeout(r, 200));
+  const rx = await startReceiver(t);
+  await post(app, '/fhir/Subscription', { resourceType: 'Subscription', status: 'requested', reason: 't', criteria: 'Observation?', channel: { type: 'rest-hook', endpoint: rx.url } });
+  await rx.waitFor(1);
+  const before = Date.now();
+  await post(app, '/fhir/Observation', obs);
+  await rx.waitFor(2);
+  t.ok(Date.now() - before < 2000, 'the rest-hook notification arrives promptly');
 });
