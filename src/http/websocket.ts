@@ -51,8 +51,10 @@ function frame(opcode: number, payload: Buffer): Buffer {
   return Buffer.concat([head, payload]);
 }
 
-function refuse(socket: Duplex, status: string): void {
-  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+/** An upgrade not taken: an OperationOutcome, as every error of this server, then the connection closed. */
+function refuse(socket: Duplex, status: string, message: string): void {
+  const body = JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: status.startsWith('503') ? 'throttled' : status.startsWith('404') ? 'not-found' : 'invalid', diagnostics: message }] });
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/fhir+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
@@ -181,13 +183,13 @@ export class WebSocketServer {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const path = (req.url ?? '').split('?')[0];
-    if (path !== this.path) return refuse(socket, '404 Not Found');
+    if (path !== this.path) return refuse(socket, '404 Not Found', 'No websocket endpoint here');
     const key = req.headers['sec-websocket-key'];
     if (req.method !== 'GET' || !/\bwebsocket\b/i.test(String(req.headers.upgrade ?? '')) || req.headers['sec-websocket-version'] !== '13'
       || typeof key !== 'string' || Buffer.from(key, 'base64').length !== 16) {
-      return refuse(socket, '400 Bad Request');
+      return refuse(socket, '400 Bad Request', 'Not a websocket handshake (RFC 6455 section 4.2.1)');
     }
-    if (this.conns.size >= this.limits.maxConnections) return refuse(socket, '503 Service Unavailable');
+    if (this.conns.size >= this.limits.maxConnections) return refuse(socket, '503 Service Unavailable', 'Too many websocket connections');
     const accept = createHash('sha1').update(key + GUID).digest('base64');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
     const conn: Connection = new Connection(socket, this.limits, this.handlers, () => this.conns.delete(conn));

@@ -130,6 +130,7 @@ t.test('hostile frames are closed with the RFC 6455 code', async (t) => {
 t.test('handshake rules and the connection cap', async (t) => {
   const { port } = await listening(t, { SUBSCRIPTION_WS_MAX_CONNECTIONS: '2' });
   t.match((await connectWs(port, '/fhir/elsewhere')).status, /^HTTP\/1.1 404/, 'another path');
+  t.match((await connectWs(port, '/fhir/websocket', 'Sec-WebSocket-Version: 8\r\n')).status, /^HTTP\/1.1 400/, 'an unsupported version');
   const a = await connectWs(port, '/fhir/websocket');
   const b = await connectWs(port, '/fhir/websocket');
   t.match(a.status, /101/);
