@@ -47,7 +47,7 @@ import { subscriptionHook } from './subscriptions/hook.js';
 import { DeliveryWorker } from './subscriptions/worker.js';
 import { subscriptionRoutes } from './subscriptions/routes.js';
 import { WebSocketHub } from './subscriptions/websocket.js';
-import { WEBSOCKET_DEFAULTS, WebSocketServer } from './http/websocket.js';
+import { WEBSOCKET_DEFAULTS, WebSocketServer, isWebSocketUpgrade, serveIgnoringUpgrade } from './http/websocket.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { JobRunner } from './jobs/runner.js';
@@ -243,7 +243,10 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     text: (peer, text) => wsHub.message(peer, text),
     closed: (peer) => wsHub.closed(peer),
   });
-  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => wsServer.upgrade(req, socket, head));
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (isWebSocketUpgrade(req)) wsServer.upgrade(req, socket, head);
+    else serveIgnoringUpgrade(app.server, req, socket);
+  });
   app.addHook('preClose', async () => wsServer.closeAll());
   worker = new DeliveryWorker(ctx, subscriptions, {
     ...delivery0,

@@ -4,7 +4,8 @@
 // RFC's code. Hostile clients are bounded: frame size, bytes buffered towards a slow reader,
 // connection count and idle time.
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 // RFC 6455 §1.3: the fixed GUID appended to the client's key.
@@ -172,6 +173,27 @@ class Connection implements WebSocketPeer {
       default: return this.close(1002, 'unknown opcode');
     }
   }
+}
+
+/**
+ * Node hands every request carrying `Upgrade` to the upgrade listener once there is one. One
+ * that does not ask for a websocket (e.g. `Upgrade: h2c`) is served as the ordinary request it
+ * also is (RFC 9110 section 7.8: a server may ignore Upgrade), on a connection then closed.
+ */
+export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return /\bwebsocket\b/i.test(String(req.headers.upgrade ?? ''));
+}
+
+export function serveIgnoringUpgrade(server: Server, req: IncomingMessage, socket: Duplex): void {
+  socket.on('error', () => socket.destroy());
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as Socket);
+  res.on('finish', () => {
+    res.detachSocket(socket as Socket);
+    socket.end();
+  });
+  server.emit('request', req, res);
 }
 
 /** Accepts upgrades for one path, within the limits; other upgrades are answered 404. */

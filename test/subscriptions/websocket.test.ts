@@ -226,3 +226,20 @@ t.test('unbound websocket subscriptions with waiting events do not hold up rest-
   await rx.waitFor(2);
   t.ok(Date.now() - before < 2000, 'the rest-hook notification arrives promptly');
 });
+
+t.test('a request asking for another protocol (Upgrade: h2c) is served as an ordinary request', async (t) => {
+  const { port } = await listening(t);
+  const { connect } = await import('node:net');
+  const answer = await new Promise<string>((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => {
+      s.write('GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nAccept: application/fhir+json\r\n\r\n');
+    });
+    let got = '';
+    s.on('data', (d) => { got += d.toString('latin1'); });
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
+    setTimeout(() => { s.destroy(); resolve(got); }, 10_000).unref();
+  });
+  t.match(answer, /^HTTP\/1\.1 200 /, 'the metadata is served');
+  t.match(answer, /"resourceType":"CapabilityStatement"/);
+});
