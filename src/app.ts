@@ -46,6 +46,10 @@ import { Registry } from './subscriptions/registry.js';
 import { subscriptionHook } from './subscriptions/hook.js';
 import { DeliveryWorker } from './subscriptions/worker.js';
 import { subscriptionRoutes } from './subscriptions/routes.js';
+import { WebSocketHub } from './subscriptions/websocket.js';
+import { WEBSOCKET_DEFAULTS, WebSocketServer, isWebSocketUpgrade, serveIgnoringUpgrade } from './http/websocket.js';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { JobRunner } from './jobs/runner.js';
 import { reindexWorker } from './jobs/reindex.js';
 import { watchSearchParameters } from './jobs/param-sync.js';
@@ -231,8 +235,22 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     await runner.close();
   });
 
+  // The websocket channel (R4 subscription.html#2.46.7.2): RFC 6455 on this server's upgrade
+  // event, at [base]/websocket; binding tokens come from Subscription/[id]/$get-ws-binding-token.
+  const { wsMaxConnections, wsIdleMs, ...delivery0 } = config.subscriptions;
+  const wsHub = new WebSocketHub(`${config.baseUrl.replace(/^http/, 'ws')}/websocket`, () => worker?.kick());
+  const wsServer = new WebSocketServer(`${config.mountPath}/websocket`, { ...WEBSOCKET_DEFAULTS, maxConnections: wsMaxConnections, idleMs: wsIdleMs }, {
+    text: (peer, text) => wsHub.message(peer, text),
+    closed: (peer) => wsHub.closed(peer),
+  });
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (isWebSocketUpgrade(req)) wsServer.upgrade(req, socket, head);
+    else serveIgnoringUpgrade(app.server, req, socket);
+  });
+  app.addHook('preClose', async () => wsServer.closeAll());
   worker = new DeliveryWorker(ctx, subscriptions, {
-    ...config.subscriptions,
+    ...delivery0,
+    websocket: wsHub,
     owner: randomUUID(),
     audit: (action, target, status) => auth.store.audit({ time: new Date().toISOString(), requestId: 'subscription-delivery', action, target, status }),
     log: (fields, msg) => log.logger.warn(fields, msg),
@@ -279,6 +297,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   // One route table for HTTP and Bundle entries: the interactions, the engine's operations, the clinic's.
   const software = {
     name: 'Flint', version: packageVersion(), security,
+    // R4: where the websocket subscription channel listens.
+    restExtension: [{ url: 'http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket', valueUri: wsHub.url }],
     operations: [...capabilityOperations(config.baseUrl), ...TERMINOLOGY_CAPABILITIES, ...BULK_CAPABILITIES],
     instantiates: [...defs.packages.flatMap((p) => p.serverCapabilities), BULK_DATA_SERVER],
   };
@@ -287,7 +307,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     ...operationRoutes(),
     ...exportRoutes(() => runner.poke()),
     ...importRoutes(),
-    ...subscriptionRoutes(),
+    ...subscriptionRoutes(wsHub),
     ...clinicRoutes(config.baseUrl, config.payer ? httpPayerClient(config.payer.url, config.payer.token) : undefined),
   ]);
   await app.register(fhirPlugin, {

@@ -70,6 +70,10 @@ export interface SubscriptionConfig {
   timeoutMs: number;
   /** First retry delay, in ms; doubled after each failure (capped at a minute). */
   retryBaseMs: number;
+  /** Websocket channel connections open at once (SUBSCRIPTION_WS_MAX_CONNECTIONS). */
+  wsMaxConnections: number;
+  /** A websocket connection silent this long (ms) is closed; the server pings at a third of it (SUBSCRIPTION_WS_IDLE_MS). */
+  wsIdleMs: number;
 }
 
 export interface MllpConfig {
@@ -241,6 +245,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (defaultCount > maxCount) throw new ConfigError('DEFAULT_COUNT must not exceed MAX_COUNT');
   const database = parseDatabaseUrl(env.DATABASE_URL?.trim() || 'sqlite:data/flint.db');
   const base = baseUrl(env, port);
+  // A setting that changed meaning is refused rather than silently ignored.
+  if (env.READ_CACHE_ENTRIES !== undefined) throw new ConfigError('READ_CACHE_ENTRIES was replaced by READ_CACHE_BYTES (the read cache is bounded in bytes)');
   return {
     port,
     host,
@@ -275,6 +281,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxAttempts: int(env, 'SUBSCRIPTION_MAX_ATTEMPTS', 10, 1, 1000),
       timeoutMs: int(env, 'SUBSCRIPTION_TIMEOUT_MS', 10_000, 100, 120_000),
       retryBaseMs: int(env, 'SUBSCRIPTION_RETRY_MS', 1000, 10, 600_000),
+      wsMaxConnections: int(env, 'SUBSCRIPTION_WS_MAX_CONNECTIONS', 1000, 1, 100_000),
+      wsIdleMs: int(env, 'SUBSCRIPTION_WS_IDLE_MS', 120_000, 300, 3_600_000),
     },
   };
 }

@@ -45,6 +45,7 @@ t.test('invalid values throw a ConfigError naming the variable', async (t) => {
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ BODY_LIMIT: '-5' }, /BODY_LIMIT/],
     [{ DEFAULT_COUNT: '50', MAX_COUNT: '10' }, /DEFAULT_COUNT/],
+    [{ READ_CACHE_ENTRIES: '10000' }, /READ_CACHE_ENTRIES was replaced by READ_CACHE_BYTES/],
   ];
   for (const [env, re] of bad) t.throws(() => loadConfig(env), { name: 'ConfigError', message: re }, JSON.stringify(env));
   t.ok(new ConfigError('x') instanceof Error);

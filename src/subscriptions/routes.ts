@@ -5,7 +5,7 @@ import type { Subscription } from 'fhir/r4.js';
 import type { Route, FhirRequest } from '../fhir/request.js';
 import type { FhirContext } from '../fhir/context.js';
 import { assertVisible, requirePerm } from '../fhir/access.js';
-import { badRequest, notFound } from '../fhir/errors.js';
+import { FhirError, badRequest, notFound } from '../fhir/errors.js';
 import { storeCall } from '../fhir/store-errors.js';
 import { storedResource } from '../fhir-basics/stored.js';
 import { valuesOf } from '../fhir-basics/query.js';
@@ -44,9 +44,37 @@ function eventNumber(raw: string | undefined, name: string, fallback: number): n
   return Number(raw);
 }
 
-export function subscriptionRoutes(): Route[] {
+/** Issues websocket binding tokens (src/subscriptions/websocket.ts); absent: no websocket channel. */
+export interface TokenIssuer {
+  readonly url: string;
+  issue(id: string): { token: string; expires: Date };
+}
+
+export function subscriptionRoutes(ws?: TokenIssuer): Route[] {
   const routes: Route[] = [];
   for (const method of ['GET', 'POST'] as const) {
+    // Backport IG OperationDefinition backport-subscription-get-ws-binding-token: a token for one
+    // subscription, issued only to a caller allowed to read it (load() checks that).
+    routes.push({
+      method, path: '/Subscription/:id/$get-ws-binding-token', body: 'optional-json',
+      handler: async (ctx, req) => {
+        const { spec } = await load(ctx, req.params.id ?? '');
+        if (spec.channel.type !== 'websocket' || !ws) throw new FhirError(422, 'The Subscription does not use the websocket channel', 'business-rule');
+        const { token, expires } = ws.issue(spec.id);
+        return {
+          status: 200,
+          json: JSON.stringify({
+            resourceType: 'Parameters',
+            parameter: [
+              { name: 'token', valueString: token },
+              { name: 'expiration', valueDateTime: expires.toISOString() },
+              { name: 'subscription', valueString: `${ctx.baseUrl}/Subscription/${spec.id}` },
+              { name: 'websocket-url', valueUrl: ws.url },
+            ],
+          }),
+        };
+      },
+    });
     routes.push({
       method, path: '/Subscription/:id/$status', body: 'optional-json',
       handler: async (ctx, req) => {

@@ -72,8 +72,7 @@ function ext(list: { url?: string; valueString?: string; valueCode?: string; val
 export function readSubscription(ctx: FhirContext, sub: Subscription & { id: string }): SubscriptionSpec {
   const criteria = sub.criteria ?? '';
   const ch = sub.channel ?? ({} as Subscription['channel']);
-  // websocket is not offered yet (see README, Subscriptions): refused rather than accepted and never delivered.
-  if (ch.type !== 'rest-hook') throw invalid(`Subscription channel type ${String(ch.type).slice(0, 30)} is not supported (rest-hook)`);
+  if (ch.type !== 'rest-hook' && ch.type !== 'websocket') throw invalid(`Subscription channel type ${String(ch.type).slice(0, 30)} is not supported (rest-hook, websocket)`);
   const headers = ch.header ?? [];
   if (headers.length > LIMITS.headers || headers.some((h) => typeof h !== 'string' || h.length > LIMITS.headerLength || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*$/.test(h))) {
     throw invalid(`Subscription.channel.header: at most ${LIMITS.headers} "Name: value" lines without line breaks`);

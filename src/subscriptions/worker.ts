@@ -16,6 +16,7 @@ import { DeliveryError, send } from './endpoint.js';
 import { channelHeaders, notificationBundle, type NotificationType } from './notification.js';
 import type { Entry, Registry, ServerState } from './registry.js';
 import { KEEP_EVENTS, type Notifier } from './hook.js';
+import type { WebSocketHub } from './websocket.js';
 
 export interface WorkerOptions {
   allowInsecure: boolean;
@@ -36,6 +37,8 @@ export interface WorkerOptions {
   refreshMs?: number;
   /** A visible record of a subscription given up on. */
   audit?: (action: string, target: string, status: number) => void;
+  /** The websocket channel's bound connections (src/subscriptions/websocket.ts). */
+  websocket?: Pick<WebSocketHub, 'isBound' | 'send'>;
   /** Structured lines without PHI: ids and reasons only, never bodies or endpoints. */
   log?: (fields: Record<string, unknown>, msg: string) => void;
 }
@@ -56,7 +59,7 @@ export class DeliveryWorker implements Notifier {
   private stopped = false;
   private lastRefresh = 0;
   private leaseRenewAt = 0;
-  private readonly o: Required<Omit<WorkerOptions, 'audit' | 'log'>> & Pick<WorkerOptions, 'audit' | 'log'>;
+  private readonly o: Required<Omit<WorkerOptions, 'audit' | 'log' | 'websocket'>> & Pick<WorkerOptions, 'audit' | 'log' | 'websocket'>;
 
   constructor(private readonly ctx: FhirContext, private readonly registry: Registry, opts: WorkerOptions) {
     this.o = { ...DELIVERY_DEFAULTS, ...opts };
@@ -109,6 +112,8 @@ export class DeliveryWorker implements Notifier {
     for (const id of due) {
       if (this.stopped || this.busy.size >= this.o.concurrency) break;
       if (this.busy.has(id) || (this.notBefore.get(id) ?? 0) > now) continue;
+      // An unbound websocket subscription's events wait; it must not take a delivery slot from others.
+      if (this.waitsForBind(id)) continue;
       this.busy.add(id);
       void this.run(id).catch((err: unknown) => this.o.log?.({ subscription: id, err: (err as Error).message }, 'subscriptions: delivery failed'))
         .finally(() => {
@@ -116,6 +121,11 @@ export class DeliveryWorker implements Notifier {
           this.kick();
         });
     }
+  }
+
+  private waitsForBind(id: string): boolean {
+    const e = this.registry.get(id);
+    return e?.spec.channel.type === 'websocket' && e.state.phase === 'active' && !this.o.websocket?.isBound(id);
   }
 
   /**
@@ -137,6 +147,9 @@ export class DeliveryWorker implements Notifier {
     if (entry.spec.end && Date.parse(entry.spec.end) < Date.now()) return this.setPhase(entry, 'off');
     if (entry.state.phase === 'requested') return this.handshake(entry, state);
     if (entry.state.phase !== 'active') return;
+    // websocket: events wait in the outbox until a client binds (Backport IG: a client that
+    // reconnects gets what it missed, or fills gaps with $events).
+    if (entry.spec.channel.type === 'websocket' && !this.o.websocket?.isBound(id)) return;
     if (state.events - state.delivered > this.o.backlog) {
       return this.giveUp(entry, `more than ${this.o.backlog} notifications undelivered`);
     }
@@ -146,6 +159,14 @@ export class DeliveryWorker implements Notifier {
 
   private async post(entry: Entry, body: string | undefined, path = '', method: 'POST' | 'PUT' = 'POST'): Promise<void> {
     const spec = entry.spec;
+    if (spec.channel.type === 'websocket') {
+      // R4 subscription.html#2.46.7.2: `ping <id>` per notification; topic-based: the Bundle itself.
+      const text = spec.topic ? body : `ping ${spec.id}`;
+      if (text === undefined) return;
+      if (!this.o.websocket || this.o.websocket.send(spec.id, text) === 0) throw new DeliveryError('no websocket connection took the notification');
+      this.lastSent.set(spec.id, Date.now());
+      return;
+    }
     if (spec.channel.type !== 'rest-hook' || !spec.channel.endpoint) throw new DeliveryError('channel has no endpoint', true);
     const endpoint = path ? `${spec.channel.endpoint.replace(/\/$/, '')}/${path}` : spec.channel.endpoint;
     await send(endpoint, {
@@ -167,6 +188,8 @@ export class DeliveryWorker implements Notifier {
   /** R4 subscription.html: requested → active once the endpoint accepts a first contact. */
   private async handshake(entry: Entry, state: SubscriptionState): Promise<void> {
     try {
+      // websocket: there is no endpoint to contact; the client's bind is the contact.
+      if (entry.spec.channel.type !== 'websocket') 
       await this.post(entry, entry.spec.topic ? this.bundle(entry, state, 'handshake', []) : undefined);
     } catch (err) {
       return this.failed(entry, err);
@@ -226,6 +249,8 @@ export class DeliveryWorker implements Notifier {
   }
 
   private async failed(entry: Entry, err: unknown): Promise<void> {
+    // A websocket client that went away is not a failing endpoint: its events wait for the next bind.
+    if (entry.spec.channel.type === 'websocket') return;
     const reason = err instanceof DeliveryError ? err.message : 'delivery failed';
     const failures = await this.ctx.store.outbox.recordFailure(entry.spec.id);
     this.o.log?.({ subscription: entry.spec.id, failures, reason }, 'subscriptions: delivery attempt failed');

@@ -1,6 +1,6 @@
 // The CapabilityStatement, generated from the definitions and from what the engine implements.
 // When a capability is added to the engine, it is added here in the same change.
-import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestResourceSearchParam, CapabilityStatementRestSecurity } from 'fhir/r4.js';
+import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestResourceSearchParam, CapabilityStatementRestSecurity, Extension } from 'fhir/r4.js';
 import type { FhirContext } from '../context.js';
 
 export interface SoftwareInfo {
@@ -12,6 +12,8 @@ export interface SoftwareInfo {
   operations?: readonly ExtraOperation[];
   /** CapabilityStatements this server implements (an IG's server statement, e.g. US Core's), canonical|version. */
   instantiates?: readonly string[];
+  /** rest.extension, e.g. the subscription websocket URL (R4 extension capabilitystatement-websocket). */
+  restExtension?: readonly Extension[];
 }
 
 export interface ExtraOperation {
@@ -96,6 +98,7 @@ export function capabilities(ctx: FhirContext, software: SoftwareInfo): Capabili
       rest: [{
         mode: 'server',
         ...(software.security ? { security: software.security } : {}),
+        ...(software.restExtension?.length ? { extension: [...software.restExtension] } : {}),
         resource: ctx.defs.resourceTypes.map((t) => resourceEntry(ctx, t, software.operations)),
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
         operation: [
