@@ -81,6 +81,7 @@ interface QueuedWrite {
   reject: (error: unknown) => void;
 }
 
+/** Prepared statements and shared state of one database, used by the store and its transactions. */
 class Engine {
   /** Writes waiting for the next group commit. */
   queue: QueuedWrite[] = [];
