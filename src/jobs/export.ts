@@ -6,8 +6,8 @@ import type { JobRunner } from './runner.js';
 import { runExport } from '../operations/export-job.js';
 import { sweepExports } from '../operations/export-sweep.js';
 
-/** Versions read per snapshot page: large enough to amortise a query, small enough to checkpoint often. */
-const PAGE_SIZE = 1000;
+/** Versions read per snapshot page (one query, one append per file, one checkpoint): large enough to amortise them, small enough (a few MB) to keep memory flat. */
+const PAGE_SIZE = 5000;
 const SWEEP_MS = 60_000;
 
 export interface ExportJobs {

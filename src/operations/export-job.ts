@@ -6,9 +6,12 @@
 // committed byte count) and writing goes on in a file of the new attempt.
 import type { FhirContext } from '../fhir/context.js';
 import type { JobChange, JobRecord, WorkStore } from '../store/work.js';
-import { accessConstraint, patientCompartment } from '../fhir/access.js';
+import { accessConstraint } from '../fhir/access.js';
+import { storeCall } from '../fhir/store-errors.js';
+import { ENGINE_SEARCH_BUDGET_MS } from '../search/ir.js';
+import { compartmentParams } from './everything.js';
 import { revivePolicy } from './export-policy.js';
-import { scanPage } from './export-scan.js';
+import { patientsExpr, scanPage, type ScanPage } from './export-scan.js';
 import { isExportState, stepAt, stepCount, type ExportState, type OutputFile } from './export-state.js';
 
 export interface ExportSettings {
@@ -34,11 +37,13 @@ function elementsFor(elements: readonly string[] | undefined, type: string): str
   return own.length ? own : undefined;
 }
 
-/** NDJSON lines of a type into the job's files, split at `max` bytes. */
+/**
+ * NDJSON lines of a type into the job's files, split at `max` bytes. Lines gather in memory up
+ * to one page and go to the store in one append per page and file.
+ */
 class FileWriter {
-  private chunk = '';
+  private lines: string[] = [];
   private chunkBytes = 0;
-  private chunkCount = 0;
   private file: OutputFile | undefined;
 
   constructor(
@@ -50,6 +55,7 @@ class FileWriter {
     if (last && last.type === type && !s.sealed) this.file = last;
   }
 
+  /** One line (a resource's JSON and its newline). */
   async add(line: string): Promise<void> {
     const bytes = Buffer.byteLength(line);
     if (!this.file || (this.file.bytes + this.chunkBytes > 0 && this.file.bytes + this.chunkBytes + bytes > this.max)) {
@@ -61,20 +67,37 @@ class FileWriter {
       this.s.outputs.push(this.file);
       this.s.sealed = false;
     }
-    this.chunk += line;
+    this.lines.push(line);
     this.chunkBytes += bytes;
-    this.chunkCount++;
   }
 
   async flush(): Promise<void> {
-    if (!this.file || this.chunkCount === 0) return;
-    await this.work.appendFile(this.job.id, this.file.name, this.chunk);
+    if (!this.file || this.lines.length === 0) return;
+    await this.work.appendFile(this.job.id, this.file.name, this.lines.join(''));
     this.file.bytes += this.chunkBytes;
-    this.file.count += this.chunkCount;
-    this.chunk = '';
+    this.file.count += this.lines.length;
+    this.lines = [];
     this.chunkBytes = 0;
-    this.chunkCount = 0;
   }
+}
+
+/** Patients per membership query (each adds one condition per compartment parameter). */
+const PATIENTS_PER_QUERY = 100;
+
+/** Which of `ids` (resources of `type`) are in the compartment of any of `patients`. */
+async function inCompartments(ctx: FhirContext, params: Record<string, string[]>, type: string, ids: string[], patients: readonly string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (let i = 0; i < patients.length && out.size < ids.length; i += PATIENTS_PER_QUERY) {
+    const expr = patientsExpr(params, type, patients.slice(i, i + PATIENTS_PER_QUERY));
+    if (!expr) break;
+    const left = ids.filter((id) => !out.has(id));
+    const found = await storeCall(() => ctx.store.search({
+      types: [type], where: { and: [{ cond: { kind: 'id', ids: left } }, expr] }, sort: [], count: left.length, total: 'none',
+      include: [], revinclude: [], budgetMs: ENGINE_SEARCH_BUDGET_MS,
+    }));
+    for (const r of found.records) out.add(r.id);
+  }
+  return out;
 }
 
 /**
@@ -98,28 +121,38 @@ export async function runExport(base: FhirContext, work: WorkStore, job: JobReco
     taken = new Set((await work.listFiles(job.id)).map((f) => f.name));
   }
   const total = stepCount(s);
+  const compartment = s.scopes ? compartmentParams(ctx, 'Patient') : {};
   try {
     while (s.step < total) {
-      const { type, patient } = stepAt(s, s.step);
+      const { type, batch } = stepAt(s, s.step);
       const filter = s.request.filters[type];
-      const page = await scanPage(ctx, {
+      const patients = batch ? s.scopes?.slice(batch.start, batch.end) ?? [] : undefined;
+      const inPatients = patients ? patientsExpr(compartment, type, patients) : undefined;
+      const since = batch?.whole ? undefined : s.request.since;
+      // A type none of whose parameters puts it in a patient's compartment: nothing to export.
+      const page: ScanPage = patients && !inPatients ? { records: [] } : await scanPage(ctx, {
         type, at: s.transactionTime,
-        ...(s.request.since ? { since: s.request.since } : {}),
+        ...(since ? { since } : {}),
         ...(filter ? { filter } : {}),
         ...(access ? { access } : {}),
-        ...(patient !== undefined ? { compartment: patientCompartment(ctx, patient) } : {}),
+        ...(inPatients ? { patients: inPatients } : {}),
       }, settings.pageSize, s.cursor);
+      // In the compartment of a patient of an earlier batch: written there already.
+      const earlier = batch && batch.start > 0 && type !== 'Patient' && page.records.length > 0
+        ? await inCompartments(ctx, compartment, type, page.records.map((r) => r.id), s.scopes?.slice(0, batch.start) ?? [])
+        : undefined;
       const writer = new FileWriter(work, job, s, type, settings.fileMaxBytes, taken);
       const elements = elementsFor(s.request.elements, type);
       for (const r of page.records) {
-        if (r.json === undefined) continue;
+        if (r.json === undefined || earlier?.has(r.id)) continue;
+        // Stored JSON is written as it is, unless _elements asks for less.
         let json = elements ? ctx.search.subsetter.apply(r.json, undefined, elements) : r.json;
         // NDJSON: one resource per line (stored JSON is compact; this guards the rule).
         if (json.includes('\n')) json = JSON.stringify(JSON.parse(json));
         await writer.add(`${json}\n`);
+        s.exported++;
       }
       await writer.flush();
-      s.exported += page.records.length;
       if (page.next) s.cursor = page.next;
       else {
         s.step++;

@@ -12,7 +12,6 @@ import { storeCall } from '../fhir/store-errors.js';
 import { issue } from '../fhir-basics/outcome.js';
 import { isObject } from '../fhir-basics/json.js';
 import { parsePrefer } from '../fhir-basics/prefer.js';
-import { storedResource } from '../fhir-basics/stored.js';
 import { queryString, type QueryPairs } from '../fhir-basics/query.js';
 import { compartmentParams } from './everything.js';
 import { kickoffParams, parseKickoff, type ExportLevel } from './export-request.js';
@@ -37,14 +36,9 @@ function path(input: KickoffInput): string {
   return `Group/${input.groupId ?? ''}/$export`;
 }
 
-/** Group.member entities that are Patients on this server (inactive members left out). */
-async function groupMembers(ctx: FhirContext, id: string): Promise<string[]> {
-  assertId(id);
-  const found = await storeCall(() => ctx.store.read('Group', id));
-  if (found.status === 'missing') throw notFound(`Group/${id} is not known`);
-  if (found.status === 'deleted') throw gone(`Group/${id} was deleted`);
-  await assertVisible(ctx, 'r', 'Group', id);
-  const group = storedResource<{ member?: unknown[] }>(found.record);
+/** Group.member entities of a stored Group that are Patients on this server (inactive members left out). */
+function membersOf(ctx: FhirContext, json: string | undefined): string[] {
+  const group = json === undefined ? undefined : JSON.parse(json) as { member?: unknown[] };
   const out = new Set<string>();
   for (const m of group?.member ?? []) {
     if (!isObject(m) || m.inactive === true || !isObject(m.entity)) continue;
@@ -56,6 +50,28 @@ async function groupMembers(ctx: FhirContext, id: string): Promise<string[]> {
   }
   return [...out];
 }
+
+/**
+ * The Group's members now; with `since`, those who joined after it first (IG v2.0.0
+ * group-export, _since: their data may be returned whole), and how many they are.
+ */
+async function groupMembers(ctx: FhirContext, id: string, since: string | undefined): Promise<{ members: string[]; joined: number }> {
+  assertId(id);
+  const found = await storeCall(() => ctx.store.read('Group', id));
+  if (found.status === 'missing') throw notFound(`Group/${id} is not known`);
+  if (found.status === 'deleted') throw gone(`Group/${id} was deleted`);
+  await assertVisible(ctx, 'r', 'Group', id);
+  const members = membersOf(ctx, found.record.json);
+  if (since === undefined) return { members, joined: 0 };
+  // Members at _since: those of the Group's version current then (none if it did not exist).
+  const then = (await storeCall(() => ctx.store.history({ type: 'Group', id, before: since, count: 1 }))).records[0];
+  const before = new Set(then && !then.deleted ? membersOf(ctx, then.json) : []);
+  const joined = members.filter((m) => !before.has(m));
+  return { members: [...joined, ...members.filter((m) => before.has(m))], joined: joined.length };
+}
+
+/** Patients scanned together in one step of a Patient or Group export. */
+const PATIENTS_PER_STEP = 50;
 
 export async function kickoff(ctx: FhirContext, work: WorkStore, input: KickoffInput, now: () => number = Date.now): Promise<FhirResponse> {
   const prefer = parsePrefer(input.prefer);
@@ -76,9 +92,15 @@ export async function kickoff(ctx: FhirContext, work: WorkStore, input: KickoffI
     if (request.types.length === 0) throw new FhirError(403, 'The access token allows reading none of the types this export covers', 'forbidden');
   }
   let scopes: string[] | undefined;
+  let joined = 0;
   if (input.level === 'group') {
-    scopes = await groupMembers(ctx, input.groupId ?? '');
-    if (request.patients) scopes = scopes.filter((p) => request.patients?.includes(p));
+    const group = await groupMembers(ctx, input.groupId ?? '', request.since);
+    scopes = group.members;
+    if (request.patients) {
+      const wanted = new Set(request.patients);
+      joined = group.members.slice(0, group.joined).filter((p) => wanted.has(p)).length;
+      scopes = scopes.filter((p) => wanted.has(p));
+    } else joined = group.joined;
   } else if (request.patients) {
     for (const p of request.patients) await assertVisible(ctx, 'r', 'Patient', p);
     scopes = request.patients;
@@ -98,7 +120,8 @@ export async function kickoff(ctx: FhirContext, work: WorkStore, input: KickoffI
     transactionTime: new Date(now()).toISOString(),
     requestUrl: `${ctx.baseUrl}/${path(input)}${query ? `?${query}` : ''}`,
     ...(ctx.access ? { policy: storePolicy(ctx.access) } : {}),
-    ...(scopes ? { scopes } : {}),
+    ...(scopes ? { scopes, perStep: PATIENTS_PER_STEP } : {}),
+    ...(joined > 0 ? { newMembers: joined } : {}),
     step: 0,
     outputs: [],
     exported: 0,

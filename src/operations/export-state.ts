@@ -23,9 +23,21 @@ export interface ExportState {
   requestUrl: string;
   /** The caller's policy (absent: unrestricted). Its clientId owns status and files. */
   policy?: StoredPolicy;
-  /** Patients whose compartments are exported one by one (Group members, `patient`); absent: no compartment. */
+  /** Patients whose compartments are exported (Group members, `patient`); absent: no compartment. */
   scopes?: string[];
-  /** Checkpoint: index into types × scopes, and the history cursor within it. */
+  /**
+   * Patients scanned together in one step (absent: 1, as jobs queued before batching were).
+   * A resource in several listed patients' compartments is written once: in the step of the
+   * first of them (README: Bulk Data).
+   */
+  perStep?: number;
+  /**
+   * Group/[id]/$export with _since: how many of `scopes`, at the front, joined the Group after
+   * _since. Their compartments are exported whole (IG v2.0.0 group-export, _since: the server
+   * MAY return resources modified before _since for patients added to the Group after it).
+   */
+  newMembers?: number;
+  /** Checkpoint: index into types × patient batches, and the history cursor within it. */
   step: number;
   cursor?: string;
   outputs: OutputFile[];
@@ -41,15 +53,36 @@ export interface ExportState {
 export const isExportState = (d: unknown): d is ExportState =>
   typeof d === 'object' && d !== null && typeof (d as ExportState).transactionTime === 'string' && Array.isArray((d as ExportState).outputs);
 
-/** How many (type, scope) steps the job has. */
-export function stepCount(s: ExportState): number {
-  return s.request.types.length * (s.scopes?.length ?? 1);
+/** A run of `scopes` scanned in one step: [start, end), all new members or none. */
+export interface PatientBatch {
+  start: number;
+  end: number;
+  /** Joined the Group after _since: exported whole. */
+  whole: boolean;
 }
 
-/** The type and patient scope of a step: type-major, so each type's files are contiguous. */
-export function stepAt(s: ExportState, step: number): { type: string; patient?: string } {
-  const n = Math.max(1, s.scopes?.length ?? 1); // stepCount is 0 when scopes is empty
+/** The patient batches of a job, in order: new members first, then the others. */
+export function batches(s: ExportState): PatientBatch[] {
+  const n = s.scopes?.length ?? 0;
+  const per = Math.max(1, s.perStep ?? 1);
+  const split = Math.min(n, s.newMembers ?? 0);
+  const out: PatientBatch[] = [];
+  for (let i = 0; i < split; i += per) out.push({ start: i, end: Math.min(split, i + per), whole: true });
+  for (let i = split; i < n; i += per) out.push({ start: i, end: Math.min(n, i + per), whole: false });
+  return out;
+}
+
+/** How many (type, patient batch) steps the job has. */
+export function stepCount(s: ExportState): number {
+  return s.request.types.length * (s.scopes ? batches(s).length : 1);
+}
+
+/** The type and patient batch of a step: type-major, so each type's files are contiguous. */
+export function stepAt(s: ExportState, step: number): { type: string; batch?: PatientBatch } {
+  if (!s.scopes) return { type: s.request.types[step] ?? '' };
+  const all = batches(s);
+  const n = Math.max(1, all.length); // stepCount is 0 when scopes is empty
   const type = s.request.types[Math.floor(step / n)] ?? '';
-  const patient = s.scopes?.[step % n];
-  return { type, ...(patient !== undefined ? { patient } : {}) };
+  const batch = all[step % n];
+  return { type, ...(batch ? { batch } : {}) };
 }

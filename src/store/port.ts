@@ -72,6 +72,12 @@ export interface HistoryQuery {
   /** Opaque cursor from a previous page's `next`. */
   cursor?: string;
   /**
+   * With `before` (a snapshot instant T): only the versions that were current at T, i.e. no
+   * deletion and no later version of the same resource with lastUpdated <= T (Bulk Data export).
+   * Pages may then hold fewer than `count` versions while `next` says there are more.
+   */
+  snapshot?: boolean;
+  /**
    * The caller's access policy: only versions of resources it may see now (judged on their
    * current version) are returned, filtered in the query.
    */

@@ -192,3 +192,51 @@ t.test('concurrent kick-offs each get their own complete export', async (t) => {
     t.same((await download(app, m)).map((x) => key(x.resource as never)).sort(), expected);
   }
 });
+
+const patient = (id: string) => ({ resourceType: 'Patient', id });
+const observation = (id: string, subject: string, performer?: string) => ({
+  resourceType: 'Observation', id, status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${subject}` },
+  ...(performer ? { performer: [{ reference: `Patient/${performer}` }] } : {}),
+});
+
+t.test('a resource in several listed patients\' compartments is written once (Group and patient parameter)', async (t) => {
+  const app = await testApp(t);
+  // 55 members: more than one batch of patients, so the second member of obs-far is in a later batch.
+  const members = Array.from({ length: 55 }, (_, i) => `m${i}`);
+  const group: { resourceType: string; id: string } = { resourceType: 'Group', id: 'g-many', ...{ type: 'person', actual: true, member: members.map((m) => ({ entity: { reference: `Patient/${m}` } })) } };
+  await load(app, [
+    ...members.map(patient),
+    observation('obs-both', 'm0', 'm1'), observation('obs-far', 'm2', 'm53'), observation('obs-one', 'm54'), observation('obs-outside', 'stranger'),
+    patient('stranger'), group,
+  ]);
+  const { resources } = await exportAll(app, '/fhir/Group/g-many/$export');
+  const keys = resources.map((r) => key(r as never)).sort();
+  t.same(keys, [...new Set(keys)], 'no resource twice');
+  for (const k of ['Observation/obs-both', 'Observation/obs-far', 'Observation/obs-one', 'Group/g-many', 'Patient/m0', 'Patient/m54']) t.ok(keys.includes(k), `${k} exported`);
+  t.notOk(keys.includes('Observation/obs-outside') || keys.includes('Patient/stranger'), 'nothing outside the members\' compartments');
+  t.equal(keys.length, members.length + 4, 'the members, their three observations and the Group');
+  const post = await exportAll(app, '/fhir/Patient/$export', { method: 'POST', payload: { resourceType: 'Parameters', parameter: [
+    { name: 'patient', valueReference: { reference: 'Patient/m1' } }, { name: 'patient', valueReference: { reference: 'Patient/m0' } }, { name: '_type', valueString: 'Observation' },
+  ] } });
+  t.same(post.resources.map((r) => key(r as never)), ['Observation/obs-both'], 'patient parameter: once');
+});
+
+// IG v2.0.0 group-export, _since: a server MAY return resources modified before _since for
+// patients added to the Group after it; Flint does (README: Bulk Data).
+t.test('Group/[id]/$export with _since: members added after _since come whole, the others only with what changed', async (t) => {
+  const app = await testApp(t);
+  await load(app, [patient('old'), patient('new'), observation('obs-old-1', 'old'), observation('obs-old-2', 'old'), observation('obs-new', 'new')]);
+  await put(app, '/fhir/Group/g-since', { resourceType: 'Group', id: 'g-since', type: 'person', actual: true, member: [{ entity: { reference: 'Patient/old' } }] });
+  await new Promise((r) => setTimeout(r, 5));
+  const since = new Date().toISOString();
+  await new Promise((r) => setTimeout(r, 5));
+  await put(app, '/fhir/Observation/obs-old-2', { ...observation('obs-old-2', 'old'), status: 'amended' });
+  await put(app, '/fhir/Group/g-since', { resourceType: 'Group', id: 'g-since', type: 'person', actual: true, member: [{ entity: { reference: 'Patient/old' } }, { entity: { reference: 'Patient/new' } }] });
+  const { resources } = await exportAll(app, `/fhir/Group/g-since/$export?_since=${encodeURIComponent(since)}`);
+  t.same(resources.map((r) => key(r as never)).sort(), ['Group/g-since', 'Observation/obs-new', 'Observation/obs-old-2', 'Patient/new'],
+    'the new member whole; of the old one, only what changed after _since');
+  // A Group created after _since: every member is new.
+  await put(app, '/fhir/Group/g-later', { resourceType: 'Group', id: 'g-later', type: 'person', actual: true, member: [{ entity: { reference: 'Patient/old' } }] });
+  const later = await exportAll(app, `/fhir/Group/g-later/$export?_since=${encodeURIComponent(since)}&_type=Observation`);
+  t.same(later.resources.map((r) => key(r as never)).sort(), ['Observation/obs-old-1', 'Observation/obs-old-2']);
+});

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Resource } from 'fhir/r4.js';
 import type { SearchQuery } from '../../search/ir.js';
-import { decodeMark, historyPage, type HistoryMark } from '../history-cursor.js';
+import { decodeMark, encodeCursor, historyPage, type HistoryMark } from '../history-cursor.js';
 import { entriesFor } from '../index-entries.js';
 import { Budget } from '../budget.js';
 import { Mutex } from '../mutex.js';
@@ -319,7 +319,30 @@ export class MongoStore implements Store {
       rows = await this.versions(base, limit, mark);
       if (q.type && q.id && q.cursor === undefined) total = await this.countVersions(base, q.type, q.id);
     }
+    if (q.snapshot && q.before) return this.snapshotPage(rows, q.count, q.before);
     return historyPage(rows.map(toRecord), q.count, total, true);
+  }
+
+  /**
+   * The versions of a history page that were current at `at` (HistoryQuery.snapshot): live, and
+   * with no following version written by then. The cursor follows the page as read, so a page
+   * may be short while more follow.
+   */
+  private async snapshotPage(rows: HistoryDoc[], count: number, at: string): Promise<HistoryPage> {
+    const more = rows.length > count;
+    const page = (more ? rows.slice(0, count) : rows).filter((d) => !d.d);
+    const { db } = this.shared;
+    const next = page.map((d) => historyId(d.t, d.i, d.v + 1));
+    const later = new Set<string>();
+    if (page.length > 0) {
+      const proj = { projection: { t: 1 as const, i: 1 as const, v: 1 as const, lu: 1 as const } };
+      const a = await db.find(RESOURCES, { _id: { $in: [...new Set(page.map((d) => `${d.t}/${d.i}`))] }, lu: { $lte: at } }, proj, this.session);
+      const b = await db.find(HISTORY, { _id: { $in: next }, lu: { $lte: at } }, proj, this.session);
+      for (const d of [...a, ...b] as unknown as HistoryDoc[]) later.add(historyId(d.t, d.i, d.v));
+    }
+    const kept = page.filter((d) => !later.has(historyId(d.t, d.i, d.v + 1)));
+    const last = rows[Math.min(rows.length, count) - 1];
+    return { records: kept.map(toRecord), ...(more && last ? { next: encodeCursor(last.s, { type: last.t, id: last.i }) } : {}) };
   }
 
   private async countVersions(base: Filter, type: string, id: string): Promise<number> {

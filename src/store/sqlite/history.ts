@@ -48,12 +48,16 @@ export class SqliteHistory {
     const limit = q.count + 1;
     let rows: VersionRow[];
     let total: number | undefined;
-    if (q.access && !(q.type && q.id)) {
+    if ((q.access || q.snapshot) && !(q.type && q.id)) {
       // A restricted caller sees the versions of resources it may see: filtered in the query.
-      const filter = this.search.historyFilter(q.access, q.type);
+      const filter = q.access ? this.search.historyFilter(q.access, q.type) : { text: '1', params: [] };
+      // A snapshot keeps the versions current at `before`: live, and not followed by one written by then.
+      const current = q.snapshot && q.before
+        ? { text: `deleted = 0 AND NOT EXISTS (SELECT 1 FROM version w WHERE w.type = version.type AND w.id = version.id AND w.version > version.version AND w.last_updated <= ?)`, params: [q.before] }
+        : { text: '1', params: [] };
       rows = this.db.prepare(`SELECT seq, type, id, version, last_updated, method, deleted, json FROM version
-        WHERE ${q.type ? 'type = ? AND ' : ''}seq <= ? AND seq >= ? AND ${filter.text} ORDER BY seq DESC LIMIT ?`)
-        .all(...(q.type ? [q.type] : []), top, lower, ...filter.params, limit) as VersionRow[];
+        WHERE ${q.type ? 'type = ? AND ' : ''}seq <= ? AND seq >= ? AND ${current.text} AND ${filter.text} ORDER BY seq DESC LIMIT ?`)
+        .all(...(q.type ? [q.type] : []), top, lower, ...current.params, ...filter.params, limit) as VersionRow[];
     } else if (q.type && q.id) {
       rows = s.instance.all(q.type, q.id, top, lower, limit);
       if (q.cursor === undefined) total = s.countInstance.get(q.type, q.id, top, lower)?.n;
