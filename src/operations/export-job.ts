@@ -123,20 +123,30 @@ export async function runExport(base: FhirContext, work: WorkStore, job: JobReco
   const total = stepCount(s);
   const compartment = s.scopes ? compartmentParams(ctx, 'Patient') : {};
   try {
+    // The next page of the same step is read while this one is written (the read runs on a
+    // reader thread where the store has them): a prefetch, never a checkpoint.
+    let ahead: { step: number; cursor: string; page: Promise<ScanPage> } | undefined;
     while (s.step < total) {
       const { type, batch } = stepAt(s, s.step);
       const filter = s.request.filters[type];
       const patients = batch ? s.scopes?.slice(batch.start, batch.end) ?? [] : undefined;
       const inPatients = patients ? patientsExpr(compartment, type, patients) : undefined;
       const since = batch?.whole ? undefined : s.request.since;
-      // A type none of whose parameters puts it in a patient's compartment: nothing to export.
-      const page: ScanPage = patients && !inPatients ? { records: [] } : await scanPage(ctx, {
+      const read = (cursor: string | undefined): Promise<ScanPage> => scanPage(ctx, {
         type, at: s.transactionTime,
         ...(since ? { since } : {}),
         ...(filter ? { filter } : {}),
         ...(access ? { access } : {}),
         ...(inPatients ? { patients: inPatients } : {}),
-      }, settings.pageSize, s.cursor);
+      }, settings.pageSize, cursor);
+      // A type none of whose parameters puts it in a patient's compartment: nothing to export.
+      const page: ScanPage = patients && !inPatients ? { records: [] }
+        : ahead && ahead.step === s.step && ahead.cursor === s.cursor ? await ahead.page : await read(s.cursor);
+      ahead = undefined;
+      if (page.next) {
+        ahead = { step: s.step, cursor: page.next, page: read(page.next) };
+        ahead.page.catch(() => undefined); // awaited (and its error thrown) next turn, or dropped
+      }
       // In the compartment of a patient of an earlier batch: written there already.
       const earlier = batch && batch.start > 0 && type !== 'Patient' && page.records.length > 0
         ? await inCompartments(ctx, compartment, type, page.records.map((r) => r.id), s.scopes?.slice(0, batch.start) ?? [])
