@@ -30,10 +30,20 @@ export interface SubscriptionState {
 }
 
 export interface OutboxStore {
-  /** Creates or replaces the server-side data of a subscription (its counters are kept). */
+  /**
+   * Creates or replaces the server-side data of a subscription (its counters are kept), and
+   * advances the generation with it.
+   */
   putSubscription(subscription: string, data: OutboxData): Promise<void>;
-  /** Forgets a subscription and its events. */
+  /** Forgets a subscription and its events, and advances the generation. */
   dropSubscription(subscription: string): Promise<void>;
+  /**
+   * A stamp replaced (by a fresh random one) in the transaction of every put or drop of a
+   * subscription: one cheap read tells an instance whether the subscriptions it matches writes
+   * against are still those in the store (several instances on one database). Random, not a
+   * counter, so that a rolled-back change and a later one never leave the same value. '' before any.
+   */
+  generation(): Promise<string>;
   getSubscription(subscription: string): Promise<SubscriptionState | undefined>;
   /** Subscriptions with events past their delivered mark. */
   withPending(): Promise<string[]>;

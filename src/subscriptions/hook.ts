@@ -1,16 +1,20 @@
 // The write hook of subscriptions: inside the transaction of every write of a subscribed type,
 // find the subscriptions the new version matches and append their notifications to the outbox
-// (crash-safe: they commit with the write or not at all). Matching runs the subscription's
-// search IR through the store, restricted to the written resource (`_id=<id>&<criteria>`) and
-// to the creator's access constraint: the same compiler as GET search, so a notification is
-// sent exactly when the search would have found the version. Writes of Subscription itself are
-// validated here (a bad one is refused and undone) and keep the server-side state.
-import type { Subscription } from 'fhir/r4.js';
+// (crash-safe: they commit with the write or not at all). Matching evaluates the subscription's
+// search IR, with the creator's access constraint, against the version's index entries in
+// memory (match.ts: the same meaning as the store compilers, held to it by a differential
+// test), pre-filtered by a value each criteria requires; what memory cannot decide (chains,
+// _has) runs through the store, restricted to the written resource (`_id=<id>&<criteria>`).
+// Writes of Subscription itself are validated here (a bad one is refused and undone) and keep
+// the server-side state.
+import type { Resource, Subscription } from 'fhir/r4.js';
 import type { FhirContext, WriteChange, WriteHook } from '../fhir/context.js';
 import { afterCommit } from '../fhir/tx.js';
 import { accessConstraint } from '../fhir/access.js';
 import { storeCall } from '../fhir/store-errors.js';
 import { readSubscription } from './spec.js';
+import { ENGINE_SEARCH_BUDGET_MS, type Expr } from '../search/ir.js';
+import { entryKeys, InMemoryMatcher, type Candidate } from './match.js';
 import type { Entry, Registry, ServerState } from './registry.js';
 
 /** Delivered events kept for $events. */
@@ -32,9 +36,14 @@ function nextPhase(status: string, previous: ServerState | undefined): ServerSta
 
 async function subscriptionWrite(ctx: FhirContext, change: WriteChange, registry: Registry, notifier: Notifier): Promise<void> {
   const outbox = ctx.store.outbox;
+  const generation = await outbox.generation();
   if (!change.current) {
     await outbox.dropSubscription(change.id);
-    afterCommit(ctx, () => registry.remove(change.id));
+    const next = await outbox.generation();
+    afterCommit(ctx, () => {
+      registry.remove(change.id);
+      registry.advance(generation, next);
+    });
     return;
   }
   const sub = change.current as Subscription & { id: string };
@@ -48,37 +57,87 @@ async function subscriptionWrite(ctx: FhirContext, change: WriteChange, registry
   await outbox.putSubscription(change.id, state as unknown as Record<string, unknown>);
   // A fresh start: earlier failures do not count against the new handshake.
   if (before && phase === 'requested' && prev?.phase !== 'requested') await outbox.acknowledge(change.id, before.delivered, KEEP_EVENTS);
+  const next = await outbox.generation();
   afterCommit(ctx, () => {
     registry.set({ spec, state });
+    registry.advance(generation, next);
     notifier.kick();
   });
 }
 
-async function matches(ctx: FhirContext, entry: Entry, change: WriteChange): Promise<boolean> {
-  const where = entry.spec.where.get(change.type);
-  if (!where) return false;
-  if (entry.spec.topic && !entry.spec.topic.triggered(change.previous, change.current)) return false;
-  // R4 subscription.html: criteria apply to the new version; a deletion notifies nothing.
-  if (!change.current) return false;
+/** Runs the subscription's criteria through the store, restricted to the written resource: for what memory cannot decide. */
+async function storeMatches(ctx: FhirContext, entry: Entry, change: WriteChange, where: Expr): Promise<boolean> {
   const access = entry.state.access;
   const page = await storeCall(() => ctx.store.search({
     types: [change.type], where: { and: [{ cond: { kind: 'id', ids: [change.id] } }, where] },
-    sort: [], count: 1, total: 'none', include: [], revinclude: [], ...(access ? { access } : {}),
+    sort: [], count: 1, total: 'none', include: [], revinclude: [], budgetMs: ENGINE_SEARCH_BUDGET_MS, ...(access ? { access } : {}),
   }));
   return page.records.length > 0;
 }
 
-export function subscriptionHook(registry: Registry, notifier: Notifier): WriteHook {
+/**
+ * The version as the matcher sees it: `stored` once written (id and lastUpdated are the
+ * store's); before the write, its id is known for an update only, its lastUpdated not at all.
+ */
+function candidateOf(registry: Registry, type: string, resource: Resource, when: 'stored' | 'create' | 'update'): Candidate | undefined {
+  if (!registry.indexer) return undefined;
+  const lu = resource.meta?.lastUpdated;
   return {
+    type, entries: registry.indexer.extract(resource),
+    ...(resource.id !== undefined && when !== 'create' ? { id: resource.id } : {}),
+    ...(when === 'stored' && lu ? { lastUpdated: Date.parse(lu) } : {}),
+  };
+}
+
+export function subscriptionHook(registry: Registry, notifier: Notifier): WriteHook {
+  const matcher = new InMemoryMatcher();
+  return {
+    // Several instances sharing the store (MongoDB): a Subscription made through another one
+    // must be seen by the next write here, so every write runs the hook, which checks the
+    // store's subscription generation. SQLite's database is one process's own.
     get types() {
-      return registry.types;
+      return registry.shared ? registry.allTypes : registry.types;
+    },
+    /**
+     * Whether the write needs the hook (a transaction of its own): only when a subscription may
+     * match what is written (a create's id and every version's lastUpdated are not known yet, so
+     * conditions on them count as "may"). Writes nobody listens to keep group commit.
+     */
+    wants(resource, create) {
+      if (registry.shared || !resource || resource.resourceType === 'Subscription') return true;
+      const type = resource.resourceType;
+      if (!registry.has(type)) return false;
+      let cand: Candidate | undefined;
+      try {
+        cand = candidateOf(registry, type, resource, create ? 'create' : 'update');
+      } catch {
+        return true; // the store refuses it with the right error
+      }
+      if (!cand) return true;
+      const c = cand;
+      return registry.candidates(type, entryKeys(c.entries)).some((e) => {
+        const where = e.spec.where.get(type);
+        return where !== undefined && matcher.matches(where, c, e.state.access) !== false;
+      });
     },
     async onWrite(ctx, change) {
       if (change.type === 'Subscription') return subscriptionWrite(ctx, change, registry, notifier);
+      // R4 subscription.html: criteria apply to the new version; a deletion notifies nothing.
+      if (!change.current) return;
+      // Every Subscription committed before this write counts, wherever it was written.
+      const generation = await ctx.store.outbox.generation();
+      if (generation !== registry.generation) await registry.load(ctx);
+      if (!registry.has(change.type)) return;
+      const cand = candidateOf(registry, change.type, change.current, 'stored');
+      if (!cand) return;
       let appended = false;
-      for (const entry of registry.forType(change.type)) {
-        if (!(await matches(ctx, entry, change))) continue;
-        const versionId = (change.current as { meta?: { versionId?: string } } | undefined)?.meta?.versionId;
+      for (const entry of registry.candidates(change.type, entryKeys(cand.entries))) {
+        const where = entry.spec.where.get(change.type);
+        if (!where) continue;
+        if (entry.spec.topic && !entry.spec.topic.triggered(change.previous, change.current)) continue;
+        const verdict = matcher.matches(where, cand, entry.state.access) ?? await storeMatches(ctx, entry, change, where);
+        if (!verdict) continue;
+        const versionId = change.current.meta?.versionId;
         await ctx.store.outbox.append(entry.spec.id, {
           type: change.type, id: change.id, ...(versionId ? { versionId } : {}), create: change.previous === undefined,
         }, new Date().toISOString());

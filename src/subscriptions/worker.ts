@@ -33,7 +33,7 @@ export interface WorkerOptions {
   backlog?: number;
   /** How often the store is checked for work other instances left (ms). */
   pollMs?: number;
-  /** How often the registry is re-read from the store (ms). */
+  /** How often the registry is re-read from the store at the latest (ms); at once when its generation changed. */
   refreshMs?: number;
   /** A visible record of a subscription given up on. */
   audit?: (action: string, target: string, status: number) => void;
@@ -97,7 +97,9 @@ export class DeliveryWorker implements Notifier {
   private async pass(): Promise<void> {
     if (this.stopped) return;
     const now = Date.now();
-    if (now - this.lastRefresh > this.o.refreshMs) {
+    // Another instance's Subscription changes show in the store's generation: read again then
+    // (a write matches against the store's subscriptions anyway; this is for handshakes and heartbeats).
+    if (now - this.lastRefresh > this.o.refreshMs || await this.ctx.store.outbox.generation() !== this.registry.generation) {
       this.lastRefresh = now;
       await this.registry.load(this.ctx);
     }

@@ -37,6 +37,33 @@ for (const [name, open] of adapters) {
     await t.rejects(store.outbox.append('nope', {}, '2026-01-01T00:00:00Z'), /not registered/);
   });
 
+  t.test(`${name}: the generation changes with every put or drop of a subscription, in its transaction`, async (t) => {
+    const store = await open();
+    t.teardown(() => store.close());
+    const seen = [await store.outbox.generation()];
+    t.equal(seen[0], '', 'none before any subscription');
+    await store.outbox.putSubscription('s1', {});
+    seen.push(await store.outbox.generation());
+    await store.transaction((tx) => tx.outbox.putSubscription('s2', {}));
+    seen.push(await store.outbox.generation());
+    const before = seen[seen.length - 1];
+    await t.rejects(store.transaction(async (tx) => {
+      await tx.outbox.putSubscription('s3', {});
+      t.not(await tx.outbox.generation(), before, 'the transaction sees its own change');
+      throw new Error('undo');
+    }), /undo/);
+    t.equal(await store.outbox.generation(), before, 'a rolled-back change leaves it');
+    await store.transaction(async (tx) => {
+      await tx.create({ resourceType: 'Patient', id: 'p1' });
+      await tx.outbox.append('s1', { id: 'p1' }, '2026-01-01T00:00:00Z');
+    });
+    t.equal(await store.outbox.generation(), before, 'events do not change it');
+    await store.outbox.dropSubscription('s1');
+    seen.push(await store.outbox.generation());
+    t.equal(new Set(seen).size, seen.length, 'every change gave a new value');
+    t.same((await store.outbox.withPending()).sort(), [], 'the stamp is no subscription');
+  });
+
   t.test(`${name}: acknowledgement, failures, pruning and dropping`, async (t) => {
     const store = await open();
     t.teardown(() => store.close());

@@ -3,6 +3,7 @@
 // operations join its session, so the event commits with the write that caused it; a
 // concurrent append from another instance conflicts on the state document and is retried by
 // the transaction. On a standalone server (no transactions) they run on their own.
+import { randomUUID } from 'node:crypto';
 import type { MongoDb, Session } from './db.js';
 import { OUTBOX, OUTBOX_STATE } from './layout.js';
 import type { OutboxData, OutboxEvent, OutboxStore, SubscriptionState } from '../outbox.js';
@@ -11,6 +12,8 @@ import { StoreError } from '../port.js';
 interface StateDoc { _id: string; events: number; delivered: number; failures: number; data: OutboxData }
 
 const eventId = (sub: string, n: number): string => `${sub}#${n}`;
+/** The generation counter's document in OUTBOX_STATE (no subscription id holds a NUL). */
+const GENERATION = '\u0000generation';
 
 export class MongoOutbox implements OutboxStore {
   constructor(private readonly db: MongoDb, private readonly session: Session | undefined, private readonly serialise: <T>(fn: () => Promise<T>) => Promise<T>) {}
@@ -30,12 +33,23 @@ export class MongoOutbox implements OutboxStore {
       const cur = await this.state(subscription);
       const doc: StateDoc = cur ? { ...cur, data } : { _id: subscription, events: 0, delivered: 0, failures: 0, data };
       await this.db.replaceOne(OUTBOX_STATE, { _id: subscription }, { ...doc }, true, this.session);
+      await this.bump();
     });
+  }
+
+  private async bump(): Promise<void> {
+    await this.db.replaceOne(OUTBOX_STATE, { _id: GENERATION }, { _id: GENERATION, stamp: randomUUID() }, true, this.session);
+  }
+
+  async generation(): Promise<string> {
+    const [doc] = await this.db.find(OUTBOX_STATE, { _id: GENERATION }, { limit: 1 }, this.session);
+    return typeof doc?.stamp === 'string' ? doc.stamp : '';
   }
 
   dropSubscription(subscription: string): Promise<void> {
     return this.write(async () => {
       const cur = await this.state(subscription);
+      await this.bump();
       if (!cur) return;
       await this.db.deleteOne(OUTBOX_STATE, { _id: subscription }, this.session);
       const left = await this.db.find(OUTBOX, { s: subscription }, { projection: { _id: 1 } }, this.session);
@@ -49,7 +63,7 @@ export class MongoOutbox implements OutboxStore {
   }
 
   async withPending(): Promise<string[]> {
-    const docs = await this.db.find(OUTBOX_STATE, { $expr: { $gt: ['$events', '$delivered'] } }, { projection: { _id: 1 } }, this.session);
+    const docs = await this.db.find(OUTBOX_STATE, { _id: { $ne: GENERATION }, $expr: { $gt: ['$events', '$delivered'] } }, { projection: { _id: 1 } }, this.session);
     return docs.map((d) => String(d._id));
   }
 

@@ -1,6 +1,7 @@
 // The outbox (../outbox.ts) on SQLite: two tables on the writer connection. `run` executes a
 // write inside the open transaction or as a group-committed write of its own; `read` sees the
 // transaction's own writes inside one, committed data otherwise.
+import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { OutboxData, OutboxEvent, OutboxStore, SubscriptionState } from '../outbox.js';
 
@@ -9,6 +10,7 @@ CREATE TABLE IF NOT EXISTS sub_state (
   sub TEXT PRIMARY KEY, events INTEGER NOT NULL DEFAULT 0, delivered INTEGER NOT NULL DEFAULT 0,
   failures INTEGER NOT NULL DEFAULT 0, data TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE IF NOT EXISTS sub_generation (id INTEGER PRIMARY KEY CHECK (id = 1), stamp TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sub_event (
   sub TEXT NOT NULL, n INTEGER NOT NULL, at TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (sub, n)
 ) WITHOUT ROWID;
@@ -33,6 +35,8 @@ function statements(db: Database.Database): ReturnType<typeof prepare> {
 
 function prepare(db: Database.Database) {
   return {
+    bump: db.prepare<[string]>('INSERT INTO sub_generation (id, stamp) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET stamp = excluded.stamp'),
+    generation: db.prepare<[], { stamp: string }>('SELECT stamp FROM sub_generation WHERE id = 1'),
     put: db.prepare<[string, string]>(`INSERT INTO sub_state (sub, data) VALUES (?, ?) ON CONFLICT (sub) DO UPDATE SET data = excluded.data`),
     dropState: db.prepare<[string]>('DELETE FROM sub_state WHERE sub = ?'),
     dropEvents: db.prepare<[string]>('DELETE FROM sub_event WHERE sub = ?'),
@@ -58,11 +62,15 @@ export class SqliteOutbox implements OutboxStore {
   }
 
   putSubscription(subscription: string, data: OutboxData): Promise<void> {
-    return this.run(() => { this.s.put.run(subscription, JSON.stringify(data)); });
+    return this.run(() => { this.s.put.run(subscription, JSON.stringify(data)); this.s.bump.run(randomUUID()); });
   }
 
   dropSubscription(subscription: string): Promise<void> {
-    return this.run(() => { this.s.dropEvents.run(subscription); this.s.dropState.run(subscription); });
+    return this.run(() => { this.s.dropEvents.run(subscription); this.s.dropState.run(subscription); this.s.bump.run(randomUUID()); });
+  }
+
+  generation(): Promise<string> {
+    return this.read(() => this.r.generation.get()?.stamp ?? '');
   }
 
   getSubscription(subscription: string): Promise<SubscriptionState | undefined> {
