@@ -5,7 +5,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { slimDefinition, StringPool } from './slim.js';
-import { eachResourceIn } from './stream.js';
+import { eachResourceInFile } from './stream.js';
 import { compareVersions, isPackageDir, readPackageDir, readPackageTgz, type FhirPackage } from './package.js';
 import type {
   CodeSystem, CompartmentDefinition, FhirResource, SearchParameter, StructureDefinition, ValueSet,
@@ -109,12 +109,12 @@ export function loadCoreDefinitions(): RawDefinitions {
   const take = (res: unknown): void => {
     if (isResource(res)) collect(raw, res, pool);
   };
-  for (const f of R4_FILES) eachResourceIn(readFileSync(join(dir, f)), take);
-  eachResourceIn(readFileSync(join(dir, 'compartmentdefinition-patient.json')), take);
+  for (const f of R4_FILES) eachResourceInFile(join(dir, f), take);
+  eachResourceInFile(join(dir, 'compartmentdefinition-patient.json'), take);
   // The first implementation guide: US Core 5.0.1 profiles (with snapshots), as the definitions
   // package ships them (a JSON array). Only these eight of US Core's profiles and extensions are
   // on the npm registry; the IG package itself is not (see README "Validation").
-  eachResourceIn(readFileSync(join(dir, 'testing', 'uscore-v5.0.1-structuredefinitions.json')), take);
+  eachResourceInFile(join(dir, 'testing', 'uscore-v5.0.1-structuredefinitions.json'), take);
   return raw;
 }
 

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { eachElement, eachResourceIn } from '../../src/definitions/stream.js';
+import { ElementScanner, eachElement, eachResourceIn, eachResourceInFile } from '../../src/definitions/stream.js';
 import { r4DataDir } from '../../src/definitions/load.js';
 
 const all = (bytes: Buffer): unknown[] => {
@@ -11,6 +11,19 @@ const all = (bytes: Buffer): unknown[] => {
   eachResourceIn(bytes, (r) => out.push(r));
   return out;
 };
+
+/** Feeds `bytes` in pieces of `size` through one reused buffer, as the file reader does. */
+function inPieces(bytes: Buffer, key: string | undefined, size: number): unknown[] {
+  const out: unknown[] = [];
+  const scanner = new ElementScanner(key, (v) => out.push(v));
+  const piece = Buffer.alloc(size);
+  for (let at = 0; at < bytes.length; at += size) {
+    const n = bytes.copy(piece, 0, at, Math.min(bytes.length, at + size));
+    scanner.feed(piece.subarray(0, n));
+    piece.fill(0x7d); // overwritten, as the next read would
+  }
+  return out;
+}
 
 t.test('a Bundle gives its entries\' resources, whatever brackets, quotes and escapes their strings hold', async (t) => {
   const tricky = [
@@ -23,6 +36,17 @@ t.test('a Bundle gives its entries\' resources, whatever brackets, quotes and es
   t.same(all(Buffer.from(JSON.stringify(bundle))), tricky, 'compact');
   t.same(all(Buffer.from(JSON.stringify({ ...bundle, entry: [] }))), [], 'no entries');
   t.same(all(Buffer.from(JSON.stringify({ ...bundle, entry: [{ fullUrl: 'urn:x' }, ...bundle.entry.slice(0, 1)] }))), tricky.slice(0, 1), 'an entry without a resource is skipped');
+});
+
+t.test('pieces cut anywhere (inside strings, escapes, multi-byte characters, the key) give the same elements', async (t) => {
+  const entries = [
+    { resource: { resourceType: 'Basic', id: 'a', text: { div: 'quote \\" and } ] { [ and 𝄞 é' } } },
+    { resource: { resourceType: 'Basic', id: 'b', code: { text: 'backslash last \\' } } },
+  ];
+  const bytes = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: entries }));
+  for (const size of [1, 2, 3, 7, 64, bytes.length]) t.same(inPieces(bytes, 'entry', size), entries, `pieces of ${size}`);
+  const list = [{ a: '[' }, { b: [1, { c: '}' }] }];
+  for (const size of [1, 5]) t.same(inPieces(Buffer.from(JSON.stringify(list)), undefined, size), list, `array, pieces of ${size}`);
 });
 
 t.test('a top-level array gives its elements; a single resource is parsed whole', async (t) => {
@@ -47,7 +71,9 @@ t.test('a broken element is an error, not a silent skip', async (t) => {
 t.test('a file of the R4 package (profiles-types.json) reads the same one resource at a time as whole', async (t) => {
   const bytes = readFileSync(join(r4DataDir(), 'profiles-types.json'));
   const whole = (JSON.parse(bytes.toString('utf8')) as { entry: { resource: unknown }[] }).entry.map((e) => e.resource);
-  const streamed = all(bytes);
+  const streamed: unknown[] = [];
+  eachResourceInFile(join(r4DataDir(), 'profiles-types.json'), (r) => streamed.push(r));
   t.equal(streamed.length, whole.length);
-  t.same(streamed, whole);
+  t.same(streamed, whole, 'read from the file in pieces');
+  t.same(all(bytes), whole, 'from the bytes at once');
 });
