@@ -1,7 +1,7 @@
 // Shared helpers for the benchmarks: servers in child processes, autocannon runs, medians.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
@@ -44,10 +44,11 @@ export function median(xs: number[]): number {
  * stderr. The server's stdout (its request log) goes straight to `logFile`, as it would to a
  * collector, without passing through this process.
  */
-export function startServer(kind: string, env: Record<string, string> = {}, logFile = '/dev/null'): Promise<{ port: number; child: ChildProcess }> {
+export function startServer(kind: string, env: Record<string, string> = {}, logFile = '/dev/null', script?: string): Promise<{ port: number; child: ChildProcess }> {
   const log = openSync(logFile, 'a');
-  // The compiled server next to this file: benchmarks measure what `npm start` runs.
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./server.js', import.meta.url)), kind], {
+  // The compiled server next to this file (benchmarks measure what `npm start` runs), or another
+  // build's, to compare two versions in one run.
+  const child = spawn(process.execPath, [script ?? fileURLToPath(new URL('./server.js', import.meta.url)), kind], {
     env: { ...process.env, ...env }, stdio: ['ignore', log, 'pipe'],
   });
   closeSync(log);
@@ -74,8 +75,23 @@ export function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
+/** A string command-line option `--name value`. */
+export function argString(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
 /** A numeric command-line option `--name value`. */
 export function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/** CPU time a process has used so far (user + system), in seconds, from /proc (Linux). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The fields after the command name (which may hold spaces) start at the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the line, in clock ticks (USER_HZ, 100 on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }

@@ -23,8 +23,12 @@ declare module 'fastify' {
 }
 
 
+const visibleAscii = (c: number): boolean => c > 0x20 && c < 0x7f;
+
 function bearer(req: FastifyRequest, realm: string): string {
   const h = req.headers.authorization;
+  // The common spelling without a regular expression: this runs on every request.
+  if (h?.startsWith('Bearer ') && visibleAscii(h.charCodeAt(7)) && visibleAscii(h.charCodeAt(h.length - 1))) return h.slice(7);
   if (!h || !/^bearer\s+/i.test(h)) {
     // No token at all: no error attribute (RFC 6750 §3.1).
     throw new FhirError(401, 'An access token is required (Authorization: Bearer …)', 'login', { 'www-authenticate': `Bearer realm="${realm}"` });

@@ -5,6 +5,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { slimDefinition, StringPool } from './slim.js';
+import { eachResourceInFile } from './stream.js';
 import { compareVersions, isPackageDir, readPackageDir, readPackageTgz, type FhirPackage } from './package.js';
 import type {
   CodeSystem, CompartmentDefinition, FhirResource, SearchParameter, StructureDefinition, ValueSet,
@@ -100,22 +101,20 @@ function empty(): RawDefinitions {
   return { structureDefinitions: [], searchParameters: [], valueSets: [], codeSystems: [], compartments: [], rejected: [], packages: [] };
 }
 
-/** The official R4 4.0.1 definitions. */
+/** The official R4 4.0.1 definitions, read one resource at a time (stream.ts) and slimmed as they come. */
 export function loadCoreDefinitions(): RawDefinitions {
   const raw = empty();
   const pool = new StringPool();
   const dir = r4DataDir();
-  for (const f of R4_FILES) {
-    const json = readJson(join(dir, f));
-    if (isResource(json)) collect(raw, json, pool);
-  }
-  const patient = readJson(join(dir, 'compartmentdefinition-patient.json'));
-  if (isResource(patient)) collect(raw, patient, pool);
+  const take = (res: unknown): void => {
+    if (isResource(res)) collect(raw, res, pool);
+  };
+  for (const f of R4_FILES) eachResourceInFile(join(dir, f), take);
+  eachResourceInFile(join(dir, 'compartmentdefinition-patient.json'), take);
   // The first implementation guide: US Core 5.0.1 profiles (with snapshots), as the definitions
-  // package ships them. Only these eight of US Core's profiles and extensions are on the npm
-  // registry; the IG package itself is not (see README "Validation").
-  const usCore = readJson(join(dir, 'testing', 'uscore-v5.0.1-structuredefinitions.json'));
-  for (const sd of Array.isArray(usCore) ? usCore : []) if (isResource(sd)) collect(raw, sd, pool);
+  // package ships them (a JSON array). Only these eight of US Core's profiles and extensions are
+  // on the npm registry; the IG package itself is not (see README "Validation").
+  eachResourceInFile(join(dir, 'testing', 'uscore-v5.0.1-structuredefinitions.json'), take);
   return raw;
 }
 

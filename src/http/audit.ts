@@ -7,10 +7,22 @@ import type { AuditEntry } from '../auth/store.js';
 /** The longest query string kept in an entry. */
 const QUERY_MAX = 2000;
 
+/** The time of an entry, formatted once per millisecond (several requests end in each). */
+let lastMs = -1;
+let lastIso = '';
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
 export function registerAudit(app: FastifyInstance, write: (entry: AuditEntry) => void): void {
   app.addHook('onResponse', (req, reply, done) => {
     // Hot path (every request): plain assignments, no spreads.
-    const entry: AuditEntry = { time: new Date().toISOString(), requestId: String(req.id), action: `${req.method} ${req.routeOptions.url ?? 'unmatched'}`, status: reply.statusCode };
+    const entry: AuditEntry = { time: isoNow(), requestId: String(req.id), action: `${req.method} ${req.routeOptions.url ?? 'unmatched'}`, status: reply.statusCode };
     const caller = req.caller;
     if (caller) {
       if (caller.clientId) entry.clientId = caller.clientId;

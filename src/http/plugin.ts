@@ -43,8 +43,19 @@ export const fhirPlugin: FastifyPluginAsync<FhirPluginOptions> = async (app: Fas
   // The caller's policy (set by the auth guard, when auth is on) travels with the request's context.
   if (opts.guard) {
     app.addHook('onRequest', opts.guard);
+    // One context per policy: the guard hands out the same policy object for a token while it
+    // trusts its cache (src/auth/guard.ts), so a read does not copy the context each time.
+    const withAccess = new WeakMap<AccessPolicy, FhirContext>();
     app.addHook('preHandler', (req, _reply, done) => {
-      if (req.access) req.ctx = { ...ctx, access: req.access };
+      const access = req.access;
+      if (access) {
+        let c = withAccess.get(access);
+        if (!c) {
+          c = { ...ctx, access };
+          withAccess.set(access, c);
+        }
+        req.ctx = c;
+      }
       done();
     });
   }

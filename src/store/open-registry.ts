@@ -1,9 +1,8 @@
 // Opens the auth registry (./registry.ts) for a deployment. Apart from open.ts so that the
 // command line (scripts/auth.ts) loads the registry's adapters only, not the FHIR store's.
-import type { DatabaseTarget } from './open.js';
+import { connectMongo, type DatabaseTarget } from './open.js';
 import type { AuthRegistry } from './registry.js';
 import type { MongoDb } from './mongo/db.js';
-import { connectMongo } from './mongo/driver.js';
 import { SqliteRegistry } from './sqlite/registry.js';
 import { MongoRegistry } from './mongo/registry.js';
 

@@ -1,7 +1,6 @@
 // Chooses the adapter from DATABASE_URL. The composition root calls this; nothing else does.
 import type { Store, StoreIndexer } from './port.js';
 import { SqliteStore } from './sqlite/store.js';
-import { connectMongo } from './mongo/driver.js';
 import { MongoStore } from './mongo/store.js';
 import type { MongoDb } from './mongo/db.js';
 
@@ -20,6 +19,16 @@ export interface OpenOptions {
   searchTimeoutMs?: number;
   /** SQLite file databases: reader threads for searches and history (0: in this thread). */
   readers?: number;
+}
+
+/**
+ * Connects to MongoDB (src/store/mongo/driver.ts). The driver is loaded here, on first use: a
+ * SQLite deployment never pays for it (importing it alone costs ~7 MB of heap and a 17 MB
+ * buffer the BSON serializer allocates up front).
+ */
+export async function connectMongo(url: string): Promise<MongoDb> {
+  const driver = await import('./mongo/driver.js');
+  return driver.connectMongo(url);
 }
 
 /**
