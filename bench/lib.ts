@@ -79,3 +79,8 @@ export function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
+
+/** A command-line switch `--name`. */
+export function flag(name: string): boolean {
+  return process.argv.includes(`--${name}`);
+}
