@@ -8,6 +8,7 @@ import { checkStructure } from './structure.js';
 import { SchemaValidator } from './schema.js';
 import { Conformance } from './conform.js';
 import { TerminologyRules } from './terminology-rules.js';
+import { ResourceRules } from './resource-rules.js';
 import type { Issue } from '../fhir-basics/outcome.js';
 
 export { hasErrors, type Issue } from '../fhir-basics/outcome.js';
@@ -29,11 +30,13 @@ export class Validator {
   readonly schema: SchemaValidator;
   readonly conformance: Conformance;
   readonly terminologyRules: TerminologyRules;
+  readonly resourceRules: ResourceRules;
 
   constructor(readonly defs: Definitions) {
     this.schema = sharedSchema();
     this.conformance = new Conformance(defs);
     this.terminologyRules = new TerminologyRules(defs);
+    this.resourceRules = new ResourceRules(defs);
   }
 
   validate(resource: unknown, opts: ValidateOptions = {}): Issue[] {
@@ -57,6 +60,7 @@ export class Validator {
         out.push(i);
       }
       out.push(...this.terminologyRules.check(r, r.resourceType));
+      out.push(...this.resourceRules.check(r, r.resourceType));
     }
     // The schema's messages are the least precise (an enum, a pattern, a required property):
     // they are added only where nothing else has spoken.

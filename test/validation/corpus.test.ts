@@ -47,7 +47,9 @@ t.test('every official R4 example validates without errors (exceptions listed ab
  * server (SNOMED, LOINC, UCUM, display names), snapshot generation, signatures, and the Java
  * validator's own best-practice and IG-publication rules. It may rise; it must not fall.
  */
-const VERDICT_FLOOR = 0.77;
+const VERDICT_FLOOR = 0.81;
+/** The same, over the steps that need no terminology server Flint lacks (issue 17's target: 90%). */
+const NO_TX_FLOOR = 0.9;
 
 t.test('HL7 validator test cases: agreement with the Java validator', async (t) => {
   const { cases, skipped } = loadHl7Cases();
@@ -61,5 +63,6 @@ t.test('HL7 validator test cases: agreement with the Java validator', async (t) 
   for (const { module, a: m } of byModule(results)) t.comment(`  ${module}: ${m.verdict}/${m.n}`);
   t.ok(cases.length >= 180, `${cases.length} cases`);
   t.equal(a.noVerdict, 0, 'Flint gives a verdict on every step (it never throws)');
+  t.ok(noTx.verdict / noTx.n >= NO_TX_FLOOR, `verdict agreement without a terminology server ${pct(noTx.verdict, noTx.n)} >= ${NO_TX_FLOOR * 100}%`);
   t.ok(a.verdict / a.n >= VERDICT_FLOOR, `verdict agreement ${pct(a.verdict, a.n)} >= ${VERDICT_FLOOR * 100}%`);
 });
