@@ -10,12 +10,15 @@ import { Conformance } from './conform.js';
 import { TerminologyRules } from './terminology-rules.js';
 import { ResourceRules } from './resource-rules.js';
 import type { Issue } from '../fhir-basics/outcome.js';
+import type { TerminologyOverlay } from './bindings.js';
 
 export { hasErrors, type Issue } from '../fhir-basics/outcome.js';
 
 export interface ValidateOptions {
   /** Profiles to check besides those in meta.profile ($validate's `profile` parameter). */
   profiles?: readonly string[];
+  /** Terminology beyond the definitions (stored ValueSets and CodeSystems), and misses reported. */
+  terminology?: TerminologyOverlay;
 }
 
 let schemaValidator: SchemaValidator | undefined;
@@ -40,6 +43,10 @@ export class Validator {
   }
 
   validate(resource: unknown, opts: ValidateOptions = {}): Issue[] {
+    return this.conformance.terminology.withOverlay(opts.terminology, () => this.run(resource, opts));
+  }
+
+  private run(resource: unknown, opts: ValidateOptions): Issue[] {
     const nested: [string, Record<string, unknown>, string][] = [];
     const structural = checkStructure(this.defs, resource, (rt, r, loc) => {
       nested.push([rt, r, loc]);
