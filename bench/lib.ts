@@ -95,3 +95,8 @@ export function cpuSeconds(pid: number): number {
   // utime and stime are fields 14 and 15 of the line, in clock ticks (USER_HZ, 100 on Linux).
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
+
+/** A command-line switch `--name`. */
+export function flag(name: string): boolean {
+  return process.argv.includes(`--${name}`);
+}

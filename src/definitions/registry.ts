@@ -105,6 +105,16 @@ export class Definitions {
     return [...common, ...own];
   }
 
+  /** A search parameter by canonical url (any version). */
+  searchParameter(url: string): SearchParameter | undefined {
+    const u = url.split('|')[0] ?? url;
+    for (const list of this.searchParamsByBase.values()) {
+      const sp = list.find((p) => p.url === u);
+      if (sp) return sp;
+    }
+    return undefined;
+  }
+
   addSearchParameter(sp: SearchParameter): void {
     for (const base of sp.base ?? []) {
       const list = this.searchParamsByBase.get(base) ?? [];

@@ -70,6 +70,9 @@ export function snapshotElements(sd: StructureDefinition, lookup: Lookup, depth 
       continue;
     }
     const template = templateFor(id, d, byId, lookup);
+    // A path its (known) parent does not have (Patient.dateOfBirth) constrains nothing: R4
+    // profiling.html, a differential only constrains elements the base defines.
+    if (!template && !d.sliceName && hasKnownParent(id, d, byId)) continue;
     const el = template ? merge(template, d, id) : { ...d, id };
     if (!d.slicing && template?.slicing && el.sliceName) delete el.slicing;
     out.push(el);
@@ -94,4 +97,13 @@ function templateFor(id: string, d: ElementDefinition, byId: Map<string, Element
   if (!type) return undefined;
   const dt = lookup(`http://hl7.org/fhir/StructureDefinition/${type}`);
   return dt?.snapshot?.element?.find((e) => e.path === `${type}.${d.path.slice(dot + 1)}`);
+}
+
+/** Whether the element containing `d` is in the snapshot being built (so `d` would be found if it existed). */
+function hasKnownParent(id: string, d: ElementDefinition, byId: Map<string, ElementDefinition>): boolean {
+  const dot = d.path.lastIndexOf('.');
+  if (dot < 0) return false;
+  const parent = byId.get(id.slice(0, id.lastIndexOf('.'))) ?? byId.get(d.path.slice(0, dot));
+  // A content reference (Parameters.parameter.part → #Parameters.parameter) takes its children from elsewhere.
+  return parent !== undefined && parent.contentReference === undefined;
 }

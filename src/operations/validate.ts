@@ -2,7 +2,7 @@
 // checked exactly as a write would check it, plus the requested profile, and the answer is the
 // OperationOutcome (200) whatever it says. Nothing is stored.
 import type { FhirContext } from '../fhir/context.js';
-import { assertId, assertType } from '../fhir/resource.js';
+import { assertId, assertType, validateWithStoredTerminology } from '../fhir/resource.js';
 import { isObject } from '../fhir-basics/json.js';
 import { badRequest, FhirError, notFound } from '../fhir/errors.js';
 import { storeCall } from '../fhir/store-errors.js';
@@ -131,7 +131,7 @@ export async function validateOperation(ctx: FhirContext, input: ValidateInput):
     if (v.conformance.profile(p.profile)) profiles.push(p.profile);
     else issues.push(issue('error', 'not-supported', `The profile ${p.profile.slice(0, 200)} is not known to Flint`));
   }
-  issues.push(...v.validate(resource, { profiles }));
+  issues.push(...await validateWithStoredTerminology(ctx, resource, { profiles }));
   return done(issues);
 }
 

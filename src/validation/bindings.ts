@@ -29,12 +29,48 @@ const GRAMMARS: Record<string, { what: string; form: RegExp }> = {
 /** Value sets whose membership answers are remembered per (system, code) asked. */
 const MAX_REMEMBERED = 50_000;
 
+/**
+ * Value sets and code systems beyond the definitions for one validation (those stored through
+ * the API, fetched beforehand by the engine since validation is synchronous), and a report of
+ * the required bindings' value sets found nowhere.
+ */
+export interface TerminologyOverlay {
+  source?: TerminologySource;
+  onMissingValueSet?: (url: string) => void;
+}
+
 export class Terminology {
-  private readonly source: TerminologySource;
+  private readonly defsSource: TerminologySource;
+  private source: TerminologySource;
   private readonly answers = new Map<string, Membership | TerminologyError>();
+  private overlay: TerminologyOverlay | undefined;
 
   constructor(private readonly defs: Definitions) {
-    this.source = { codeSystem: (u) => defs.codeSystem(u), valueSet: (u) => defs.valueSet(u) };
+    this.defsSource = { codeSystem: (u) => defs.codeSystem(u), valueSet: (u) => defs.valueSet(u) };
+    this.source = this.defsSource;
+  }
+
+  /**
+   * Runs `fn` (synchronously) with an overlay: its source answers after the definitions, and
+   * its answers are not remembered (they depend on stored resources that may change).
+   */
+  withOverlay<T>(overlay: TerminologyOverlay | undefined, fn: () => T): T {
+    if (!overlay) return fn();
+    const extra = overlay.source;
+    const defs = this.defsSource;
+    this.overlay = overlay;
+    if (extra) {
+      this.source = {
+        codeSystem: (u, v) => defs.codeSystem(u, v) ?? extra.codeSystem(u, v),
+        valueSet: (u, v) => defs.valueSet(u, v) ?? extra.valueSet(u, v),
+      };
+    }
+    try {
+      return fn();
+    } finally {
+      this.overlay = undefined;
+      this.source = defs;
+    }
   }
 
   /** Codes of a CodeSystem whose content is complete; null when Flint cannot know them all. */
@@ -61,7 +97,8 @@ export class Terminology {
   /** Whether (system,) code is in the value set; remembered (bounded: the answers come from the data). */
   membership(valueSet: string, system: string | undefined, code: string): Membership | TerminologyError {
     const k = `${valueSet}\u0000${system ?? ''}\u0000${code}`;
-    let m = this.answers.get(k);
+    const remember = this.source === this.defsSource;
+    let m = remember ? this.answers.get(k) : undefined;
     if (!m) {
       const vs: ValueSet | undefined = this.source.valueSet(valueSet.split('|')[0] ?? valueSet);
       if (!vs) {
@@ -74,9 +111,12 @@ export class Terminology {
           m = err;
         }
       }
-      if (this.answers.size >= MAX_REMEMBERED) this.answers.clear();
-      this.answers.set(k, m);
+      if (remember) {
+        if (this.answers.size >= MAX_REMEMBERED) this.answers.clear();
+        this.answers.set(k, m);
+      }
     }
+    if (m instanceof TerminologyError && m.code === 'not-found') this.overlay?.onMissingValueSet?.(valueSet);
     return m;
   }
 

@@ -15,6 +15,7 @@ import { issue, type Issue } from '../fhir-basics/outcome.js';
 import { isObject } from '../fhir-basics/json.js';
 import { parseReference } from '../fhir-basics/references.js';
 import { MAX_DEPTH } from './structure.js';
+import { canonical, UCUM_SYSTEM } from '../search/ucum.js';
 
 type Json = Record<string, unknown>;
 
@@ -144,6 +145,7 @@ class Run {
     this.node(base, base.root, { value: res, type: rt, loc }, scope, 'base', depth);
     if (Array.isArray(res.contained)) this.containedReferenced(res, loc);
     if (rt === 'Bundle' && Array.isArray(res.entry)) this.fullUrls(res.entry, loc);
+    if (rt === 'Bundle' && Array.isArray(res.link)) this.links(res.link, loc);
     const meta = isObject(res.meta) ? res.meta : undefined;
     const declared = Array.isArray(meta?.profile) ? meta.profile.filter((p): p is string => typeof p === 'string') : [];
     const urls = [...declared.map((u, i) => ({ u, at: `${loc}.meta.profile[${i}]` })), ...extra.map((u) => ({ u, at: loc }))];
@@ -197,6 +199,19 @@ class Run {
       if (!/^[a-z][a-z0-9+.-]*:/i.test(e.fullUrl)) {
         this.add(issue('error', 'value', `The fullUrl must be an absolute URL, not "${short(e.fullUrl)}"`, `${loc}.entry[${i}].fullUrl`));
       }
+    });
+  }
+
+  /**
+   * A link relation names one link of the Bundle (R4 bundle.html#searchset and http.html#paging:
+   * self, first, previous, next, last each name one page), so each relation occurs once.
+   */
+  private links(links: unknown[], loc: string): void {
+    const seen = new Set<string>();
+    links.forEach((l, i) => {
+      if (!isObject(l) || typeof l.relation !== 'string') return;
+      if (seen.has(l.relation)) this.add(issue('error', 'invalid', `The link relation '${short(l.relation)}' can only occur once`, `${loc}.link[${i}]`));
+      seen.add(l.relation);
     });
   }
 
@@ -412,14 +427,46 @@ class Run {
       if (typeof value === 'number' && typeof limit === 'number') return value - limit;
       // ISO dates of the same precision compare as text.
       if (typeof value === 'string' && typeof limit === 'string' && value.length === limit.length) return value < limit ? -1 : value > limit ? 1 : 0;
-      if (isObject(value) && isObject(limit) && typeof value.value === 'number' && typeof limit.value === 'number' && value.code === limit.code && value.system === limit.system) return value.value - limit.value;
+      if (isObject(value) && isObject(limit) && typeof value.value === 'number' && typeof limit.value === 'number') {
+        if (value.code === limit.code && value.system === limit.system) return value.value - limit.value;
+        // Quantities in different UCUM units compare once both are in canonical units.
+        if (value.system === UCUM_SYSTEM && limit.system === UCUM_SYSTEM && typeof value.code === 'string' && typeof limit.code === 'string') {
+          const a = canonical(value.value, value.code);
+          const b = canonical(limit.value, limit.code);
+          if (a && b && a.code === b.code) return a.value - b.value;
+        }
+      }
       return undefined;
     };
     const show = (v: unknown): string => (isObject(v) ? `${String(v.value)} ${String(v.code ?? v.unit ?? '')}`.trim() : String(v));
+    if (typeof value === 'string' && (rule.minValue?.type === 'Duration' || rule.maxValue?.type === 'Duration')) {
+      this.durationLimits(rule, value, loc);
+      return;
+    }
     const lo = rule.minValue ? compare(rule.minValue.value) : undefined;
     if (lo !== undefined && lo < 0) this.add(issue('error', 'value', `The value ${show(value)} is less than the minimum ${show(rule.minValue?.value)}`, loc));
     const hi = rule.maxValue ? compare(rule.maxValue.value) : undefined;
     if (hi !== undefined && hi > 0) this.add(issue('error', 'value', `The value ${show(value)} is greater than the maximum ${show(rule.maxValue?.value)}`, loc));
+  }
+
+  /**
+   * A date limited by a Duration (minValueDuration/maxValueDuration, which the reference
+   * validator reads as R5 elementdefinition.html does): the limit is relative to now, the
+   * earliest allowed date being now minus the minimum, the latest now plus the maximum.
+   */
+  private durationLimits(rule: Rule, value: string, loc: string): void {
+    const at = dateMillis(value);
+    if (at === undefined) return;
+    const now = Date.now();
+    const span = (limit: unknown): number | undefined => {
+      if (!isObject(limit) || typeof limit.value !== 'number' || typeof limit.code !== 'string') return undefined;
+      const ms = canonical(limit.value, limit.code);
+      return ms?.code === 's' ? ms.value * 1000 : undefined;
+    };
+    const min = rule.minValue?.type === 'Duration' ? span(rule.minValue.value) : undefined;
+    if (min !== undefined && at < now - min) this.add(issue('error', 'value', `The date ${value} is earlier than ${new Date(now - min).toISOString().slice(0, 10)} (the minimum is a duration before now)`, loc));
+    const max = rule.maxValue?.type === 'Duration' ? span(rule.maxValue.value) : undefined;
+    if (max !== undefined && at > now + max) this.add(issue('error', 'value', `The date ${value} is later than ${new Date(now + max).toISOString().slice(0, 10)} (the maximum is a duration after now)`, loc));
   }
 
   private constraints(rule: Rule, value: unknown, type: string, loc: string, scope: Scope): void {
@@ -533,3 +580,11 @@ function fragments(v: unknown, into: Set<string>, depth: number): void {
   }
 }
 
+
+/** The instant a FHIR date, dateTime or instant starts at (a partial date at its first day, UTC); undefined when not one. */
+function dateMillis(v: string): number | undefined {
+  const m = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(T.*)?$/.exec(v);
+  if (!m) return undefined;
+  const t = m[4] ? Date.parse(v) : Date.UTC(Number(m[1]), Number(m[2] ?? '1') - 1, Number(m[3] ?? '1'));
+  return Number.isNaN(t) ? undefined : t;
+}

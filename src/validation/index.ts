@@ -8,13 +8,17 @@ import { checkStructure } from './structure.js';
 import { SchemaValidator } from './schema.js';
 import { Conformance } from './conform.js';
 import { TerminologyRules } from './terminology-rules.js';
+import { ResourceRules } from './resource-rules.js';
 import type { Issue } from '../fhir-basics/outcome.js';
+import type { TerminologyOverlay } from './bindings.js';
 
 export { hasErrors, type Issue } from '../fhir-basics/outcome.js';
 
 export interface ValidateOptions {
   /** Profiles to check besides those in meta.profile ($validate's `profile` parameter). */
   profiles?: readonly string[];
+  /** Terminology beyond the definitions (stored ValueSets and CodeSystems), and misses reported. */
+  terminology?: TerminologyOverlay;
 }
 
 let schemaValidator: SchemaValidator | undefined;
@@ -29,14 +33,20 @@ export class Validator {
   readonly schema: SchemaValidator;
   readonly conformance: Conformance;
   readonly terminologyRules: TerminologyRules;
+  readonly resourceRules: ResourceRules;
 
   constructor(readonly defs: Definitions) {
     this.schema = sharedSchema();
     this.conformance = new Conformance(defs);
     this.terminologyRules = new TerminologyRules(defs);
+    this.resourceRules = new ResourceRules(defs);
   }
 
   validate(resource: unknown, opts: ValidateOptions = {}): Issue[] {
+    return this.conformance.terminology.withOverlay(opts.terminology, () => this.run(resource, opts));
+  }
+
+  private run(resource: unknown, opts: ValidateOptions): Issue[] {
     const nested: [string, Record<string, unknown>, string][] = [];
     const structural = checkStructure(this.defs, resource, (rt, r, loc) => {
       nested.push([rt, r, loc]);
@@ -57,6 +67,7 @@ export class Validator {
         out.push(i);
       }
       out.push(...this.terminologyRules.check(r, r.resourceType));
+      out.push(...this.resourceRules.check(r, r.resourceType));
     }
     // The schema's messages are the least precise (an enum, a pattern, a required property):
     // they are added only where nothing else has spoken.

@@ -74,12 +74,20 @@ export const PRIMITIVES: Readonly<Record<string, PrimitiveRule>> = {
   xhtml: { json: 'string', check: nonEmpty('xhtml') },
 };
 
+/** R4 datatypes.html#string: 1 MB, counted in bytes as the reference validator counts it. */
+const MAX_STRING_BYTES = 1024 * 1024;
+const UNLIMITED = new Set(['base64Binary', 'xhtml']);
+
 /** Returns a problem description, or undefined when `value` is a valid `type`. */
 export function checkPrimitive(type: string, value: unknown): string | undefined {
   const rule = PRIMITIVES[type];
   if (!rule) return undefined;
   if (typeof value !== rule.json) {
     return `must be a JSON ${rule.json} (FHIR ${type}), got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`;
+  }
+  // R4 datatypes.html#string: strings SHALL NOT exceed 1 MB (base64Binary and xhtml have no such limit).
+  if (typeof value === 'string' && value.length > MAX_STRING_BYTES / 4 && !UNLIMITED.has(type) && Buffer.byteLength(value, 'utf8') > MAX_STRING_BYTES) {
+    return `is longer than the 1 MB (${MAX_STRING_BYTES} bytes) R4 allows for a ${type}`;
   }
   if (rule.regex && !rule.regex.test(value as string)) {
     return value === '' ? `must not be empty (FHIR ${type})` : `is not a valid ${type}`;

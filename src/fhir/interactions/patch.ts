@@ -63,7 +63,7 @@ export async function patch(ctx: FhirContext, input: PatchInput): Promise<Versio
   // Validation failures of the patched resource are 422, like an invalid update body.
   let resource;
   try {
-    resource = checkResourceBody(ctx, patched, input.type, 'update');
+    resource = await checkResourceBody(ctx, patched, input.type, 'update');
   } catch (err) {
     if (err instanceof FhirError && err.status === 400) throw new FhirError(422, err.issues);
     throw err;

@@ -17,7 +17,7 @@ import { hookedWrite } from '../workflow/hooks.js';
  */
 export async function create(ctx: FhirContext, type: string, body: unknown, assignedId?: string): Promise<VersionRecord> {
   assertType(ctx, type);
-  const checked = checkResourceBody(ctx, body, type, 'create');
+  const checked = await checkResourceBody(ctx, body, type, 'create');
   const resource = assignedId ? { ...checked, id: assignedId } : checked;
   requirePerm(ctx, 'c', type);
   assertContentInCompartment(ctx, resource);
@@ -50,7 +50,7 @@ export async function update(ctx: FhirContext, input: UpdateInput): Promise<{ re
   const { type, id } = input;
   assertType(ctx, type);
   assertId(id);
-  const resource = checkResourceBody(ctx, input.body, type, 'update');
+  const resource = await checkResourceBody(ctx, input.body, type, 'update');
   // R4 http.html#update: the body SHALL carry the id of the URL.
   if (resource.id === undefined) throw badRequest('The resource has no id; an update needs the id of the URL in the body', 'required');
   if (resource.id !== id) throw badRequest(`The id "${resource.id}" in the body does not match "${id}" in the URL`);
