@@ -95,7 +95,8 @@ function splitField(raw: string, d: Delimiters): Field {
   return raw.split(d.repetition).map((rep) => rep.split(d.component).map((comp) => comp.split(d.subcomponent).map((s) => unescape(s, d))));
 }
 
-function delimitersOf(msh: string): Delimiters {
+/** The delimiters a header segment (MSH, or a batch's FHS/BHS) declares in its fields 1 and 2. */
+export function delimitersOf(msh: string): Delimiters {
   // MSH-1 is the character right after "MSH"; MSH-2 the next (up to) four characters.
   const field = msh[3] ?? '';
   if (!field || /[A-Za-z0-9\r\n ]/.test(field)) throw new V2ParseError('MSH-1 (field separator) is missing or invalid');
@@ -118,20 +119,31 @@ export function parseMessage(text: string): V2Message {
   const d = delimitersOf(first);
   const segments: Segment[] = [];
   for (const [i, line] of lines.entries()) {
-    const parts = line.split(d.field);
-    const name = parts[0] ?? '';
-    if (!SEGMENT_NAME.test(name)) throw new V2ParseError(`Segment ${i + 1} has no valid segment name`);
-    if (name === 'MSH') {
-      if (i !== 0) throw new V2ParseError('MSH appears more than once (batches are not accepted here)');
-      // MSH-1 is the separator itself and MSH-2 is not split (it holds the delimiters).
-      const fields: Field[] = [[], [[[d.field]]], [[[parts[1] ?? '']]], ...parts.slice(2).map((f) => splitField(f, d))];
-      segments.push(new Segment(name, fields, ['', d.field, ...parts.slice(1)]));
-    } else {
-      segments.push(new Segment(name, [[], ...parts.slice(1).map((f) => splitField(f, d))], parts));
-    }
+    const segment = parseSegment(line, d, i + 1);
+    if (segment.name === 'MSH' && i !== 0) throw new V2ParseError('MSH appears more than once (a batch needs its BHS/BTS envelope)');
+    if (BATCH_SEGMENTS.has(segment.name)) throw new V2ParseError(`${segment.name} belongs to a batch envelope, not inside a message`);
+    segments.push(segment);
   }
   const header = segments[0] as Segment;
   return { delimiters: d, segments, header };
+}
+
+/** The segments of the batch protocol's envelope (v2.5.1 2.10.3). */
+const BATCH_SEGMENTS = new Set(['FHS', 'BHS', 'BTS', 'FTS']);
+/** Segments whose fields 1 and 2 are the delimiters themselves. */
+const HEADERS = new Set(['MSH', 'FHS', 'BHS']);
+
+/** One segment's text (without its terminator); `at` numbers it for errors. */
+export function parseSegment(line: string, d: Delimiters, at: number): Segment {
+  const parts = line.split(d.field);
+  const name = parts[0] ?? '';
+  if (!SEGMENT_NAME.test(name)) throw new V2ParseError(`Segment ${at} has no valid segment name`);
+  if (HEADERS.has(name)) {
+    // Field 1 is the separator itself and field 2 is not split (it holds the delimiters).
+    const fields: Field[] = [[], [[[d.field]]], [[[parts[1] ?? '']]], ...parts.slice(2).map((f) => splitField(f, d))];
+    return new Segment(name, fields, ['', d.field, ...parts.slice(1)]);
+  }
+  return new Segment(name, [[], ...parts.slice(1).map((f) => splitField(f, d))], parts);
 }
 
 /** Escapes text for an ER7 field (v2.5.1 2.7.1): the delimiters themselves, and line breaks. */

@@ -1,5 +1,6 @@
 // The MLLP listener: a TCP server beside the HTTP one (a sibling of src/http). Each connection
-// decodes frames, handles its messages one at a time and answers each with an ACK, in order.
+// decodes frames, handles their messages and answers each frame, in order: a message with its
+// ACK, a batch (FHS/BHS, src/v2/batch.ts) with an acknowledgement batch.
 // Memory per connection is bounded (frame size, messages waiting), idle connections are
 // closed, and the number of connections is capped. TLS is left to a proxy in front (README).
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -10,6 +11,7 @@ import { ERROR_CODES, V2Error } from './errors.js';
 import { handleMessages, type Handled, type HandleOptions } from './handle.js';
 import type { RouteTable } from '../fhir/request.js';
 import { frame, MllpDecoder } from './mllp.js';
+import { BatchError, batchAcknowledgement, batchRejection, isBatch, parseBatch, type BatchFrame } from './batch.js';
 
 export interface MllpOptions extends HandleOptions {
   port: number;
@@ -30,6 +32,43 @@ const MAX_BATCH = 32;
 function internalError(): Handled {
   const e = new V2Error('AE', ERROR_CODES.internal, 'Internal error');
   return { ack: buildAck(undefined, 'AE', e), code: 'AE' };
+}
+
+/** What one frame asks for: a fixed answer (refused), or messages to handle (one, or a batch's). */
+type Plan = { answer: Handled } | { texts: string[]; batch?: BatchFrame };
+
+/** One frame's answer (an ACK, or an acknowledgement batch) and its messages' outcomes for the log. */
+interface Answer {
+  ack: string;
+  handled: Handled[];
+}
+
+function plan(f: Buffer | 'oversize', maxFrameBytes: number): Plan {
+  if (f === 'oversize') {
+    return { answer: { ack: buildAck(undefined, 'AR', new V2Error('AR', ERROR_CODES.internal, `Frame larger than ${maxFrameBytes} bytes (MLLP_MAX_FRAME)`)), code: 'AR', reason: 'oversize' } };
+  }
+  const text = decode(f);
+  if (!isBatch(text)) return { texts: [text] };
+  try {
+    const batch = parseBatch(text);
+    return { texts: batch.batches.flatMap((b) => b.messages), batch };
+  } catch (err) {
+    if (!(err instanceof BatchError)) throw err;
+    return { answer: { ack: batchRejection(err), code: 'AR', type: 'batch', reason: `${err.code} ${err.location?.segment ?? ''}` } };
+  }
+}
+
+/** Takes the frame's outcomes from the front of `handled` (in order) and builds its answer. */
+function answer(p: Plan, handled: Handled[]): Answer {
+  if ('answer' in p) return { ack: p.answer.ack, handled: [p.answer] };
+  const mine = handled.splice(0, p.texts.length);
+  if (!p.batch) {
+    const h = mine[0] ?? internalError();
+    return { ack: h.ack, handled: [h] };
+  }
+  let at = 0;
+  const acks = p.batch.batches.map((b) => mine.slice(at, (at += b.messages.length)).map((h) => h.ack));
+  return { ack: batchAcknowledgement(p.batch, acks), handled: mine };
 }
 
 export interface MllpListener {
@@ -73,24 +112,28 @@ export function createMllpListener(ctx: FhirContext, table: RouteTable, opts: Ml
       busy = true;
       while (!closed && waiting.length) {
         // Every frame already received is handled in one go: they share one commit (handleMessages).
-        const batch = waiting.splice(0, MAX_BATCH);
+        const frames = waiting.splice(0, MAX_BATCH);
         if (waiting.length < MAX_WAITING && !socket.writableNeedDrain) socket.resume();
         const started = performance.now();
-        let handled: Handled[];
+        let answers: Answer[];
+        let count = 0;
         try {
-          const texts = batch.filter((p): p is Buffer => p !== 'oversize').map(decode);
-          const answers = texts.length ? await handleMessages(ctx, table, texts, opts) : [];
-          // Oversize frames are answered with an AR, in order with the others.
-          handled = batch.map((p) => (p === 'oversize'
-            ? { ack: buildAck(undefined, 'AR', new V2Error('AR', ERROR_CODES.internal, `Frame larger than ${opts.maxFrameBytes} bytes (MLLP_MAX_FRAME)`)), code: 'AR' as const, reason: 'oversize' }
-            : answers.shift() ?? internalError()));
+          const plans = frames.map((f) => plan(f, opts.maxFrameBytes));
+          const texts = plans.flatMap((p) => ('texts' in p ? p.texts : []));
+          count = texts.length;
+          const handled: Handled[] = [];
+          // A batch frame may hold many messages: at most MAX_BATCH share one commit.
+          for (let i = 0; i < texts.length; i += MAX_BATCH) handled.push(...await handleMessages(ctx, table, texts.slice(i, i + MAX_BATCH), opts));
+          answers = plans.map((p) => answer(p, handled));
         } catch {
-          handled = batch.map(internalError);
+          answers = frames.map(() => ({ ack: internalError().ack, handled: [internalError()] }));
         }
-        const ms = Math.round(((performance.now() - started) / batch.length) * 10) / 10;
-        for (const h of handled) {
-          send(h.ack);
-          log.info({ mllp: conn, type: h.type, ack: h.code, ...(h.reason ? { reason: h.reason } : {}), ms, ...(batch.length > 1 ? { batch: batch.length } : {}) }, 'mllp message');
+        const ms = Math.round(((performance.now() - started) / Math.max(1, count)) * 10) / 10;
+        for (const a of answers) {
+          send(a.ack);
+          for (const h of a.handled) {
+            log.info({ mllp: conn, type: h.type, ack: h.code, ...(h.reason ? { reason: h.reason } : {}), ms, ...(count > 1 ? { batch: count } : {}) }, 'mllp message');
+          }
         }
       }
       busy = false;

@@ -31,23 +31,38 @@ const REPORT_STATUS: Record<string, DiagnosticReport['status']> = {
 const FLAGS = new Set(['L', 'H', 'LL', 'HH', '<', '>', 'N', 'A', 'AA', 'U', 'D', 'B', 'W', 'S', 'R', 'I', 'MS', 'VS', 'NEG', 'POS', 'IND', 'E', 'EX', 'HX', 'LX']);
 const COMPARATORS = new Set(['<', '<=', '>', '>=']);
 
+/** ORC-5 order status (HL7 table 0038) → ServiceRequest.status (v2-to-FHIR IG). */
+const ORDER_STATUS: Record<string, ServiceRequest['status']> = {
+  A: 'active', CA: 'revoked', CM: 'completed', DC: 'revoked', ER: 'entered-in-error', HD: 'on-hold', IP: 'active', RP: 'revoked', SC: 'active',
+};
+/** The R5 element DiagnosticReport.note as an R4 cross-version extension (as the IG does for Appointment.note). */
+export const REPORT_NOTE = 'http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note';
+
 interface Order {
   obr: Segment;
+  /** The ORC just before the OBR, if any (ORU_R01 ORDER_OBSERVATION group). */
+  orc?: Segment;
   obrSeq: number;
   notes: string[];
   results: { obx: Segment; seq: number; notes: string[] }[];
 }
 
-/** Groups OBR, its OBX and the NTEs that follow each (v2.5.1 ORU_R01 message structure). */
-function orders(segments: readonly Segment[]): Order[] {
+/**
+ * Groups OBR, its OBX and the NTEs that follow each (v2.5.1 ORU_R01 message structure), from
+ * the segments after PID: NTEs right after PID (PATIENT group) are the patient notes.
+ */
+function orders(segments: readonly Segment[]): { list: Order[]; patientNotes: string[] } {
   const out: Order[] = [];
+  const patientNotes: string[] = [];
   const counts = new Map<string, number>();
-  let lastNotes: string[] | undefined;
+  let lastNotes: string[] | undefined = patientNotes;
+  let orc: Segment | undefined;
   for (const s of segments) {
     const seq = (counts.get(s.name) ?? 0) + 1;
     counts.set(s.name, seq);
     if (s.name === 'OBR') {
-      const o: Order = { obr: s, obrSeq: seq, notes: [], results: [] };
+      const o: Order = { obr: s, ...(orc ? { orc } : {}), obrSeq: seq, notes: [], results: [] };
+      orc = undefined;
       out.push(o);
       lastNotes = o.notes;
     } else if (s.name === 'OBX') {
@@ -60,11 +75,32 @@ function orders(segments: readonly Segment[]): Order[] {
       // NTE-3 comment (repeating); NTEs after PID or elsewhere are not mapped.
       const text = s.reps(3).map((c) => c[0] ?? '').join('\n');
       if (lastNotes && text) lastNotes.push(text);
-    } else if (s.name === 'PID' || s.name === 'PV1' || s.name === 'ORC' || s.name === 'SPM') {
-      if (s.name !== 'ORC' && s.name !== 'SPM') lastNotes = undefined;
+    } else if (s.name === 'ORC') {
+      orc = s;
+    } else if (s.name === 'PV1') {
+      lastNotes = undefined;
     }
   }
-  return out;
+  return { list: out, patientNotes };
+}
+
+/** ServiceRequest.status from ORC-5, else from the report's status. */
+function orderStatus(o: Order, report: DiagnosticReport['status']): ServiceRequest['status'] {
+  const fromOrc = ORDER_STATUS[(o.orc?.get(5) ?? '').toUpperCase()];
+  if (fromOrc) return fromOrc;
+  if (report === 'final' || report === 'corrected' || report === 'amended' || report === 'appended') return 'completed';
+  if (report === 'cancelled') return 'revoked';
+  if (report === 'entered-in-error') return 'entered-in-error';
+  return 'active';
+}
+
+/** A conditional PATCH setting ServiceRequest.status (R4 http.html#patch: a Binary holding a JSON Patch). */
+function statusPatch(criteria: string, status: ServiceRequest['status']): Entry {
+  const ops = [{ op: 'replace', path: '/status', value: status }];
+  return {
+    resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data: Buffer.from(JSON.stringify(ops)).toString('base64') },
+    request: { method: 'PATCH', url: `ServiceRequest?${criteria}` },
+  };
 }
 
 function number(text: string): number | undefined {
@@ -179,7 +215,7 @@ function tempId(): string {
 
 /** The transaction entries for the orders and results of an ORU^R01. */
 export function mapResults(segments: readonly Segment[], patientRef: string, facility: string, opts: MapOptions): Entry[] {
-  const list = orders(segments);
+  const { list, patientNotes } = orders(segments);
   if (list.length === 0) throw new V2Error('AE', ERROR_CODES.segmentSequence, 'ORU^R01 needs at least one OBR', { segment: 'OBR' });
   const entries: Entry[] = [];
   const seenOrders = new Set<string>();
@@ -194,11 +230,12 @@ export function mapResults(segments: readonly Segment[], patientRef: string, fac
     if (o.obr.get(7) && !effective) throw fieldError(ERROR_CODES.dataType, 'observation date/time is not a valid TS', 'OBR', o.obrSeq, 7);
     const identifiers = [placer, filler].filter((i): i is Identifier => !!i);
 
-    // ServiceRequest: found by its order number, or created once (If-None-Exist).
+    // ServiceRequest: found by its order number, or created once (If-None-Exist); its status is
+    // then set from this message (an order placed elsewhere is updated, not only referred to).
     const srUrl = tempId();
-    const sr: ServiceRequest = { resourceType: 'ServiceRequest', identifier: identifiers, status: 'unknown', intent: 'order', code, subject: { reference: patientRef } };
     const srKey = placer?.system && placer.value ? placer : key;
-    entries.push({ fullUrl: srUrl, resource: sr, request: { method: 'POST', url: 'ServiceRequest', ifNoneExist: `identifier=${tokenQuery(srKey.system ?? '', srKey.value ?? '')}` } });
+    const srCriteria = `identifier=${tokenQuery(srKey.system ?? '', srKey.value ?? '')}`;
+    const srAt = entries.length;
 
     const resultRefs: { reference: string }[] = [];
     const seenSets = new Set<string>();
@@ -254,7 +291,14 @@ export function mapResults(segments: readonly Segment[], patientRef: string, fac
       // R4 DiagnosticReport has no note: comments on the order go into the conclusion.
       ...(o.notes.length ? { conclusion: o.notes.join('\n') } : {}),
     };
+    // Notes on the patient (NTE after PID): the IG leaves them unmapped in ORU_R01; they travel
+    // with each report as the R5 DiagnosticReport.note, one Annotation per NTE.
+    if (patientNotes.length) report.extension = patientNotes.map((text) => ({ url: REPORT_NOTE, valueAnnotation: { text } }));
     entries.push({ fullUrl: tempId(), resource: report, request: { method: 'PUT', url: `DiagnosticReport?identifier=${tokenQuery(key.system, key.value)}` } });
+    const srStatus = orderStatus(o, reportStatus);
+    const sr: ServiceRequest = { resourceType: 'ServiceRequest', identifier: identifiers, status: srStatus, intent: 'order', code, subject: { reference: patientRef } };
+    entries.splice(srAt, 0, { fullUrl: srUrl, resource: sr, request: { method: 'POST', url: 'ServiceRequest', ifNoneExist: srCriteria } });
+    entries.push(statusPatch(srCriteria, srStatus));
   }
   return entries;
 }

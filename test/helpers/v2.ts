@@ -126,3 +126,23 @@ export function msa(ack: string): { code: string; control: string; text: string;
   const err = lines.find((l) => l.startsWith('ERR|'));
   return { code: m[1] ?? '', control: m[2] ?? '', text: m[3] ?? '', ...(err ? { err } : {}) };
 }
+
+/** A batch (BHS … BTS) of `messages`, with BTS-1 = `count` (their number unless given), in a file envelope when `file`. */
+export function batchOf(messages: readonly string[], opts: { count?: string; file?: boolean; control?: string } = {}): string {
+  const lines = [
+    ...(opts.file ? ['FHS|^~\\&|ACMELAB|ACME|FLINT|CLINIC|20240301090000||||F-77'] : []),
+    `BHS|^~\\&|ACMELAB|ACME|FLINT|CLINIC|20240301090000||||${opts.control ?? 'B-9'}`,
+    ...messages.flatMap((m) => m.split(/\r\n|\r|\n/).filter((l) => l !== '')),
+    `BTS|${opts.count ?? String(messages.length)}`,
+    ...(opts.file ? ['FTS|1'] : []),
+  ];
+  return `${lines.join('\r')}\r`;
+}
+
+/** The MSA of each ACK inside an acknowledgement batch, and its envelope segments. */
+export function batchAcks(frame: string): { envelope: string[]; acks: ReturnType<typeof msa>[] } {
+  const lines = frame.split('\r').filter((l) => l !== '');
+  const acks = lines.map((l, i) => (l.startsWith('MSH|') ? msa(lines.slice(i, lines.findIndex((x, j) => j > i && !/^(MSA|ERR)\|/.test(x)) >>> 0).join('\r')) : undefined))
+    .filter((a): a is ReturnType<typeof msa> => a !== undefined);
+  return { envelope: lines.filter((l) => /^(FHS|BHS|BTS|FTS)\|/.test(l)), acks };
+}

@@ -1,6 +1,6 @@
 // ORU^R01 and ADT → FHIR: the exact transaction each message gives (pure mapping, no store).
 import t, { type Test } from 'tap';
-import type { Bundle, BundleEntry, DiagnosticReport, Observation } from 'fhir/r4.js';
+import type { Bundle, BundleEntry, DiagnosticReport, Observation, ServiceRequest } from 'fhir/r4.js';
 import { parseMessage, V2ParseError } from '../../src/v2/er7.js';
 import { mapMessage } from '../../src/v2/map.js';
 import { V2Error } from '../../src/v2/errors.js';
@@ -58,7 +58,7 @@ t.test('Lab A ORU^R01 (v2.5.1, LOINC/UCUM) gives Patient, ServiceRequest, six Ob
       resource: {
         resourceType: 'ServiceRequest',
         identifier: [{ type: type('PLAC'), system: 'urn:flint:v2:id:CLINIC', value: 'ORD-77' }, { type: type('FILL'), system: ACME, value: 'F-1001' }],
-        status: 'unknown', intent: 'order', code: { coding: [{ system: 'http://loinc.org', code: '24323-8', display: 'Comprehensive metabolic panel' }] }, subject: patientRef,
+        status: 'completed', intent: 'order', code: { coding: [{ system: 'http://loinc.org', code: '24323-8', display: 'Comprehensive metabolic panel' }] }, subject: patientRef,
       },
       request: { method: 'POST', url: 'ServiceRequest', ifNoneExist: `identifier=${encodeURIComponent('urn:flint:v2:id:CLINIC|ORD-77')}` },
     },
@@ -95,7 +95,44 @@ t.test('Lab A ORU^R01 (v2.5.1, LOINC/UCUM) gives Patient, ServiceRequest, six Ob
       },
       request: { method: 'PUT', url: `DiagnosticReport?identifier=${encodeURIComponent(`${ACME}|F-1001`)}` },
     },
+    statusPatch('urn:flint:v2:id:CLINIC|ORD-77', 'completed'),
   ]);
+});
+
+/** The entry that sets an existing order's status: a conditional JSON Patch in a Binary. */
+function statusPatch(identifier: string, status: string): BundleEntry {
+  return {
+    resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data: Buffer.from('[{"op":"replace","path":"/status","value":"' + status + '"}]').toString('base64') },
+    request: { method: 'PATCH', url: `ServiceRequest?identifier=${encodeURIComponent(identifier)}` },
+  };
+}
+
+t.test('NTEs right after PID are patient notes: each DiagnosticReport of the message carries them as the R5 DiagnosticReport.note', async (t) => {
+  const text = MULTI_OBR.replace(/(PID\|[^\r]*\r)/, '$1NTE|1||Patient is fasting\rNTE|2||Needle phobia^second line\r');
+  const entries = normalise(map(text));
+  const reports = entries.filter((e) => e.resource?.resourceType === 'DiagnosticReport').map((e) => e.resource as DiagnosticReport);
+  const note = 'http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note';
+  t.equal(reports.length, 2);
+  for (const r of reports) {
+    t.same(r.extension, [{ url: note, valueAnnotation: { text: 'Patient is fasting' } }, { url: note, valueAnnotation: { text: 'Needle phobia' } }]);
+    t.equal(r.conclusion, undefined, 'not mixed with the order notes');
+  }
+  t.notOk(entries.some((e) => (e.resource as Observation).note), 'not on the results either');
+  t.notOk(normalise(map(MULTI_OBR)).some((e) => (e.resource as DiagnosticReport).extension), 'no patient NTE, no extension');
+});
+
+t.test('the order status comes from ORC-5 (table 0038), else from the results; it is set on the ServiceRequest whether new or existing', async (t) => {
+  const cases: [string, string][] = [['CM', 'completed'], ['IP', 'active'], ['CA', 'revoked'], ['HD', 'on-hold'], ['', 'completed']];
+  for (const [orc5, status] of cases) {
+    const text = MULTI_OBR.replace('OBR|1|', `ORC|RE||F-2001^ACME||${orc5}\rOBR|1|`);
+    const entries = normalise(map(text));
+    const srs = entries.filter((e) => e.resource?.resourceType === 'ServiceRequest');
+    t.equal((srs[0]?.resource as ServiceRequest).status, status, `ORC-5 ${orc5 || '(empty)'}`);
+    t.equal((srs[1]?.resource as ServiceRequest).status, 'completed', 'the second OBR has no ORC: from its final results');
+    t.same(entries.filter((e) => e.request?.method === 'PATCH'), [statusPatch(`${ACME}|F-2001`, status), statusPatch(`${ACME}|F-2002`, 'completed')]);
+  }
+  const prelim = normalise(map(MULTI_OBR.replace(/\|H\|\|\|F/g, '|H|||P')));
+  t.same(prelim.filter((e) => e.resource?.resourceType === 'ServiceRequest').map((e) => (e.resource as ServiceRequest).status), ['active', 'active'], 'preliminary results: still active');
 });
 
 t.test('Lab B ORU^R01 (v2.3, LF line ends, local codes, no assigning authority) scopes identifiers by MSH-4 and decodes escapes', async (t) => {

@@ -193,3 +193,26 @@ t.test('messages arriving together share one commit, yet each is all-or-nothing:
   t.equal((await search(app, '/fhir/Observation?_count=50')).length, 6, 'the lab for the registered patient landed, the refused one did not');
   t.equal((await search(app, '/fhir/DiagnosticReport')).length, 1);
 });
+
+t.test('an order placed over FHIR is updated by the results that refer to it (placer number): its status changes, the rest is kept', async (t) => {
+  const { app, port } = await start(t);
+  const order = {
+    resourceType: 'ServiceRequest', status: 'active', intent: 'order', identifier: [{ system: 'urn:flint:v2:id:CLINIC', value: 'ORD-77' }],
+    code: { text: 'CMP' }, subject: { display: 'Jane Doe' }, note: [{ text: 'urgent' }],
+  };
+  const created = await app.inject({ method: 'POST', url: '/fhir/ServiceRequest', payload: order, headers: { 'content-type': 'application/fhir+json' } });
+  t.equal(created.statusCode, 201);
+  const id = body(created).id as string;
+  const c = await client(t, port);
+  c.write(frame(LAB_A.replace(/(PID\|[^\r]*\r)/, '$1NTE|1||Patient reports fasting since midnight\r')));
+  t.equal(msa((await c.acksUntil(1))[0] ?? '').code, 'AA');
+  const srs = await search(app, '/fhir/ServiceRequest');
+  t.equal(srs.length, 1, 'the existing order, not a new one');
+  t.equal(srs[0]?.id, id);
+  t.equal(srs[0]?.status, 'completed', 'final results complete the order');
+  t.equal(srs[0]?.meta.versionId, '2');
+  t.same(srs[0]?.note, [{ text: 'urgent' }], 'what the results do not speak of is kept');
+  const reports = await search(app, '/fhir/DiagnosticReport');
+  t.equal(reports[0]?.basedOn[0].reference, `ServiceRequest/${id}`);
+  t.same(reports[0]?.extension, [{ url: 'http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note', valueAnnotation: { text: 'Patient reports fasting since midnight' } }]);
+});

@@ -15,6 +15,7 @@ import { badRequest, FhirError } from '../errors.js';
 import { rewriteReferences } from '../references.js';
 import { inBundleTransaction, inTransaction } from '../tx.js';
 import { matchOne } from './conditional.js';
+import { rememberingStore } from '../match-memo.js';
 import { isObject, type Json } from '../../fhir-basics/json.js';
 import { issue, operationOutcome, outcomeJson, type Issue } from '../../fhir-basics/outcome.js';
 import { etagOf } from '../../fhir-basics/etag.js';
@@ -196,7 +197,9 @@ class BundleProcessor {
     }
     const ordered = [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index);
     if (type === 'transaction') {
-      await inBundleTransaction(this.ctx, async (tx) => {
+      await inBundleTransaction(this.ctx, async (inTx) => {
+        // Conditional matches found while resolving identities are reused by the entries.
+        const tx = { ...inTx, store: rememberingStore(inTx.store) };
         await this.resolveIdentities(tx, entries);
         for (const p of ordered) {
           let entry: RawEntry;

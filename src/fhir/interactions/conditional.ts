@@ -12,14 +12,23 @@ import { isObject } from '../../fhir-basics/json.js';
 import { create, remove, update } from './write.js';
 import { patch } from './patch.js';
 import { inTransaction } from '../tx.js';
+import { memoOf } from '../match-memo.js';
 
 const multiple = (what: string, n: string): FhirError =>
   new FhirError(412, `The ${what} criteria match ${n} resources; they must match at most one`, 'multiple-matches');
 
-/** The one resource `criteria` select, undefined when none; 412 when several (`what` names the criteria). */
+/**
+ * The one resource `criteria` select, undefined when none; 412 when several (`what` names the
+ * criteria). Inside a transaction Bundle the answer found while resolving its identities is
+ * reused until one of its writes could change it (src/fhir/match-memo.ts).
+ */
 export async function matchOne(ctx: FhirContext, type: string, criteria: string, what: string): Promise<VersionRecord | undefined> {
+  const memo = memoOf(ctx.store);
+  const known = memo?.get(ctx.access, type, criteria);
+  if (known) return known.record;
   const matches = await matchCriteria(ctx, type, criteria, 2);
   if (matches.length > 1) throw multiple(what, 'several');
+  memo?.set(ctx.access, type, criteria, matches[0]);
   return matches[0];
 }
 
