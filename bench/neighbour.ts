@@ -6,12 +6,12 @@
 // with the searches on the main thread (SQLITE_READERS=0) and on reader threads (the default):
 // the quiet client's p50 and p99 beside it, and the searches served. The busy client runs in its
 // own process, so that its loops do not delay the quiet client's.
-//   npm run bench:neighbour [-- --rounds 3 --duration 5 --busy 128 --searchers 4 --patients 2000 --only searches|reads|defaults,off,main-thread,readers,tight] [--base <another build's dist>]
+//   npm run bench:neighbour [-- --rounds 3 --duration 5 --busy 128 --searchers 4 --patients 2000 --only searches|reads|defaults,off,main-thread,readers,tight] [--base <another build's dist>] [--busy-nice 10]
 import { Agent, request } from 'node:http';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { arg, fmt, median, startServer, stop } from './lib.js';
 
@@ -20,6 +20,7 @@ const duration = arg('duration', 5);
 const busyConnections = arg('busy', 128);
 const searchers = arg('searchers', 4);
 const searchPatients = arg('patients', 2000);
+const busyNice = arg('busy-nice', 0);
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 
 /** What the busy client asks: patient reads, or heavy sorted searches (a page of 200 of every patient, counted). */
@@ -115,7 +116,7 @@ async function measure(label: string, env: Record<string, string>, kind: BusyKin
  * the window (a timestamp) on stdin, and writes its counts as JSON.
  */
 async function startBusy(port: number, dir: string, kind: BusyKind): Promise<(until: number) => Promise<{ served: number; refused: number }>> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'busy', String(port), dir, kind, '--busy', String(busyConnections), '--searchers', String(searchers)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'busy', String(port), dir, kind, '--busy', String(busyConnections), '--searchers', String(searchers), '--busy-nice', String(busyNice)], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.setEncoding('utf8');
   await new Promise<void>((resolve, reject) => {
@@ -134,6 +135,9 @@ async function startBusy(port: number, dir: string, kind: BusyKind): Promise<(un
 
 async function busyChild(): Promise<void> {
   const [port, dir, kind] = process.argv.slice(3, 6);
+  // --busy-nice n: the busy client's process yields the CPU (on a shared machine the load
+  // generator takes its cores from the server it measures; a real busy client runs elsewhere).
+  if (busyNice > 0) setPriority(0, busyNice);
   const { ids } = JSON.parse(readFileSync(join(dir ?? '', 'patients.json'), 'utf8')) as { ids: string[] };
   process.stdout.write('ready\n');
   let line = '';

@@ -7,6 +7,7 @@ import type { Router } from '../fhir/router.js';
 import { registerParsers, responseFormat } from './negotiation.js';
 import { registerRoutes } from './routes.js';
 import { trackMethods } from './routes/methods.js';
+import { clientKey } from './limits.js';
 
 export interface FhirPluginOptions {
   ctx: FhirContext;
@@ -40,14 +41,13 @@ export const fhirPlugin: FastifyPluginAsync<FhirPluginOptions> = async (app: Fas
       done(err as Error);
     }
   });
-  // The caller's policy (set by the auth guard, when auth is on) travels with the request's context.
-  if (opts.guard) {
-    app.addHook('onRequest', opts.guard);
-    app.addHook('preHandler', (req, _reply, done) => {
-      if (req.access) req.ctx = { ...ctx, access: req.access };
-      done();
-    });
-  }
+  // The caller's policy (set by the auth guard, when auth is on) and the client it counts as
+  // (its lane in the reader threads' queue, as in the per-client limits) travel with the context.
+  if (opts.guard) app.addHook('onRequest', opts.guard);
+  app.addHook('preHandler', (req, _reply, done) => {
+    req.ctx = req.access ? { ...ctx, access: req.access, lane: clientKey(req) } : { ...ctx, lane: clientKey(req) };
+    done();
+  });
   app.decorateRequest('caller', null as never);
   const methods = trackMethods(app);
   registerRoutes(app, opts.router);

@@ -4,7 +4,8 @@
 // keeps the timeouts Fastify would have set.
 import t from 'tap';
 import { request, Agent } from 'node:http';
-import { FairGate, FairQueue } from '../../src/http/fair.js';
+import { FairGate } from '../../src/http/fair.js';
+import { FairQueue } from '../../src/fhir-basics/fair-queue.js';
 import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/app.js';
 
