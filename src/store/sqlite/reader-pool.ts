@@ -196,6 +196,8 @@ export class ReaderPool {
         clearTimeout(slot.job.timer);
         slot.job.pending.reject(closed());
       }
+      // An idle thread is unref'd: ref it again, or the process may end before it is gone.
+      slot.worker.ref();
       exits.push(slot.worker.terminate().catch(() => undefined));
     }
     this.slots.clear();
