@@ -42,13 +42,12 @@ export function median(xs: number[]): number {
 /**
  * Starts `bench/server.ts <kind>` in a child process and waits for its "ready <port>" line on
  * stderr. The server's stdout (its request log) goes straight to `logFile`, as it would to a
- * collector, without passing through this process.
+ * collector, without passing through this process. `script`: another build's server (comparisons).
  */
-export function startServer(kind: string, env: Record<string, string> = {}, logFile = '/dev/null', script?: string): Promise<{ port: number; child: ChildProcess }> {
+export function startServer(kind: string, env: Record<string, string> = {}, logFile = '/dev/null', script = fileURLToPath(new URL('./server.js', import.meta.url))): Promise<{ port: number; child: ChildProcess }> {
   const log = openSync(logFile, 'a');
-  // The compiled server next to this file (benchmarks measure what `npm start` runs), or another
-  // build's, to compare two versions in one run.
-  const child = spawn(process.execPath, [script ?? fileURLToPath(new URL('./server.js', import.meta.url)), kind], {
+  // The compiled server next to this file: benchmarks measure what `npm start` runs.
+  const child = spawn(process.execPath, [script, kind], {
     env: { ...process.env, ...env }, stdio: ['ignore', log, 'pipe'],
   });
   closeSync(log);

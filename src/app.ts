@@ -27,6 +27,7 @@ import { registerCors } from './http/cors.js';
 import { registerAudit } from './http/audit.js';
 import { clientErrorHandler, frameworkErrorHandler } from './http/edge.js';
 import { registerLimits } from './http/limits.js';
+import { fairServer } from './http/fair.js';
 import { search } from './fhir/interactions/search.js';
 import type { CapabilityStatementRestSecurity } from 'fhir/r4.js';
 import { clinicHooks } from './clinic/hooks.js';
@@ -183,9 +184,13 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     onConstructorPoisoning: 'error',
     // Errors before any route runs are OperationOutcomes too (src/http/edge.ts); a request must
     // arrive whole within a minute (else 408), which also bounds slow bodies.
-    frameworkErrors: frameworkErrorHandler,
-    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler((e) => auth.store.audit(e)),
+    // Node's own refusals are audited too (no request object exists for them).
+    clientErrorHandler: clientErrorHandler((e) => auth.store.audit(e)),
     requestTimeout: 60_000,
+    // Requests start in fair turns between clients (src/http/fair.ts): a busy client's burst
+    // does not queue ahead of a quiet client's request.
+    serverFactory: (handler, options) => fairServer(handler, options),
   });
 
   for (const r of defs.rejected) app.log.warn({ file: r.file, reason: r.reason }, 'profiles: file not loaded');

@@ -82,6 +82,8 @@ export interface FhirContext {
   readonly integrity: 'lenient' | 'strict';
   /** The caller's access policy; absent for unrestricted callers (AUTH=off, internal jobs). */
   readonly access?: AccessPolicy;
+  /** The client a request runs for (set by the HTTP layer): searches queued for threads take turns between them. */
+  readonly lane?: string;
   readonly limits: {
     readonly bundleEntries: number;
     /** Largest batch/transaction response, in bytes of JSON (BUNDLE_RESPONSE_LIMIT). */

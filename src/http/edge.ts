@@ -2,8 +2,10 @@
 // every other error. Node's own refusals (headers or URL too large → 431, bad framing → 400,
 // timeouts → 408) arrive as the server's 'clientError' and are written on the socket here;
 // Fastify's router refusals (a path parameter too long → 414, a malformed URL → 400) arrive as
-// `frameworkErrors`. A refused body is read to its end (bounded) so the client gets the 413.
+// `frameworkErrors`. Both are audited here (no hook runs for them). A refused body is read to
+// its end (bounded) so the client gets the 413.
 import { STATUS_CODES } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { issue, outcomeJson, type IssueCode } from '../fhir-basics/outcome.js';
@@ -36,35 +38,59 @@ function clientErrorAnswer(code: string | undefined): [number, IssueCode, string
   }
 }
 
-/** Node's 'clientError' (Fastify's clientErrorHandler): answer with an OperationOutcome, then close. */
-export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
-  // A reset by the client, or a socket already gone: nobody to answer.
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  // A response already started on this socket cannot be replaced by another.
-  if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
-    socket.destroy();
-    return;
-  }
-  const [status, code, message] = clientErrorAnswer(err.code);
-  // Keep reading (and discarding) what the client still sends while the answer goes out: closing
-  // with unread bytes makes the kernel reset the connection, and the client never sees the answer.
-  socket.on('data', () => undefined);
-  socket.on('error', () => undefined);
-  socket.setTimeout(LINGER_MS, () => socket.destroy());
-  socket.end(rawOutcomeResponse(status, code, message));
+/** What the audit log records of a request Node refused before any request object existed. */
+export interface EdgeAuditEntry {
+  time: string;
+  requestId: string;
+  action: string;
+  status: number;
 }
 
-/** Fastify's `frameworkErrors`: refusals of its router, before any route or hook runs. */
-export function frameworkErrorHandler(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
-  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    void sendOutcome(reply, 414, [issue('error', 'too-costly', 'A path segment is longer than this server accepts (ids have at most 64 characters)')]);
-    return;
-  }
-  if (err.code === 'FST_ERR_BAD_URL') {
-    void sendOutcome(reply, 400, [issue('error', 'structure', 'The URL is not valid (a malformed percent-encoding?)')]);
-    return;
-  }
-  void sendOutcome(reply, err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400, [issue('error', 'invalid', 'The request cannot be routed')]);
+/**
+ * Node's 'clientError' (Fastify's clientErrorHandler): answer with an OperationOutcome, then
+ * close. Each answer is audited like any other refused request (`audit`): no request object, no
+ * route and no caller exist yet, so the entry says what Node refused (its error code) and with
+ * which status, and nothing of what the client sent (a URL or header may carry PHI).
+ */
+export function clientErrorHandler(audit: (entry: EdgeAuditEntry) => void = () => undefined): (err: Error & { code?: string }, socket: Socket) => void {
+  return (err, socket) => {
+    // A reset by the client, or a socket already gone: nobody to answer.
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, code, message] = clientErrorAnswer(err.code);
+    const entry = { time: new Date().toISOString(), requestId: randomUUID(), action: `refused by the HTTP parser (${err.code ?? 'unknown'})`, status };
+    // A response already started on this socket cannot be replaced by another: the connection
+    // is cut (recorded with status 0: nothing was answered).
+    if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      audit({ ...entry, status: 0 });
+      socket.destroy();
+      return;
+    }
+    audit(entry);
+    // Keep reading (and discarding) what the client still sends while the answer goes out: closing
+    // with unread bytes makes the kernel reset the connection, and the client never sees the answer.
+    socket.on('data', () => undefined);
+    socket.on('error', () => undefined);
+    socket.setTimeout(LINGER_MS, () => socket.destroy());
+    socket.end(rawOutcomeResponse(status, code, message));
+  };
+}
+
+/**
+ * Fastify's `frameworkErrors`: refusals of its router, before any route or hook runs (so the
+ * audit hook does not see them either: they are audited here, by method and error code only).
+ */
+export function frameworkErrorHandler(audit: (entry: EdgeAuditEntry) => void = () => undefined): (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => void {
+  return (err, req, reply) => {
+    const [status, code, message] = frameworkErrorAnswer(err);
+    audit({ time: new Date().toISOString(), requestId: String(req.id), action: `${req.method} refused by the router (${err.code})`, status });
+    void sendOutcome(reply, status, [issue('error', code, message)]);
+  };
+}
+
+function frameworkErrorAnswer(err: FastifyError): [number, IssueCode, string] {
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return [414, 'too-costly', 'A path segment is longer than this server accepts (ids have at most 64 characters)'];
+  if (err.code === 'FST_ERR_BAD_URL') return [400, 'structure', 'The URL is not valid (a malformed percent-encoding?)'];
+  return [err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400, 'invalid', 'The request cannot be routed'];
 }
 
 /**

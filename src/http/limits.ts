@@ -78,7 +78,8 @@ export class ClientTable {
   }
 }
 
-function clientKey(req: FastifyRequest): string {
+/** The client a request counts as: its token's client, else its address. */
+export function clientKey(req: FastifyRequest): string {
   const id = req.caller?.clientId;
   return id ? `client:${id}` : `ip:${req.ip}`;
 }

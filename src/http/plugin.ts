@@ -7,6 +7,7 @@ import type { Router } from '../fhir/router.js';
 import { registerParsers, responseFormat } from './negotiation.js';
 import { registerRoutes } from './routes.js';
 import { trackMethods } from './routes/methods.js';
+import { clientKey } from './limits.js';
 
 export interface FhirPluginOptions {
   ctx: FhirContext;
@@ -40,25 +41,31 @@ export const fhirPlugin: FastifyPluginAsync<FhirPluginOptions> = async (app: Fas
       done(err as Error);
     }
   });
-  // The caller's policy (set by the auth guard, when auth is on) travels with the request's context.
-  if (opts.guard) {
-    app.addHook('onRequest', opts.guard);
-    // One context per policy: the guard hands out the same policy object for a token while it
-    // trusts its cache (src/auth/guard.ts), so a read does not copy the context each time.
-    const withAccess = new WeakMap<AccessPolicy, FhirContext>();
-    app.addHook('preHandler', (req, _reply, done) => {
-      const access = req.access;
-      if (access) {
-        let c = withAccess.get(access);
-        if (!c) {
-          c = { ...ctx, access };
-          withAccess.set(access, c);
-        }
-        req.ctx = c;
-      }
-      done();
-    });
-  }
+  // The caller's policy (set by the auth guard, when auth is on) and the client it counts as
+  // (its lane in the reader threads' queue, as in the per-client limits) travel with the context.
+  // One context per (policy, lane): the guard hands out the same policy object for a token while
+  // it trusts its cache (src/auth/guard.ts), so a read does not copy the context each time.
+  if (opts.guard) app.addHook('onRequest', opts.guard);
+  const withAccess = new WeakMap<AccessPolicy, Map<string, FhirContext>>();
+  const open = new Map<string, FhirContext>();
+  app.addHook('preHandler', (req, _reply, done) => {
+    const lane = clientKey(req);
+    const access = req.access;
+    let byLane = access ? withAccess.get(access) : open;
+    if (!byLane) {
+      byLane = new Map();
+      withAccess.set(access!, byLane);
+    }
+    let c = byLane.get(lane);
+    if (!c) {
+      // Bounded: addresses without a token are many; start over rather than grow.
+      if (byLane.size >= 4096) byLane.clear();
+      c = access ? { ...ctx, access, lane } : { ...ctx, lane };
+      byLane.set(lane, c);
+    }
+    req.ctx = c;
+    done();
+  });
   app.decorateRequest('caller', null as never);
   const methods = trackMethods(app);
   registerRoutes(app, opts.router);

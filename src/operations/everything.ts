@@ -110,7 +110,7 @@ export async function everything(ctx: FhirContext, input: EverythingInput): Prom
   const cursor = single(input.params, '_cursor');
   const query: SearchQuery = {
     types, where: and.length === 1 ? and[0] ?? { and: [] } : { and }, sort: [], count, total: 'none', include, revinclude: [],
-    ...(compartment ? { compartment } : {}), ...(cursor ? { cursor } : {}), ...(access ? { access } : {}),
+    ...(compartment ? { compartment } : {}), ...(cursor ? { cursor } : {}), ...(access ? { access } : {}), ...(ctx.lane ? { lane: ctx.lane } : {}),
   };
   const page = await storeCall(() => ctx.store.search(query));
   // Referenced members of the compartment are listed as matches on some page already.

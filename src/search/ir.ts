@@ -109,6 +109,11 @@ export interface SearchQuery {
    * budget in ms, instead of the one a client's search gets (SEARCH_TIMEOUT_MS). Never set from a URL.
    */
   budgetMs?: number;
+  /**
+   * Who the search runs for (the HTTP client, src/http/plugin.ts): a store that queues searches
+   * for threads takes turns between lanes. Never from a URL; absent for the engine's own searches.
+   */
+  lane?: string;
 }
 
 export const MATCH_ALL: Expr = { and: [] };

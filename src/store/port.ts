@@ -62,6 +62,8 @@ export interface DeleteResult {
 
 export interface HistoryQuery {
   type?: string;
+  /** Who the page is read for (as SearchQuery.lane): queued reads take turns between lanes. */
+  lane?: string;
   /** With `type`: the history of one resource. */
   id?: string;
   /** Only versions with lastUpdated >= since (FHIR instant). */

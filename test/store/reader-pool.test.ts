@@ -141,3 +141,21 @@ t.test('close() stops every thread and refuses later jobs', async (t) => {
   const err = await pool.search(parse('Patient'), 0).then(() => undefined, (e: unknown) => e);
   t.ok(err instanceof StoreError && err.code === 'unavailable');
 });
+
+t.test('waiting searches take turns between clients (lanes), not first come first served', async (t) => {
+  // One thread that answers each job with the tag it was given, so the order of answers is the
+  // order in which the pool handed the jobs out.
+  const echo = (): Worker => new Worker(`const p = require('node:worker_threads').parentPort;
+    p.on('message', (job) => p.postMessage({ id: job.id, ok: true, value: { tag: job.query.types[0] } }));
+    p.postMessage('ready');`, { eval: true });
+  const pool = new ReaderPool({ filename: fresh(), size: 1, start: echo });
+  t.teardown(() => pool.close());
+  const order: string[] = [];
+  const job = (lane: string, tag: string): Promise<void> => pool.search({ ...parse('Patient'), types: [tag], lane }, 0)
+    .then((page) => {
+      order.push((page as unknown as { tag: string }).tag);
+    });
+  // All submitted before the thread is ready: the busy client's four, then the quiet client's one.
+  await Promise.all([job('busy', 'b1'), job('busy', 'b2'), job('busy', 'b3'), job('busy', 'b4'), job('quiet', 'q1'), job('', 'engine')]);
+  t.same(order, ['b1', 'q1', 'engine', 'b2', 'b3', 'b4'], 'the quiet client and the engine go after one of the busy client\'s, not after all four');
+});

@@ -57,6 +57,7 @@ export async function history(ctx: FhirContext, input: HistoryInput): Promise<Ra
   }
   const page = await storeCall(() => ctx.store.history({
     ...(access ? { access } : {}),
+    ...(ctx.lane ? { lane: ctx.lane } : {}),
     count,
     ...(type ? { type } : {}),
     ...(id ? { id } : {}),

@@ -53,7 +53,8 @@ export async function search(ctx: FhirContext, input: SearchInput): Promise<RawB
     throw err;
   }
   const access = accessConstraint(ctx);
-  const page = await storeCall(() => ctx.store.search(access ? { ...parsed.query, access } : parsed.query));
+  const query = access || ctx.lane ? { ...parsed.query, ...(access ? { access } : {}), ...(ctx.lane ? { lane: ctx.lane } : {}) } : parsed.query;
+  const page = await storeCall(() => ctx.store.search(query));
   const base = `${ctx.baseUrl}/${pathOf(input)}`.replace(/\/$/, '');
   const links = pageLinks(base, parsed.used, {
     ...(parsed.query.cursor ? { cursor: parsed.query.cursor } : {}),

@@ -4,9 +4,12 @@
 // the time budget (SEARCH_TIMEOUT_MS): a thread checks it between steps and rows itself, and a
 // statement that does not come back in time costs the thread (better-sqlite3 has no
 // sqlite3_interrupt): it is terminated, the search answered too-costly, and a new one started.
+// Waiting jobs take turns between clients (the query's lane): one client's many searches do not
+// queue ahead of another's.
 import { Worker } from 'node:worker_threads';
 import type { SearchQuery } from '../../search/ir.js';
 import { StoreError, type HistoryPage, type HistoryQuery, type SearchPage } from '../port.js';
+import { FairQueue } from '../../fhir-basics/fair-queue.js';
 
 /** What a reader thread is asked to do. `pids`: how many search parameters the writer knows. */
 type JobInput = { op: 'search'; query: SearchQuery } | { op: 'history'; query: HistoryQuery };
@@ -63,7 +66,8 @@ function revive(e: Extract<ReaderReply, { ok: false }>['error']): Error {
 
 export class ReaderPool {
   private readonly slots = new Set<Slot>();
-  private readonly queue: Pending[] = [];
+  /** Jobs waiting for a thread, one lane per client (the query's lane), served in rotation. */
+  private readonly queue = new FairQueue<Pending>();
   /** Threads told to stop and not yet gone: a runaway statement finishes its current step first. */
   private readonly stopping = new Set<Promise<unknown>>();
   private nextId = 0;
@@ -81,9 +85,9 @@ export class ReaderPool {
 
   private submit(input: Pending['input']): Promise<unknown> {
     if (this.closed) return Promise.reject(new StoreError('unavailable', 'store is closed'));
-    if (this.queue.length >= MAX_QUEUED) return Promise.reject(new StoreError('too-busy', 'too many searches are waiting; try again shortly'));
+    if (this.queue.size >= MAX_QUEUED) return Promise.reject(new StoreError('too-busy', 'too many searches are waiting; try again shortly'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
+      this.queue.push(input.query.lane ?? '', { input, resolve, reject });
       this.pump();
     });
   }
@@ -96,10 +100,10 @@ export class ReaderPool {
       if (!slot.ready) starting++;
       else if (!slot.job) {
         const next = this.queue.shift();
-        if (next) this.assign(slot, next);
+        if (next) this.assign(slot, next.item);
       }
     }
-    while (this.queue.length > starting && this.slots.size + this.stopping.size < this.opts.size) {
+    while (this.queue.size > starting && this.slots.size + this.stopping.size < this.opts.size) {
       this.spawn();
       starting++;
     }
@@ -170,10 +174,14 @@ export class ReaderPool {
     if (!slot.ready) {
       // It never started: starting another now would fail the same way, so the waiting jobs fail.
       const why = slot.failure?.message ?? 'the reader thread did not start';
-      for (const p of this.queue.splice(0)) p.reject(new StoreError('unavailable', why));
+      this.rejectWaiting(new StoreError('unavailable', why));
       return;
     }
     this.pump();
+  }
+
+  private rejectWaiting(err: StoreError): void {
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) next.item.reject(err);
   }
 
   /** Refuses what waits, stops every thread and resolves once they are gone. */
@@ -181,13 +189,15 @@ export class ReaderPool {
     if (this.closed) return;
     this.closed = true;
     const closed = (): StoreError => new StoreError('unavailable', 'store is closed');
-    for (const p of this.queue.splice(0)) p.reject(closed());
+    this.rejectWaiting(closed());
     const exits: Promise<unknown>[] = [...this.stopping];
     for (const slot of this.slots) {
       if (slot.job) {
         clearTimeout(slot.job.timer);
         slot.job.pending.reject(closed());
       }
+      // An idle thread is unref'd: ref it again, or the process may end before it is gone.
+      slot.worker.ref();
       exits.push(slot.worker.terminate().catch(() => undefined));
     }
     this.slots.clear();
