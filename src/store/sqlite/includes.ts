@@ -59,25 +59,44 @@ function forward(x: IncludeContext, specs: IncludeSpec[], frontier: Row[], out: 
   const sources = frontier.filter((r) => sourceTypes.has(r.type)).map((r) => r.rid);
   if (sources.length === 0) return;
   const pids = [...wanted.keys()];
-  const byType = new Map<string, Set<string>>();
+  // pid → target type → ids, in the order the index gives them.
+  const found = new Map<number, Map<string, Set<string>>>();
   for (let i = 0; i < sources.length; i += CHUNK) {
     x.step();
     for (const t of x.targets(sources.slice(i, i + CHUNK), pids)) {
       const types = wanted.get(t.pid);
       if (types === undefined || (types !== null && !types.has(t.ref_type))) continue;
+      const byType = found.get(t.pid) ?? new Map<string, Set<string>>();
+      found.set(t.pid, byType);
       const ids = byType.get(t.ref_type) ?? new Set<string>();
       ids.add(t.ref_id);
       byType.set(t.ref_type, ids);
     }
   }
-  // The compartment selects the matches only; what they reference is included wherever it lives.
-  for (const [type, set] of byType) {
-    const ids = [...set];
-    const vis = x.compiler.visible('r', [type]);
-    for (let i = 0; i < ids.length; i += CHUNK) {
-      x.step();
-      const chunk = ids.slice(i, i + CHUNK);
-      append(out, x.fetch({ text: `r.type = ? AND r.id IN (${chunk.map(() => '?').join(',')}) AND ${vis.text}`, params: [type, ...chunk, ...vis.params] }, MAX_INCLUDES + 1));
+  // Fetched spec by spec, so that included resources come in the order the specs were given.
+  const fetched = new Set<string>();
+  for (const spec of specs) {
+    const todo = new Map<string, string[]>();
+    for (const pid of x.compiler.pidList([spec.sourceType], spec.param)) {
+      for (const [type, ids] of found.get(pid) ?? []) {
+        if (spec.targetType !== undefined && type !== spec.targetType) continue;
+        for (const id of ids) {
+          if (fetched.has(`${type}/${id}`)) continue;
+          fetched.add(`${type}/${id}`);
+          const list = todo.get(type) ?? [];
+          list.push(id);
+          todo.set(type, list);
+        }
+      }
+    }
+    // The compartment selects the matches only; what they reference is included wherever it lives.
+    for (const [type, ids] of todo) {
+      const vis = x.compiler.visible('r', [type]);
+      for (let i = 0; i < ids.length; i += CHUNK) {
+        x.step();
+        const chunk = ids.slice(i, i + CHUNK);
+        append(out, x.fetch({ text: `r.type = ? AND r.id IN (${chunk.map(() => '?').join(',')}) AND ${vis.text}`, params: [type, ...chunk, ...vis.params] }, MAX_INCLUDES + 1));
+      }
     }
   }
 }
