@@ -31,3 +31,23 @@ export function sampleObservation(i: number, patientRef = `Patient/p${i % 1000}`
 export function sampleResource(i: number): Record<string, unknown> {
   return i % 2 ? sampleObservation(i) : samplePatient(i);
 }
+
+/**
+ * One patient with a long record: the generated records of `templates` patients
+ * (scripts/generate-data.ts), all pointing at patient `id`, about 100 resources per template.
+ */
+export function largeRecord<R extends { resourceType: string; id: string }>(records: R[][], id: string): R[] {
+  const out: R[] = [];
+  records.forEach((record, k) => {
+    const own = record.find((r) => r.resourceType === 'Patient');
+    for (const r of record) {
+      if (r === own) {
+        if (k === 0) out.push({ ...r, id } as R);
+        continue;
+      }
+      const text = own ? JSON.stringify(r).replaceAll(`"Patient/${own.id}"`, `"Patient/${id}"`) : JSON.stringify(r);
+      out.push(JSON.parse(text) as R);
+    }
+  });
+  return out;
+}

@@ -104,8 +104,14 @@ export async function everything(ctx: FhirContext, input: EverythingInput): Prom
   // A restricted caller gets the types it may read, each filtered by its policy in the query.
   const access = accessConstraint(ctx);
   if (access) types = types.filter((t) => access.types[t] ?? access.otherTypes);
+  // Referenced members of the compartment are listed as matches on some page already: only
+  // the targets outside it are fetched (a parameter that may point anywhere is followed whole).
+  const inCompartment = new Set([input.type, ...Object.keys(members)]);
   const include: IncludeSpec[] = types.flatMap((t) => [...ctx.search.params.forType(t).values()]
-    .filter((p) => p.type === 'reference').map((p) => ({ sourceType: t, param: p.code, iterate: false })));
+    .filter((p) => p.type === 'reference')
+    .flatMap((p): IncludeSpec[] => (p.targets.length === 0
+      ? [{ sourceType: t, param: p.code, iterate: false }]
+      : p.targets.filter((target) => !inCompartment.has(target)).map((targetType) => ({ sourceType: t, param: p.code, targetType, iterate: false })))));
   const compartment: CompartmentConstraint | undefined = input.id !== undefined ? { type: input.type, id: input.id, params: members } : undefined;
   const cursor = single(input.params, '_cursor');
   const query: SearchQuery = {
@@ -113,8 +119,6 @@ export async function everything(ctx: FhirContext, input: EverythingInput): Prom
     ...(compartment ? { compartment } : {}), ...(cursor ? { cursor } : {}), ...(access ? { access } : {}), ...(ctx.lane ? { lane: ctx.lane } : {}),
   };
   const page = await storeCall(() => ctx.store.search(query));
-  // Referenced members of the compartment are listed as matches on some page already.
-  const inCompartment = new Set([input.type, ...Object.keys(members)]);
   const included = page.included.filter((r) => !inCompartment.has(r.type));
   const path = `${ctx.baseUrl}/${input.type}/${input.id ? `${input.id}/` : ''}$everything`;
   const kept = input.params.filter(([k]) => !FORMAT_PARAMS.has(k));

@@ -215,18 +215,20 @@ export class SqlCompiler {
   /** Restricts rows of `types` to one compartment (compartment search, patient-scoped access). */
   compartmentSql(c: CompartmentConstraint, a: string, types: readonly string[]): Sql {
     const branches: Sql[] = [];
-    for (const t of types) {
+    const pids: number[] = [];
+    for (const t of new Set(types)) {
       if (t === c.type) {
         branches.push({ text: `(${a}.type = ? AND ${a}.id = ?)`, params: [t, c.id] });
         continue;
       }
-      const params = c.params[t];
-      if (!params?.length) continue;
-      const pids = params.flatMap((p) => this.pidList([t], p));
-      if (!pids.length) continue;
+      for (const p of c.params[t] ?? []) pids.push(...this.pidList([t], p));
+    }
+    // One list for every member type (a pid belongs to one type): a single index range on
+    // (ref_id, ref_type), where one subquery per type made SQLite scan by rowid after a cursor.
+    if (pids.length) {
       branches.push({
-        text: `(${a}.type = ? AND ${a}.rid IN (SELECT rid FROM sp_reference WHERE pid IN (${pids.map(() => '?').join(',')}) AND ref_id = ? AND ref_type = ?))`,
-        params: [t, ...pids, c.id, c.type],
+        text: `${a}.rid IN (SELECT rid FROM sp_reference WHERE ref_id = ? AND ref_type = ? AND pid IN (${pids.map(() => '?').join(',')}))`,
+        params: [c.id, c.type, ...pids],
       });
     }
     if (branches.length === 0) return FALSE;

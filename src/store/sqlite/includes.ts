@@ -14,8 +14,8 @@ export interface IncludeContext {
   compiler: SqlCompiler;
   /** Live current versions matching `where`, at most `limit`. */
   fetch(where: Sql, limit: number): Row[];
-  /** The targets `sources` reference through `pids` (DISTINCT ref_type, ref_id). */
-  targets(sources: number[], pids: number[], targetType: string | undefined): { ref_type: string; ref_id: string }[];
+  /** The targets `sources` reference through `pids` (DISTINCT pid, ref_type, ref_id). */
+  targets(sources: number[], pids: number[]): { pid: number; ref_type: string; ref_id: string }[];
   /** Called before each statement (the search's time budget). */
   step(): void;
 }
@@ -24,7 +24,7 @@ export function includes(x: IncludeContext, q: SearchQuery, matches: Row[]): { i
   const rounds = new IncludeRounds(q, matches, (r) => r.rid);
   for (let specs = rounds.next(); specs; specs = rounds.next()) {
     const found: Row[] = [];
-    for (const spec of specs.include) forward(x, spec, rounds.frontier, found);
+    if (specs.include.length) forward(x, specs.include, rounds.frontier, found);
     for (const spec of specs.revinclude) reverse(x, spec, rounds.frontier, found);
     rounds.take(found);
   }
@@ -36,29 +36,67 @@ function append(out: Row[], rows: Row[]): void {
   for (const r of rows) out.push(r);
 }
 
-/** _include: the resources that `frontier` rows of spec.sourceType reference. */
-function forward(x: IncludeContext, spec: IncludeSpec, frontier: Row[], out: Row[]): void {
-  const sources = frontier.filter((r) => r.type === spec.sourceType).map((r) => r.rid);
-  if (sources.length === 0) return;
-  const pids = x.compiler.pidList([spec.sourceType], spec.param);
-  if (pids.length === 0) return;
-  const byType = new Map<string, string[]>();
-  for (let i = 0; i < sources.length; i += CHUNK) {
-    x.step();
-    for (const t of x.targets(sources.slice(i, i + CHUNK), pids, spec.targetType)) {
-      const list = byType.get(t.ref_type) ?? [];
-      list.push(t.ref_id);
-      byType.set(t.ref_type, list);
+/**
+ * _include, every spec of a round at once: one reference scan per chunk of frontier rows
+ * (a pid belongs to one resource type, so the specs' pids never cross), then one fetch per
+ * target type. `$everything` asks for every reference parameter of some 60 types: one scan
+ * instead of one per parameter.
+ */
+function forward(x: IncludeContext, specs: IncludeSpec[], frontier: Row[], out: Row[]): void {
+  // pid → the target types asked for (null: any type).
+  const wanted = new Map<number, Set<string> | null>();
+  const sourceTypes = new Set<string>();
+  for (const spec of specs) {
+    for (const pid of x.compiler.pidList([spec.sourceType], spec.param)) {
+      sourceTypes.add(spec.sourceType);
+      const cur = wanted.get(pid);
+      if (cur === null) continue;
+      if (spec.targetType === undefined) wanted.set(pid, null);
+      else if (cur) cur.add(spec.targetType);
+      else wanted.set(pid, new Set([spec.targetType]));
     }
   }
-  // The compartment selects the matches only; what they reference is included wherever it lives.
-  for (const [type, all] of byType) {
-    const ids = [...new Set(all)];
-    const vis = x.compiler.visible('r', [type]);
-    for (let i = 0; i < ids.length; i += CHUNK) {
-      x.step();
-      const chunk = ids.slice(i, i + CHUNK);
-      append(out, x.fetch({ text: `r.type = ? AND r.id IN (${chunk.map(() => '?').join(',')}) AND ${vis.text}`, params: [type, ...chunk, ...vis.params] }, MAX_INCLUDES + 1));
+  const sources = frontier.filter((r) => sourceTypes.has(r.type)).map((r) => r.rid);
+  if (sources.length === 0) return;
+  const pids = [...wanted.keys()];
+  // pid → target type → ids, in the order the index gives them.
+  const found = new Map<number, Map<string, Set<string>>>();
+  for (let i = 0; i < sources.length; i += CHUNK) {
+    x.step();
+    for (const t of x.targets(sources.slice(i, i + CHUNK), pids)) {
+      const types = wanted.get(t.pid);
+      if (types === undefined || (types !== null && !types.has(t.ref_type))) continue;
+      const byType = found.get(t.pid) ?? new Map<string, Set<string>>();
+      found.set(t.pid, byType);
+      const ids = byType.get(t.ref_type) ?? new Set<string>();
+      ids.add(t.ref_id);
+      byType.set(t.ref_type, ids);
+    }
+  }
+  // Fetched spec by spec, so that included resources come in the order the specs were given.
+  const fetched = new Set<string>();
+  for (const spec of specs) {
+    const todo = new Map<string, string[]>();
+    for (const pid of x.compiler.pidList([spec.sourceType], spec.param)) {
+      for (const [type, ids] of found.get(pid) ?? []) {
+        if (spec.targetType !== undefined && type !== spec.targetType) continue;
+        for (const id of ids) {
+          if (fetched.has(`${type}/${id}`)) continue;
+          fetched.add(`${type}/${id}`);
+          const list = todo.get(type) ?? [];
+          list.push(id);
+          todo.set(type, list);
+        }
+      }
+    }
+    // The compartment selects the matches only; what they reference is included wherever it lives.
+    for (const [type, ids] of todo) {
+      const vis = x.compiler.visible('r', [type]);
+      for (let i = 0; i < ids.length; i += CHUNK) {
+        x.step();
+        const chunk = ids.slice(i, i + CHUNK);
+        append(out, x.fetch({ text: `r.type = ? AND r.id IN (${chunk.map(() => '?').join(',')}) AND ${vis.text}`, params: [type, ...chunk, ...vis.params] }, MAX_INCLUDES + 1));
+      }
     }
   }
 }

@@ -46,30 +46,58 @@ export class PidRegistry {
 }
 
 type Stmt = Database.Statement;
+type Value = string | number | null;
+
+/** Each index table's INSERT: the verb and the columns, one row of `?` per entry. */
+const INSERTS: Record<keyof IndexEntries, { verb: string; table: string; columns: string[] }> = {
+  token: { verb: 'INSERT', table: 'sp_token', columns: ['rid', 'pid', 'system', 'code'] },
+  text: { verb: 'INSERT', table: 'sp_text', columns: ['rid', 'pid', 'text'] },
+  string: { verb: 'INSERT', table: 'sp_string', columns: ['rid', 'pid', 'norm', 'exact'] },
+  date: { verb: 'INSERT', table: 'sp_date', columns: ['rid', 'pid', 'start', 'end'] },
+  number: { verb: 'INSERT', table: 'sp_number', columns: ['rid', 'pid', 'value'] },
+  quantity: { verb: 'INSERT', table: 'sp_quantity', columns: ['rid', 'pid', 'low', 'high', 'system', 'code'] },
+  reference: { verb: 'INSERT', table: 'sp_reference', columns: ['rid', 'pid', 'ref_type', 'ref_id', 'url'] },
+  uri: { verb: 'INSERT', table: 'sp_uri', columns: ['rid', 'pid', 'uri'] },
+  composite: {
+    verb: 'INSERT', table: 'sp_composite',
+    columns: ['rid', 'pid', 'c1_sys', 'c1_code', 'c1_lo', 'c1_hi', 'c1_str', 'c2_sys', 'c2_code', 'c2_lo', 'c2_hi', 'c2_str', 'c3_sys', 'c3_code', 'c3_lo', 'c3_hi', 'c3_str'],
+  },
+  sort: { verb: 'INSERT OR REPLACE', table: 'sp_sort', columns: ['rid', 'pid', 'lo', 'hi'] },
+};
+
+/** Rows per multi-row INSERT (a resource's rows of one table rarely reach it). */
+const ROWS_PER_INSERT = 32;
 
 export class IndexWriter {
   private readonly del: Stmt[];
-  private readonly ins: Record<keyof IndexEntries, Stmt>;
+  /** Multi-row INSERTs by table and row count, prepared on first use. */
+  private readonly ins = new Map<string, Stmt>();
 
-  constructor(db: Database.Database, private readonly pids: PidRegistry) {
+  constructor(private readonly db: Database.Database, private readonly pids: PidRegistry) {
     this.del = INDEX_TABLES.map((t) => db.prepare(`DELETE FROM ${t} WHERE rid = ?`));
-    this.ins = {
-      token: db.prepare('INSERT INTO sp_token (rid, pid, system, code) VALUES (?, ?, ?, ?)'),
-      text: db.prepare('INSERT INTO sp_text (rid, pid, text) VALUES (?, ?, ?)'),
-      string: db.prepare('INSERT INTO sp_string (rid, pid, norm, exact) VALUES (?, ?, ?, ?)'),
-      date: db.prepare('INSERT INTO sp_date (rid, pid, start, end) VALUES (?, ?, ?, ?)'),
-      number: db.prepare('INSERT INTO sp_number (rid, pid, value) VALUES (?, ?, ?)'),
-      quantity: db.prepare('INSERT INTO sp_quantity (rid, pid, low, high, system, code) VALUES (?, ?, ?, ?, ?, ?)'),
-      reference: db.prepare('INSERT INTO sp_reference (rid, pid, ref_type, ref_id, url) VALUES (?, ?, ?, ?, ?)'),
-      uri: db.prepare('INSERT INTO sp_uri (rid, pid, uri) VALUES (?, ?, ?)'),
-      composite: db.prepare(`INSERT INTO sp_composite (rid, pid, c1_sys, c1_code, c1_lo, c1_hi, c1_str, c2_sys, c2_code, c2_lo, c2_hi, c2_str, c3_sys, c3_code, c3_lo, c3_hi, c3_str)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      sort: db.prepare('INSERT OR REPLACE INTO sp_sort (rid, pid, lo, hi) VALUES (?, ?, ?, ?)'),
-    };
   }
 
   remove(rid: number): void {
     for (const d of this.del) d.run(rid);
+  }
+
+  /**
+   * Inserts one table's rows of a resource with as few statements as possible: one
+   * multi-row INSERT per table instead of one statement per row (the write path's hot spot).
+   */
+  private insert(kind: keyof IndexEntries, rows: Value[][]): void {
+    const spec = INSERTS[kind];
+    for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+      const chunk = rows.slice(i, i + ROWS_PER_INSERT);
+      const key = `${kind}:${chunk.length}`;
+      let st = this.ins.get(key);
+      if (!st) {
+        const one = `(${spec.columns.map(() => '?').join(', ')})`;
+        st = this.db.prepare(`${spec.verb} INTO ${spec.table} (${spec.columns.join(', ')}) VALUES ${Array.from({ length: chunk.length }, () => one).join(', ')}`);
+        this.ins.set(key, st);
+      }
+      st.run(...chunk.flat());
+    }
   }
 
   write(rid: number, type: string, e: IndexEntries): void {
@@ -84,25 +112,36 @@ export class IndexWriter {
       seen.add(key);
       return true;
     };
-    for (const t of e.token) if (once(`t${t.param}|${t.system}|${t.code}`)) this.ins.token.run(rid, pid(t.param), t.system, t.code);
-    for (const t of e.text) if (once(`x${t.param}|${t.text}`)) this.ins.text.run(rid, pid(t.param), t.text);
-    for (const s of e.string) if (once(`s${s.param}|${s.exact}`)) this.ins.string.run(rid, pid(s.param), s.norm, s.exact);
-    for (const d of e.date) if (once(`d${d.param}|${d.start}|${d.end}`)) this.ins.date.run(rid, pid(d.param), d.start, d.end);
-    for (const n of e.number) if (once(`n${n.param}|${n.value}`)) this.ins.number.run(rid, pid(n.param), n.value);
-    for (const q of e.quantity) {
-      if (once(`q${q.param}|${q.low}|${q.high}|${q.system}|${q.code}`)) this.ins.quantity.run(rid, pid(q.param), finite(q.low), finite(q.high), q.system, q.code);
-    }
-    for (const r of e.reference) if (once(`r${r.param}|${r.type}|${r.id}|${r.url}`)) this.ins.reference.run(rid, pid(r.param), r.type, r.id, r.url);
-    for (const u of e.uri) if (once(`u${u.param}|${u.uri}`)) this.ins.uri.run(rid, pid(u.param), u.uri);
+    const rows = (kind: keyof IndexEntries, list: Value[][]): void => {
+      if (list.length) this.insert(kind, list);
+    };
+    rows('token', e.token.filter((t) => once(`t${t.param}|${t.system}|${t.code}`)).map((t) => [rid, pid(t.param), t.system, t.code]));
+    rows('text', e.text.filter((t) => once(`x${t.param}|${t.text}`)).map((t) => [rid, pid(t.param), t.text]));
+    rows('string', e.string.filter((s) => once(`s${s.param}|${s.exact}`)).map((s) => [rid, pid(s.param), s.norm, s.exact]));
+    rows('date', e.date.filter((d) => once(`d${d.param}|${d.start}|${d.end}`)).map((d) => [rid, pid(d.param), d.start, d.end]));
+    rows('number', e.number.filter((n) => once(`n${n.param}|${n.value}`)).map((n) => [rid, pid(n.param), n.value]));
+    rows('quantity', e.quantity.filter((q) => once(`q${q.param}|${q.low}|${q.high}|${q.system}|${q.code}`))
+      .map((q) => [rid, pid(q.param), finite(q.low), finite(q.high), q.system, q.code]));
+    rows('reference', e.reference.filter((r) => once(`r${r.param}|${r.type}|${r.id}|${r.url}`)).map((r) => [rid, pid(r.param), r.type, r.id, r.url]));
+    rows('uri', e.uri.filter((u) => once(`u${u.param}|${u.uri}`)).map((u) => [rid, pid(u.param), u.uri]));
+    const composites: Value[][] = [];
     for (const c of e.composite) {
-      const cols: (string | number | null)[] = [];
+      const cols: Value[] = [];
       for (let i = 0; i < 3; i++) {
         const part = c.parts[i];
         cols.push(part?.sys ?? null, part?.code ?? null, part?.lo ?? null, part?.hi ?? null, part?.str ?? null);
       }
-      if (once(`c${c.param}|${JSON.stringify(cols)}`)) this.ins.composite.run(rid, pid(c.param), ...cols);
+      if (once(`c${c.param}|${JSON.stringify(cols)}`)) composites.push([rid, pid(c.param), ...cols]);
     }
-    for (const s of e.sort) this.ins.sort.run(rid, pid(s.param), s.lo, s.hi);
+    rows('composite', composites);
+    // One row per (rid, pid): a later duplicate replaces an earlier one, as row-by-row inserts did.
+    const sorts = new Map<number, Value[]>();
+    for (const s of e.sort) {
+      const p = pid(s.param);
+      sorts.delete(p);
+      sorts.set(p, [rid, p, s.lo, s.hi]);
+    }
+    rows('sort', [...sorts.values()]);
   }
 }
 

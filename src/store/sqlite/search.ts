@@ -9,7 +9,7 @@ import { Budget } from '../budget.js';
 import { pageLinks } from '../paging.js';
 import { SqlCompiler, type IndexLeaf } from './compile.js';
 import { compileTop, type Planner } from './plan.js';
-import { decodeCursor, encodeCursor, keysetCondition, keyToParam, paramToKey, sortColumns } from './paging.js';
+import { decodeCursor, encodeCursor, keysetCondition, keyToParam, paramToKey, sortColumns, type SortColumn } from './paging.js';
 import { includes, type IncludeContext } from './includes.js';
 import { toRecord, TRUE, type Param, type Row, type Sql } from './sql.js';
 
@@ -60,9 +60,11 @@ export class SqliteSearch {
         .get(...leaf.where.params) as { n: number }).n,
       fetch: (where: Sql, limit: number) => this.prepare(`SELECT r.rid, r.type, r.id, v.seq, v.version, v.last_updated, v.method, v.deleted, v.json
         FROM resource r JOIN version v ON v.seq = r.seq WHERE r.deleted = 0 AND ${where.text} LIMIT ?`).all(...where.params, limit) as Row[],
-      targets: (sources: number[], pids: number[], targetType: string | undefined) => this.prepare(`SELECT DISTINCT ref_type, ref_id FROM sp_reference
-        WHERE rid IN (${sources.map(() => '?').join(',')}) AND pid IN (${pids.map(() => '?').join(',')}) AND ref_type IS NOT NULL ${targetType ? 'AND ref_type = ?' : ''}`)
-        .all(...sources, ...pids, ...(targetType ? [targetType] : [])) as { ref_type: string; ref_id: string }[],
+      // `+pid`: probe the (rid, pid) index by rid alone and filter the pids; with many pids
+      // (every reference parameter of $everything) a probe per (rid, pid) pair costs far more.
+      targets: (sources: number[], pids: number[]) => this.prepare(`SELECT DISTINCT pid, ref_type, ref_id FROM sp_reference
+        WHERE rid IN (${sources.map(() => '?').join(',')}) AND ${pids.length > 8 ? '+' : ''}pid IN (${pids.map(() => '?').join(',')}) AND ref_type IS NOT NULL`)
+        .all(...sources, ...pids) as { pid: number; ref_type: string; ref_id: string }[],
     };
   }
 
@@ -109,11 +111,15 @@ export class SqliteSearch {
       const values: Param[] = [...cursor.k.map(keyToParam), cursor.rid];
       keyset = keysetCondition(allKeys, values, backwards);
     }
-    const order = allKeys.map((k) => `${k.expr} ${k.desc !== backwards ? 'DESC' : 'ASC'}`).join(', ');
-    const select = `SELECT r.rid, r.type, r.id, v.seq, v.version, v.last_updated, v.method, v.deleted, v.json,
-      ${keys.map((k, i) => `${k.expr} AS k${i}`).concat(['0 AS _z']).join(', ')}
-      ${base.text} AND ${keyset.text} ORDER BY ${order} LIMIT ?`;
-    const sql = select.replace('FROM resource r', 'FROM resource r JOIN version v ON v.seq = r.seq');
+    const direction = (k: SortColumn): string => (k.desc !== backwards ? 'DESC' : 'ASC');
+    const order = allKeys.map((k) => `${k.expr} ${direction(k)}`).join(', ');
+    // The page is chosen and ordered on the keys alone, and the JSON joined to that page only:
+    // sorting rows that carry their JSON copies every byte of it through SQLite's sorter.
+    const outer = [...keys.map((k, i) => `m.k${i} ${direction(k)}`), `m.rid ${backwards ? 'DESC' : 'ASC'}`].join(', ');
+    const sql = `SELECT m.rid, m.type, m.id, v.seq, v.version, v.last_updated, v.method, v.deleted, v.json, ${keys.map((_, i) => `m.k${i}`).concat(['0 AS _z']).join(', ')}
+      FROM (SELECT r.rid, r.type, r.id, r.seq, ${keys.map((k, i) => `${k.expr} AS k${i}`).concat(['0 AS _z']).join(', ')}
+        ${base.text} AND ${keyset.text} ORDER BY ${order} LIMIT ?) m
+      JOIN version v ON v.seq = m.seq ORDER BY ${outer}`;
     run.budget.check();
     let rows = this.rows(run, this.prepare(sql), [...base.params, ...keyset.params, q.count + 1]);
     const more = rows.length > q.count;
