@@ -46,7 +46,8 @@ async function main(): Promise<void> {
   const flintRates: number[] = [];
   const rawRates: number[] = [];
   for (let i = 0; i < rounds; i++) {
-    const server = await startServer('flint', { BENCH_DIR: join(dir, `f${i}`) }, join(dir, `flint-${i}.log`));
+    // Per-client limits off: one bench client plays many clients' worth of load.
+    const server = await startServer('flint', { BENCH_DIR: join(dir, `f${i}`), RATE_LIMIT: '0', CLIENT_CONCURRENCY: '0' }, join(dir, `flint-${i}.log`));
     // Warm-up (JIT, prepared statements, page cache) on other resources, then the measured run.
     await flintPosts(server.port, warmup);
     const f = await flintPosts(server.port, bodies);
