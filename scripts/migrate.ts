@@ -1,14 +1,21 @@
-// npm run migrate -- --from sqlite:data/flint.db --to 'mongodb://…/flint?replicaSet=rs0'
-// Copies every version of every resource from one store to another through the store port,
-// oldest first, so that the target holds the same resources, version numbers, deletions and
-// history order (README "Operations": lastUpdated becomes the time of the copy). Re-running it
-// after an interruption resumes: versions already in the target are skipped.
+// npm run migrate -- --from sqlite:data/flint.db --to 'mongodb://…/flint?replicaSet=rs0' [--auth-from data/auth.db | --no-auth]
+// Copies every version of every resource from one store to another through the store port
+// (Store.restore), oldest first, exactly as stored: the same versionId, meta.lastUpdated, method,
+// JSON and deletion markers, in the same history order, so `_history`, `_since` and ETags
+// survive the move. Then the auth registry (scripts/migrate-registry.ts). Re-running it after
+// an interruption resumes: what is already in the target, unchanged, is skipped; a target that
+// holds anything else is refused, naming the first record that differs. Run it while no Flint
+// serves the target (README "Operations").
 import { pathToFileURL } from 'node:url';
-import type { Resource } from 'fhir/r4.js';
 import { loadConfig, parseDatabaseUrl, ConfigError } from '../src/config.js';
 import { openEngine } from '../src/app.js';
-import { openStore } from '../src/store/open.js';
-import type { Store, VersionRecord } from '../src/store/port.js';
+import { existsSync } from 'node:fs';
+import { openStore, type DatabaseTarget } from '../src/store/open.js';
+import type { MongoDb } from '../src/store/mongo/db.js';
+import { openRegistry } from '../src/store/open-registry.js';
+import { connectMongo } from '../src/store/mongo/driver.js';
+import { StoreError, type Store, type VersionRecord } from '../src/store/port.js';
+import { migrateRegistry, type RegistryCopy } from './migrate-registry.js';
 
 export interface MigrateProgress {
   phase: 'scan' | 'copy';
@@ -24,12 +31,9 @@ type Key = [type: string, id: string, version: number];
 
 const PAGE = 1000;
 
-/** A version's content as copied: everything but lastUpdated (the copy gets its own). */
+/** A version as copied: everything but its position in the change order (each store numbers its own). */
 function content(r: VersionRecord): string {
-  if (!r.json) return `deleted:${r.deleted}`;
-  const json = JSON.parse(r.json) as { meta?: Record<string, unknown> };
-  if (json.meta) delete json.meta.lastUpdated;
-  return JSON.stringify(json);
+  return JSON.stringify([r.type, r.id, r.versionId, r.lastUpdated, r.deleted, r.method, r.json ?? null]);
 }
 
 /**
@@ -62,24 +66,32 @@ export async function migrate(source: Store, target: Store, onProgress?: (p: Mig
       if (content(there) !== content(record)) throw new Error(`${type}/${id}/_history/${v} differs in the target: the target was not empty`);
       skipped++;
     } else {
-      const before = await target.read(type, id);
-      const at = before.status === 'missing' ? 0 : Number(before.record.versionId);
-      if (at !== v - 1) throw new Error(`${type}/${id}: the target is at version ${at}, the source's next is ${v}: the target was not empty`);
-      let written: string | undefined;
-      if (record.deleted) {
-        written = (await target.delete(type, id, { ifMatch: String(at) })).record?.versionId;
-      } else {
-        const resource = JSON.parse(record.json ?? '{}') as Resource & { id: string };
-        const ifMatch = before.status === 'found' ? { ifMatch: String(at) } : {};
-        written = (await target.update(resource, { ...ifMatch, method: record.method })).record.versionId;
+      try {
+        await target.restore(record);
+      } catch (err) {
+        if (err instanceof StoreError && err.code === 'version-conflict') throw new Error(`${err.message}: the target was not empty`);
+        throw err;
       }
-      if (written !== String(v)) throw new Error(`${type}/${id}: wrote version ${written ?? 'none'} instead of ${v}`);
       copied++;
     }
     const done = copied + skipped;
     if (done % pageSize === 0 || done === total) onProgress?.({ phase: 'copy', done, total, skipped });
   }
   return { copied, skipped };
+}
+
+async function copyRegistry(authFrom: string, from: DatabaseTarget, to: DatabaseTarget, toAuthFile: string, db: MongoDb | undefined): Promise<RegistryCopy> {
+  const source = await openRegistry(from, authFrom);
+  try {
+    const target = await openRegistry(to, toAuthFile, db);
+    try {
+      return await migrateRegistry(source, target);
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await source.close();
+  }
 }
 
 function arg(name: string): string | undefined {
@@ -91,21 +103,31 @@ async function main(): Promise<void> {
   const from = arg('from');
   const to = arg('to');
   if (!from || !to) {
-    process.stderr.write('usage: npm run migrate -- --from sqlite:data/flint.db --to mongodb://host/flint?replicaSet=rs0\n');
+    process.stderr.write('usage: npm run migrate -- --from sqlite:data/flint.db --to mongodb://host/flint?replicaSet=rs0 [--auth-from data/auth.db | --no-auth]\n');
     process.exit(2);
   }
+  // The source's auth registry: --auth-from, else where a server on the source finds it (AUTH_DB or auth.db beside it).
+  const authFrom = process.argv.includes('--no-auth') ? undefined : arg('auth-from') ?? loadConfig({ ...process.env, DATABASE_URL: from }).auth.db;
+  if (authFrom !== undefined && !existsSync(authFrom)) throw new Error(`no auth registry at ${authFrom}: name it with --auth-from, or pass --no-auth`);
   // The target is opened as the server opens it (with the search indexer, so searches find the copies).
   const config = loadConfig({ ...process.env, DATABASE_URL: to, LOG_LEVEL: 'silent' });
-  const source = await openStore(parseDatabaseUrl(from));
-  const { store: target } = await openEngine(config, { hooks: [] });
+  const sourceTarget = parseDatabaseUrl(from);
+  const source = await openStore(sourceTarget);
+  const mongoDb = config.database.kind === 'mongodb' ? await connectMongo(config.database.url) : undefined;
+  const { store: target } = await openEngine(config, { hooks: [], ...(mongoDb ? { mongoDb } : {}) });
   const started = Date.now();
   try {
     const result = await migrate(source, target, (p) => {
       const of = p.total !== undefined ? ` of ${p.total}` : '';
       process.stdout.write(`${p.phase}: ${p.done}${of} versions${p.skipped ? ` (${p.skipped} already there)` : ''}\n`);
     });
-    const s = ((Date.now() - started) / 1000).toFixed(1);
-    process.stdout.write(`done: ${result.copied} versions copied, ${result.skipped} already there, in ${s} s\n`);
+    process.stdout.write(`resources: ${result.copied} versions copied, ${result.skipped} already there\n`);
+    if (authFrom !== undefined) {
+      const auth = await copyRegistry(authFrom, sourceTarget, config.database, config.auth.db, mongoDb);
+      process.stdout.write(`auth: ${auth.clients} clients, ${auth.users} users, ${auth.keys} signing keys, ${auth.grants} grants, ${auth.tokens} tokens, `
+        + `${auth.audit} audit entries copied, ${auth.skipped} already there\n`);
+    }
+    process.stdout.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   } finally {
     await source.close();
     await target.close();

@@ -147,6 +147,14 @@ export interface Store {
   /** Stores a new version; creates the resource if absent (update-as-create). `resource.id` is required. */
   update(resource: Resource & { id: string }, opts?: UpdateOptions): Promise<UpdateResult>;
   delete(type: string, id: string, opts?: DeleteOptions): Promise<DeleteResult>;
+  /**
+   * Writes a version exactly as another store recorded it (`npm run migrate`): its versionId,
+   * lastUpdated, method, deletion and JSON are kept, and it is indexed like any write. It must be
+   * the resource's next version (one past the current one, or 1), else `version-conflict`; a
+   * deletion carries no JSON, anything else must carry the resource. Versions land in the past
+   * of the change order: only for filling a store before any Flint serves it.
+   */
+  restore(record: VersionRecord): Promise<VersionRecord>;
   history(query: HistoryQuery): Promise<HistoryPage>;
   /** Live resources whose index holds a reference to `type/id` (at most `limit`). */
   referencesTo(type: string, id: string, limit: number): Promise<{ type: string; id: string }[]>;

@@ -154,6 +154,10 @@ export interface AuthRegistry {
   grantsOfUser(username: string): Promise<GrantRecord[]>;
   /** Revokes a grant and every token issued under it. */
   revokeGrant(grantId: string): Promise<void>;
+  /** Every grant (revoked too) with an id after `after`, by id, at most `limit`: for copying a registry. */
+  grantsAfter(after: string, limit: number): Promise<GrantRecord[]>;
+  /** Every token issued under a grant, by hash: for copying a registry. */
+  tokensOfGrant(grantId: string): Promise<TokenRecord[]>;
 
   /** Stores a new token; its hash must be new. */
   putToken(t: TokenRecord): Promise<void>;

@@ -21,6 +21,13 @@ export class MonotonicClock {
     if (startAfter) this.last = Date.parse(startAfter) || 0;
   }
 
+  /** Moves past an instant written elsewhere (a restored version) and returns it unchanged. */
+  observe(instant: string): string {
+    const at = Date.parse(instant);
+    if (at > this.last) this.last = at;
+    return instant;
+  }
+
   next(): string {
     const now = Date.now();
     this.last = now > this.last ? now : this.last;

@@ -1,4 +1,5 @@
-// Two Flint instances on one MongoDB database (the in-process emulation, test/helpers/mingo-db.ts),
+// Two Flint instances on one MongoDB database (the in-process emulation, test/helpers/mingo-db.ts,
+// or a real server with FLINT_TEST_STORE=mongodb: test/helpers/app.ts sharedDatabase),
 // as behind a load balancer without sticky sessions: a token issued by one is accepted by the
 // other, a revocation through one takes effect on the other within the token cache's bound (one
 // second), an authorization code issued by one is redeemed once, through the other, and a
@@ -13,7 +14,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/app.js';
 import { issueOperatorToken } from '../../src/auth/server/admin.js';
-import { MingoDb } from '../helpers/mingo-db.js';
+import { sharedDatabase } from '../helpers/app.js';
 import { addClient, addUser, authorize, pkce, tokenRequest, BASE, REDIRECT } from '../helpers/auth.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flint-two-'));
@@ -25,11 +26,11 @@ t.teardown(() => {
 
 /** Two apps on one emulated database; one with AUTH_DB named, one with the default (data/auth.db under cwd). */
 async function twoInstances(t: { teardown(fn: () => unknown): void }): Promise<[FastifyInstance, FastifyInstance]> {
-  const db = new MingoDb('replicaset');
+  const db = sharedDatabase();
   process.chdir(dir);
   const env = { DATABASE_URL: 'mongodb://db.invalid/flint', LOG_LEVEL: 'silent', BASE_URL: BASE, AUTH: 'smart', AUTH_TEST_HOOKS: '1', RATE_LIMIT: '0' };
-  const a = await buildApp(loadConfig({ ...env, AUTH_DB: join(dir, 'auth.db') }), { mongoDb: db });
-  const b = await buildApp(loadConfig(env), { mongoDb: db.reopen() });
+  const a = await buildApp(loadConfig({ ...env, AUTH_DB: join(dir, 'auth.db') }), { mongoDb: await db.handle() });
+  const b = await buildApp(loadConfig(env), { mongoDb: await db.handle() });
   process.chdir(cwd);
   t.teardown(async () => {
     await a.close();

@@ -8,6 +8,7 @@ import { MongoStore } from '../../src/store/mongo/store.js';
 import { MongoRegistry } from '../../src/store/mongo/registry.js';
 import { connectMongo } from '../../src/store/mongo/driver.js';
 import { MingoDb } from './mingo-db.js';
+import type { MongoDb } from '../../src/store/mongo/db.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -30,12 +31,32 @@ export async function testApp(t: Teardown, env: Record<string, string> = {}): Pr
  * real server MONGODB_URI names, a fresh database per app (deploy/ci: a throwaway server, so
  * the databases are not dropped).
  */
+/** MONGODB_URI with a fresh database name (FLINT_TEST_STORE=mongodb). */
+function freshDatabaseUrl(): string {
+  const uri = process.env.MONGODB_URI;
+  if (!uri) throw new Error('FLINT_TEST_STORE=mongodb needs MONGODB_URI');
+  return uri.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]+)\/?[^?]*/, `$1/flint_test_${randomUUID().slice(0, 8)}`);
+}
+
+/**
+ * One database for several Flint instances in one test (multi-instance tests): each call of
+ * `handle()` is a connection of its own, as another process would have. The in-process
+ * emulation by default; with FLINT_TEST_STORE=mongodb a fresh database on the real server
+ * MONGODB_URI names (deploy/ci).
+ */
+export function sharedDatabase(): { handle(): Promise<MongoDb> } {
+  if (process.env.FLINT_TEST_STORE === 'mongodb') {
+    const url = freshDatabaseUrl();
+    return { handle: () => connectMongo(url) };
+  }
+  const db = new MingoDb('replicaset');
+  return { handle: () => Promise.resolve(db.reopen()) };
+}
+
 export function storeUnderTest(): BuildOptions {
   const kind = process.env.FLINT_TEST_STORE;
   if (kind === 'mongodb') {
-    const uri = process.env.MONGODB_URI;
-    if (!uri) throw new Error('FLINT_TEST_STORE=mongodb needs MONGODB_URI');
-    const url = uri.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]+)\/?[^?]*/, `$1/flint_test_${randomUUID().slice(0, 8)}`);
+    const url = freshDatabaseUrl();
     return {
       store: async (indexer) => MongoStore.open({ db: await connectMongo(url), indexer }),
       registry: async () => MongoRegistry.open({ db: await connectMongo(url), ownsDb: true }),

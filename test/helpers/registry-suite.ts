@@ -70,6 +70,22 @@ export function registrySuite(tap: Tap, adapter: RegistryUnderTest): void {
     t.same((await r.users()).map((u) => u.username), ['amy', 'zed']);
   });
 
+  withRegistry('every grant and its tokens can be listed (for copying a registry)', async (t, r) => {
+    for (const g of ['g3', 'g1', 'g2', 'g4']) await r.putGrant(grant(g, 'pat'));
+    await r.revokeGrant('g2');
+    await r.putToken(token('tb', 'g1', 'refresh'));
+    await r.putToken(token('ta', 'g1'));
+    await r.putToken(token('tc', 'g3'));
+    await r.useRefresh('tb', 5);
+    t.same((await r.grantsAfter('', 2)).map((g) => g.grantId), ['g1', 'g2'], 'by id, at most limit');
+    const rest = await r.grantsAfter('g2', 10);
+    t.same(rest.map((g) => g.grantId), ['g3', 'g4'], 'after the given id');
+    t.same((await r.grantsAfter('', 10)).map((g) => g.revoked), [false, true, false, false], 'revoked grants too');
+    t.same(await r.tokensOfGrant('g1'), [await r.token('ta'), await r.token('tb')], 'by hash, as stored');
+    t.equal((await r.tokensOfGrant('g1'))[1]?.usedAt, 5);
+    t.same(await r.tokensOfGrant('g4'), []);
+  });
+
   withRegistry('grants: a user\'s live grants; revoking a grant revokes its tokens', async (t, r) => {
     await r.putGrant(grant('g2', 'pat'));
     await r.putGrant(grant('g1', 'pat'));

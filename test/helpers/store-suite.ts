@@ -133,6 +133,35 @@ export function storeSuite(tap: Tap, adapter: AdapterUnderTest): void {
     t.equal((await s.read('Patient', v1.id)).status, 'found');
   });
 
+  withStore('restore writes a version recorded elsewhere as it is; a gap or a disagreeing record changes nothing', async (t, s) => {
+    const at = (ms: number): string => new Date(Date.UTC(2020, 0, 1) + ms).toISOString();
+    const json = (v: number, lu: string): string => JSON.stringify({ resourceType: 'Patient', id: 'm', meta: { versionId: String(v), lastUpdated: lu }, name: [{ family: `V${v}` }] });
+    const rec = (v: number, lu: string, deleted = false) => ({
+      type: 'Patient', id: 'm', versionId: String(v), lastUpdated: lu, deleted, method: (deleted ? 'DELETE' : v === 1 ? 'POST' : 'PUT') as 'POST' | 'PUT' | 'DELETE', seq: 0,
+      ...(deleted ? {} : { json: json(v, lu) }),
+    });
+    await rejectsWith(t, s.restore(rec(2, at(0))), 'version-conflict');
+    t.equal((await s.read('Patient', 'm')).status, 'missing', 'a gap is refused');
+    const one = await s.restore(rec(1, at(0)));
+    t.equal(one.lastUpdated, at(0));
+    t.equal(one.json, json(1, at(0)), 'the JSON byte for byte');
+    await s.restore(rec(2, at(0)));
+    await s.restore(rec(3, at(5), true));
+    await rejectsWith(t, s.restore(rec(3, at(6))), 'version-conflict');
+    await rejectsWith(t, s.restore({ ...rec(4, at(7)), json: json(4, at(8)) }), 'unprocessable');
+    await rejectsWith(t, s.restore({ ...rec(4, at(7)), lastUpdated: 'yesterday' }), 'unprocessable');
+    t.equal((await s.read('Patient', 'm')).status, 'deleted');
+    const hist = await s.history({ type: 'Patient', id: 'm', count: 10 });
+    t.same(hist.records.map((r) => [r.versionId, r.lastUpdated, r.deleted, r.method]), [['3', at(5), true, 'DELETE'], ['2', at(0), false, 'PUT'], ['1', at(0), false, 'POST']]);
+    t.same((await s.history({ since: at(1), count: 10 })).records.map((r) => r.versionId), ['3'], '_since on the restored instants');
+    // Later writes carry on after the restored versions (test/migrate.test.ts: indexed like any write).
+    await s.restore({ ...rec(4, at(9)), method: 'PUT' });
+    const next = await s.update({ ...patient('Now', 'm') } as Writable);
+    t.equal(next.record.versionId, '5');
+    t.ok(next.record.lastUpdated > at(9));
+    t.same((await s.history({ count: 10 })).records.map((r) => r.versionId), ['5', '4', '3', '2', '1'], 'in the change order');
+  });
+
   withStore('history: instance, type and system, newest first, with _since and total', async (t, s) => {
     const a = await s.create(patient('A'));
     const o = await s.create({ resourceType: 'Observation', status: 'final', code: { text: 'x' } } as Resource);

@@ -16,15 +16,26 @@ interface Running {
   stdout: () => string;
 }
 
+/** Every server started, killed when the test ends however it ends. */
+const servers = new Set<ChildProcess>();
+t.teardown(() => { for (const c of servers) c.kill('SIGKILL'); });
+
 /** Starts `src/main.ts` and resolves when its ready line (JSON, stdout) names the address. */
 function start(): Promise<Running> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: { PATH: process.env.PATH ?? '', PORT: '0', AUTH: 'off', LOG_LEVEL: 'info', DATABASE_URL: `sqlite:${join(dir, 'flint.db')}`, RATE_LIMIT: '0', CLIENT_CONCURRENCY: '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    // stderr through this process, not inherited: a server left behind by a killed test run must
+    // not hold tap's pipe open (tap then waits for it for ever).
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  servers.add(child);
+  child.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
   let out = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line within 90 s; stdout: ${out.slice(0, 500)}`)), 90_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no ready line within 90 s; stdout: ${out.slice(0, 500)}`));
+    }, 90_000);
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /"listening":"(http:\/\/[^"]+)"[^\n]*"msg":"Flint is ready"/.exec(out);

@@ -1,5 +1,6 @@
-// Two Flint instances on one MongoDB database (the in-process emulation; each instance has its
-// own adapter, lock and runner, as two processes would): they behave as one server for reads,
+// Two Flint instances on one MongoDB database (the in-process emulation, or a real server with
+// FLINT_TEST_STORE=mongodb; each instance has its own connection, adapter, lock and runner, as
+// two processes would): they behave as one server for reads,
 // writes and conditional create, and background work runs once, moving when an instance dies.
 import t from 'tap';
 import type { Test } from 'tap';
@@ -7,14 +8,14 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/app.js';
 import { MongoStore } from '../../src/store/mongo/store.js';
-import { MingoDb } from '../helpers/mingo-db.js';
-import { body, post, put, load } from '../helpers/app.js';
+import type { MongoDb } from '../../src/store/mongo/db.js';
+import { body, post, put, load, sharedDatabase } from '../helpers/app.js';
 
 const ENV = { DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', BASE_URL: 'http://flint.test/fhir', AUTH: 'off', RATE_LIMIT: '0', JOB_POLL_MS: '20', JOB_LEASE_MS: '300' };
 
-async function twoInstances(t: Test): Promise<{ a: FastifyInstance; b: FastifyInstance; db: MingoDb }> {
-  const db = new MingoDb('replicaset');
-  const open = (id: string) => buildApp(loadConfig(ENV), { store: (indexer) => MongoStore.open({ db: db.reopen(), indexer }), instanceId: id });
+async function twoInstances(t: Test): Promise<{ a: FastifyInstance; b: FastifyInstance; db: { handle(): Promise<MongoDb> } }> {
+  const db = sharedDatabase();
+  const open = async (id: string) => buildApp(loadConfig(ENV), { store: async (indexer) => MongoStore.open({ db: await db.handle(), indexer }), instanceId: id });
   const a = await open('A');
   const b = await open('B');
   t.teardown(async () => { await a.close(); await b.close(); });
@@ -81,7 +82,7 @@ t.test('a SearchParameter written through one instance: reindexed once, searchab
   a.jobRunner.halt();
   await load(a, Array.from({ length: 30 }, (_, i) => ({ resourceType: 'Patient', id: `n${i}`, extension: [{ url: NICK, valueString: `nick${i}` }] })));
   t.equal((await post(a, '/fhir/SearchParameter', nicknameParam)).statusCode, 201);
-  const probe = await MongoStore.open({ db: db.reopen() });
+  const probe = await MongoStore.open({ db: await db.handle() });
   t.teardown(() => probe.close());
   await until('reindex done', async () => (await probe.work.listJobs('reindex', ['done'])).length === 1);
   const jobs = await probe.work.listJobs('reindex');
@@ -119,7 +120,7 @@ t.test('a job whose instance dies moves to the live one', async (t) => {
   };
   // At first only A handles this kind.
   a.jobRunner.register('test-slow', handler('A'));
-  const probe = await MongoStore.open({ db: db.reopen() });
+  const probe = await MongoStore.open({ db: await db.handle() });
   t.teardown(() => probe.close());
   await probe.work.addJob('test-slow', 'j1', {});
   await until('A runs it', async () => ran.length === 1);

@@ -63,6 +63,17 @@ export class OrderClock {
     return v;
   }
 
+  /**
+   * A value for a version another store wrote at `ms` (Store.restore): at that millisecond when
+   * the values already given and `after` allow, else just past them, so restored versions keep
+   * the order they are restored in.
+   */
+  at(ms: number, after = 0): number {
+    const v = Math.max(ms * PER_MS, this.last + 1, after + 1);
+    this.last = v;
+    return v;
+  }
+
   /** Moves past a value seen elsewhere without taking one (at start: the highest stored). */
   observe(seq: number): void {
     if (seq > this.last) this.last = seq;

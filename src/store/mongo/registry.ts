@@ -102,6 +102,18 @@ export class MongoRegistry implements AuthRegistry {
     await this.db.setFieldsMany(AUTH_TOKENS, { g: grantId }, { rv: true });
   }
 
+  async grantsAfter(after: string, limit: number): Promise<GrantRecord[]> {
+    return (await this.db.find(AUTH_GRANTS, { _id: { $gt: after } }, { sort: { _id: 1 }, limit })).map(MongoRegistry.grantOf);
+  }
+
+  async tokensOfGrant(grantId: string): Promise<TokenRecord[]> {
+    return (await this.db.find(AUTH_TOKENS, { g: grantId }, { sort: { _id: 1 } }) as unknown as TokenDoc[]).map(MongoRegistry.tokenOf);
+  }
+
+  private static tokenOf(d: TokenDoc): TokenRecord {
+    return { hash: d._id, grantId: d.g, kind: d.k, issuedAt: d.ia, expiresAt: d.ea, revoked: d.rv, ...(d.ua !== null ? { usedAt: d.ua } : {}) };
+  }
+
   async putToken(t: TokenRecord): Promise<void> {
     const doc: TokenDoc = { _id: t.hash, g: t.grantId, k: t.kind, ia: t.issuedAt, ea: t.expiresAt, ua: t.usedAt ?? null, rv: t.revoked, exp: new Date(t.expiresAt) };
     await this.db.insertOne(AUTH_TOKENS, { ...doc });
@@ -109,8 +121,7 @@ export class MongoRegistry implements AuthRegistry {
 
   async token(hash: string): Promise<TokenRecord | undefined> {
     const d = await this.one(AUTH_TOKENS, hash) as TokenDoc | undefined;
-    if (!d) return undefined;
-    return { hash: d._id, grantId: d.g, kind: d.k, issuedAt: d.ia, expiresAt: d.ea, revoked: d.rv, ...(d.ua !== null ? { usedAt: d.ua } : {}) };
+    return d ? MongoRegistry.tokenOf(d) : undefined;
   }
 
   async revokeToken(hash: string): Promise<void> {

@@ -18,6 +18,7 @@ import {
   type UpdateResult, type VersionRecord, type WriteMethod,
 } from '../port.js';
 import { stamp } from '../stamp.js';
+import { restorable } from '../restore.js';
 import { and, Compiler } from './compile.js';
 import { DuplicateKeyError, type Filter, type MongoDb, type Session } from './db.js';
 import {
@@ -74,7 +75,12 @@ interface SoloTx {
 type TxState = { kind: 'session'; session: Session } | { kind: 'solo'; state: SoloTx };
 
 /** What a write does once it has seen the current document. */
-type Plan<T> = { write: false; result: T } | { write: true; version: number; method: WriteMethod; resource?: Resource; result: (r: VersionRecord) => T };
+type Plan<T> = { write: false; result: T } | {
+  write: true; version: number; method: WriteMethod; resource?: Resource;
+  /** Store.restore: the version's own lastUpdated and JSON, kept as they are. */
+  restored?: { lastUpdated: string; json: string | null };
+  result: (r: VersionRecord) => T;
+};
 
 /** Newest first in the change order: order value, then type and id (the tie-break). */
 const NEWEST_FIRST = { s: -1, t: -1, i: -1 } as const;
@@ -196,9 +202,10 @@ export class MongoStore implements Store {
     const plan = decide(cur);
     if (!plan.write) return plan.result;
     // Past the replaced version's value: one resource's versions never go back, whatever the clocks.
-    const seq = this.shared.clock.next(cur?.s ?? 0);
-    const time = instantOf(seq);
-    const json = plan.resource ? stamp(plan.resource, id, String(plan.version), time) : null;
+    const { restored } = plan;
+    const seq = restored ? this.shared.clock.at(Date.parse(restored.lastUpdated), cur?.s ?? 0) : this.shared.clock.next(cur?.s ?? 0);
+    const time = restored ? restored.lastUpdated : instantOf(seq);
+    const json = restored ? restored.json : plan.resource ? stamp(plan.resource, id, String(plan.version), time) : null;
     const doc: ResourceDoc = {
       _id: key, t: type, i: id, v: plan.version, d: !plan.resource, lu: time, s: seq, c: cur?.c ?? seq, m: plan.method, j: json,
       // The index holds current, live versions only: replaced on update, emptied on delete.
@@ -249,6 +256,16 @@ export class MongoStore implements Store {
       if (!cur) return { write: false, result: { status: 'missing' } };
       if (cur.d) return { write: false, result: { status: 'already-deleted', record: toRecord(cur) } };
       return { write: true, version: cur.v + 1, method: 'DELETE', result: (record) => ({ status: 'deleted', record }) };
+    });
+  }
+
+  restore(record: VersionRecord): Promise<VersionRecord> {
+    return this.mutate(record.type, record.id, (cur): Plan<VersionRecord> => {
+      const resource = restorable(record, cur?.v ?? 0);
+      return {
+        write: true, version: Number(record.versionId), method: record.method, ...(resource ? { resource } : {}),
+        restored: { lastUpdated: record.lastUpdated, json: record.json ?? null }, result: (r) => r,
+      };
     });
   }
 

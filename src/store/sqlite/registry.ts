@@ -34,6 +34,16 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 `;
 
+const TOKEN_COLUMNS = 'hash, grant_id, kind, issued_at, expires_at, revoked, used_at';
+type TokenRow = { hash: string; grant_id: string; kind: 'access' | 'refresh'; issued_at: number; expires_at: number; revoked: number; used_at: number | null };
+
+function tokenOf(row: TokenRow): TokenRecord {
+  return {
+    hash: row.hash, grantId: row.grant_id, kind: row.kind, issuedAt: row.issued_at, expiresAt: row.expires_at, revoked: row.revoked === 1,
+    ...(row.used_at !== null ? { usedAt: row.used_at } : {}),
+  };
+}
+
 export class SqliteRegistry implements AuthRegistry {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
@@ -127,13 +137,17 @@ export class SqliteRegistry implements AuthRegistry {
   }
 
   async token(hash: string): Promise<TokenRecord | undefined> {
-    const row = this.stmt('SELECT hash, grant_id, kind, issued_at, expires_at, revoked, used_at FROM token WHERE hash = ?').get(hash) as
-      { hash: string; grant_id: string; kind: 'access' | 'refresh'; issued_at: number; expires_at: number; revoked: number; used_at: number | null } | undefined;
-    if (!row) return undefined;
-    return {
-      hash: row.hash, grantId: row.grant_id, kind: row.kind, issuedAt: row.issued_at, expiresAt: row.expires_at, revoked: row.revoked === 1,
-      ...(row.used_at !== null ? { usedAt: row.used_at } : {}),
-    };
+    const row = this.stmt(`SELECT ${TOKEN_COLUMNS} FROM token WHERE hash = ?`).get(hash) as TokenRow | undefined;
+    return row ? tokenOf(row) : undefined;
+  }
+
+  async grantsAfter(after: string, limit: number): Promise<GrantRecord[]> {
+    return (this.stmt('SELECT json, revoked FROM grant_ WHERE grant_id > ? ORDER BY grant_id LIMIT ?').all(after, limit) as { json: string; revoked: number }[])
+      .map((r) => ({ ...(JSON.parse(r.json) as GrantRecord), revoked: r.revoked === 1 }));
+  }
+
+  async tokensOfGrant(grantId: string): Promise<TokenRecord[]> {
+    return (this.stmt(`SELECT ${TOKEN_COLUMNS} FROM token WHERE grant_id = ? ORDER BY hash`).all(grantId) as TokenRow[]).map(tokenOf);
   }
 
   async revokeToken(hash: string): Promise<void> {

@@ -13,6 +13,7 @@ import {
   type UpdateResult, type VersionRecord, type WriteMethod,
 } from '../port.js';
 import { MonotonicClock, stamp } from '../stamp.js';
+import { restorable } from '../restore.js';
 import { Mutex } from '../mutex.js';
 import { INDEX_SCHEMA, SCHEMA, SCHEMA_VERSION, WORK_SCHEMA } from './schema.js';
 import { SqliteWorkStore } from './work.js';
@@ -289,12 +290,14 @@ export class SqliteStore implements Store {
     this.pending = [];
   }
 
-  private insertVersion(type: string, id: string, version: number, method: WriteMethod, resource?: Resource): VersionRecord {
+  /** `restored`: Store.restore's version, lastUpdated and JSON kept as they are. */
+  private insertVersion(type: string, id: string, version: number, method: WriteMethod, resource?: Resource, restored?: VersionRecord): VersionRecord {
     const e = this.engine;
     // Extracted first: a resource the index cannot hold is refused before anything is written.
     const entries = resource && e.indexer ? entriesFor(e.indexer, resource) : undefined;
-    const lastUpdated = e.clock.next();
-    const json = resource ? stamp(resource, id, String(version), lastUpdated) : null;
+    // A restored version keeps its instant; later writes still get instants past it.
+    const lastUpdated = restored ? e.clock.observe(restored.lastUpdated) : e.clock.next();
+    const json = restored ? restored.json ?? null : resource ? stamp(resource, id, String(version), lastUpdated) : null;
     const info = e.w.insertVersion.run(type, id, version, lastUpdated, method, resource ? 0 : 1, json);
     const seq = Number(info.lastInsertRowid);
     const rid = e.w.upsertResource.get(type, id, version, resource ? 0 : 1, lastUpdated, seq)?.rid;
@@ -338,6 +341,14 @@ export class SqliteStore implements Store {
       if (!cur) return { status: 'missing' };
       if (cur.deleted === 1) return { status: 'already-deleted', record: toRecord(cur) };
       return { status: 'deleted', record: this.insertVersion(type, id, cur.version + 1, 'DELETE') };
+    });
+  }
+
+  restore(record: VersionRecord): Promise<VersionRecord> {
+    return this.write(() => {
+      const cur = this.engine.w.current.get(record.type, record.id);
+      const resource = restorable(record, cur?.version ?? 0);
+      return this.insertVersion(record.type, record.id, Number(record.versionId), record.method, resource, record);
     });
   }
 
