@@ -5,12 +5,12 @@ import { testApp, body } from '../helpers/app.js';
 import { ClientTable } from '../../src/http/limits.js';
 
 t.test('a client over RATE_LIMIT gets 429 with Retry-After; another client still gets through', async (t) => {
-  const app = await testApp(t, { RATE_LIMIT: '60', CLIENT_CONCURRENCY: '0' });
-  // 60 a minute holds ten seconds' worth: 10 requests at once.
-  for (let i = 0; i < 10; i++) {
-    const ok = await app.inject({ url: '/fhir/metadata', remoteAddress: '10.0.0.1' });
-    t.equal(ok.statusCode, 200, `request ${i + 1} within the burst`);
-  }
+  // RATE_LIMIT=6 holds ten seconds' worth (one request) and refills one every 10 s; the second
+  // request comes well within that even on a loaded machine (the burst size itself is checked on
+  // ClientTable below, with a clock the test controls).
+  const app = await testApp(t, { RATE_LIMIT: '6', CLIENT_CONCURRENCY: '0' });
+  const ok = await app.inject({ url: '/fhir/metadata', remoteAddress: '10.0.0.1' });
+  t.equal(ok.statusCode, 200, 'the first request is within the burst');
   const refused = await app.inject({ url: '/fhir/metadata', remoteAddress: '10.0.0.1' });
   t.equal(refused.statusCode, 429);
   t.match(String(refused.headers['content-type']), /^application\/fhir\+json/);
