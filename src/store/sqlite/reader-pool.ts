@@ -201,6 +201,13 @@ export class ReaderPool {
       exits.push(slot.worker.terminate().catch(() => undefined));
     }
     this.slots.clear();
-    await Promise.all(exits);
+    // Terminating threads hold no handle the event loop waits on: without one, a process with
+    // nothing else to do ends while close() is still pending (its awaiter never resumes).
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      await Promise.all(exits);
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 }
