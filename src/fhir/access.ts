@@ -40,8 +40,30 @@ function filterOf(ctx: FhirContext, type: string, query: string): Expr {
   }
 }
 
+/**
+ * Subscriptions of a patient-context caller are its own (issue 15: a patient app only hears of
+ * its own patient): the server records the owner, the token's patient and client, as a tag it
+ * sets itself on every write (stampOwner), and such a caller reaches only Subscriptions carrying
+ * its own tag, through the store query like any other access rule.
+ */
+export const SUBSCRIPTION_OWNER = 'http://flint.health/fhir/CodeSystem/subscription-owner';
+const OWNED_TYPE = 'Subscription';
+
+function ownerCode(patient: string, clientId: string | undefined): string {
+  return `Patient/${patient} ${encodeURIComponent(clientId ?? '-')}`;
+}
+
 /** How a policy lets the caller see `type` for `perm`; undefined when it does not at all. */
 export function typeAccess(ctx: FhirContext, policy: AccessPolicy, perm: Perm, type: string): TypeAccess | undefined {
+  const ta = baseAccess(ctx, policy, perm, type);
+  const o = owner(policy);
+  if (type !== OWNED_TYPE || !ta?.inCompartment || o === undefined) return ta;
+  // Subscription is in no compartment: a confined caller reaches its own instead.
+  const mine: Expr = { cond: { kind: 'token', param: '_tag', system: SUBSCRIPTION_OWNER, code: ownerCode(o, policy.clientId) } };
+  return { inCompartment: false, filter: ta.filter ? { and: [mine, ta.filter] } : mine };
+}
+
+function baseAccess(ctx: FhirContext, policy: AccessPolicy, perm: Perm, type: string): TypeAccess | undefined {
   const rules = policy.rules.filter((r) => (r.type === '*' || r.type === type) && r.perms.has(perm));
   if (rules.length === 0) return undefined;
   const confined = (r: AccessRule): boolean => r.level === 'patient' || (r.level === 'user' && policy.userPatient !== undefined);
@@ -76,6 +98,11 @@ export function accessConstraint(ctx: FhirContext): AccessConstraint | undefined
   const wildcard = policy.rules.some((r) => r.type === '*' && (r.perms.has('s') || r.perms.has('r')));
   let otherTypes: TypeAccess | undefined;
   if (wildcard) otherTypes = typeAccess(ctx, policy, 's', '*') ?? typeAccess(ctx, policy, 'r', '*');
+  // A confined wildcard reaches the caller's own Subscriptions (typeAccess), not none of them.
+  if (wildcard && !types[OWNED_TYPE] && owner(policy) !== undefined) {
+    const ta = typeAccess(ctx, policy, 's', OWNED_TYPE) ?? typeAccess(ctx, policy, 'r', OWNED_TYPE);
+    if (ta) types[OWNED_TYPE] = ta;
+  }
   // The user's own resource (fhirUser) is always readable by its user.
   if (policy.fhirUser) {
     const [ft] = policy.fhirUser.split('/');
@@ -223,6 +250,40 @@ export function assertContentInCompartment(ctx: FhirContext, resource: Resource)
     }
   }
   throw insufficient(`writing a ${type} outside ${target}'s compartment`);
+}
+
+/**
+ * The resource to write, with the server's owner tag: a caller confined for `perm` on
+ * Subscription owns what it writes; anyone else's write keeps the owner of `previous` (the
+ * stored version). A client's own tags of that system are dropped: nobody claims, gives away or
+ * sheds ownership by sending one. Unrestricted callers (the server's own jobs) write as is.
+ */
+export function stampOwner<R extends Resource>(ctx: FhirContext, resource: R, perm: 'c' | 'u', previous?: Resource): R {
+  const policy = ctx.access;
+  if (!policy || resource.resourceType !== OWNED_TYPE) return resource;
+  const o = owner(policy);
+  const mine = o !== undefined && baseAccess(ctx, policy, perm, OWNED_TYPE)?.inCompartment ? ownerCode(o, policy.clientId) : undefined;
+  const kept = mine === undefined ? subscriptionOwner(previous) : mine;
+  const others = (resource.meta?.tag ?? []).filter((c) => c.system !== SUBSCRIPTION_OWNER);
+  const tag = kept === undefined ? others : [...others, { system: SUBSCRIPTION_OWNER, code: kept }];
+  const { tag: _old, ...rest } = resource.meta ?? {};
+  void _old;
+  const meta = { ...rest, ...(tag.length > 0 ? { tag } : {}) };
+  const { meta: _m, ...bare } = resource;
+  void _m;
+  return (Object.keys(meta).length > 0 ? { ...bare, meta } : bare) as R;
+}
+
+/** The owner recorded on a Subscription (stampOwner); undefined when no patient app owns it. */
+export function subscriptionOwner(resource: Resource | undefined): string | undefined {
+  return resource?.meta?.tag?.find((c) => c.system === SUBSCRIPTION_OWNER)?.code;
+}
+
+/** Whether the caller is the owner recorded on `resource` (stampOwner). */
+export function ownsSubscription(ctx: FhirContext, resource: Resource): boolean {
+  const policy = ctx.access;
+  const o = policy ? owner(policy) : undefined;
+  return policy !== undefined && o !== undefined && subscriptionOwner(resource) === ownerCode(o, policy.clientId);
 }
 
 /** Throws 403 unless the caller may run administrative operations. */

@@ -10,7 +10,7 @@
 import type { Resource, Subscription } from 'fhir/r4.js';
 import type { FhirContext, WriteChange, WriteHook } from '../fhir/context.js';
 import { afterCommit } from '../fhir/tx.js';
-import { accessConstraint } from '../fhir/access.js';
+import { accessConstraint, ownsSubscription, subscriptionOwner } from '../fhir/access.js';
 import { storeCall } from '../fhir/store-errors.js';
 import { readSubscription } from './spec.js';
 import { ENGINE_SEARCH_BUDGET_MS, type Expr } from '../search/ir.js';
@@ -51,7 +51,10 @@ async function subscriptionWrite(ctx: FhirContext, change: WriteChange, registry
   const before = await outbox.getSubscription(change.id);
   const prev = before?.data as ServerState | undefined;
   // The creator's (or last client editor's) access constraint; the worker's own writes carry none.
-  const access = ctx.access ? accessConstraint(ctx) : prev?.access;
+  // A patient app's Subscription keeps its owner's, whoever else edits it: an edit by a wider
+  // token must not widen what that app's endpoint hears.
+  const keepOwners = subscriptionOwner(sub) !== undefined && !ownsSubscription(ctx, sub);
+  const access = ctx.access && !keepOwners ? accessConstraint(ctx) : prev?.access;
   const phase = nextPhase(spec.status, prev);
   const state: ServerState = { phase, ...(access ? { access } : {}), ...(phase === prev?.phase && prev.error ? { error: prev.error } : {}) };
   await outbox.putSubscription(change.id, state as unknown as Record<string, unknown>);

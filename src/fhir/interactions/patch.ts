@@ -2,6 +2,7 @@
 // same checks as an update, and the patch applies to the version it was computed against.
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
+import type { Resource } from 'fhir/r4.js';
 import type { VersionRecord } from '../../store/port.js';
 import type { FhirContext } from '../context.js';
 import { assertId, assertType, checkResourceBody, isObject } from '../resource.js';
@@ -11,7 +12,7 @@ import { afterWrite } from './write.js';
 import { checkSearchParameter } from '../custom-params.js';
 import { checkReferences } from '../integrity.js';
 import { hookedWrite } from '../workflow/hooks.js';
-import { assertContentInCompartment, assertVisible, requirePerm } from '../access.js';
+import { assertContentInCompartment, assertVisible, requirePerm, stampOwner } from '../access.js';
 
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 
@@ -63,7 +64,7 @@ export async function patch(ctx: FhirContext, input: PatchInput): Promise<Versio
   // Validation failures of the patched resource are 422, like an invalid update body.
   let resource;
   try {
-    resource = await checkResourceBody(ctx, patched, input.type, 'update');
+    resource = stampOwner(ctx, await checkResourceBody(ctx, patched, input.type, 'update'), 'u', doc as Resource);
   } catch (err) {
     if (err instanceof FhirError && err.status === 400) throw new FhirError(422, err.issues);
     throw err;

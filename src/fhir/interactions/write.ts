@@ -7,9 +7,10 @@ import { storeCall } from '../store-errors.js';
 import { applySearchParameter, checkSearchParameter } from '../custom-params.js';
 import { afterCommit, inTransaction } from '../tx.js';
 import { checkNotReferenced, checkReferences } from '../integrity.js';
-import { assertContentInCompartment, assertVisible, requirePerm } from '../access.js';
+import { assertContentInCompartment, assertVisible, requirePerm, stampOwner } from '../access.js';
 import type { Resource } from 'fhir/r4.js';
 import { hookedWrite } from '../workflow/hooks.js';
+import { storedResource } from '../../fhir-basics/stored.js';
 
 /**
  * Creates a resource with a server-assigned id. `assignedId` is for transactions, which choose
@@ -18,7 +19,7 @@ import { hookedWrite } from '../workflow/hooks.js';
 export async function create(ctx: FhirContext, type: string, body: unknown, assignedId?: string): Promise<VersionRecord> {
   assertType(ctx, type);
   const checked = await checkResourceBody(ctx, body, type, 'create');
-  const resource = assignedId ? { ...checked, id: assignedId } : checked;
+  const resource = stampOwner(ctx, assignedId ? { ...checked, id: assignedId } : checked, 'c');
   requirePerm(ctx, 'c', type);
   assertContentInCompartment(ctx, resource);
   checkSearchParameter(ctx, resource);
@@ -54,11 +55,12 @@ export async function update(ctx: FhirContext, input: UpdateInput): Promise<{ re
   // R4 http.html#update: the body SHALL carry the id of the URL.
   if (resource.id === undefined) throw badRequest('The resource has no id; an update needs the id of the URL in the body', 'required');
   if (resource.id !== id) throw badRequest(`The id "${resource.id}" in the body does not match "${id}" in the URL`);
-  const withId = { ...resource, id };
+  let withId = { ...resource, id };
   requirePerm(ctx, 'u', type);
   if (ctx.access) {
     const current = await storeCall(() => ctx.store.read(type, id));
     if (current.status === 'found') await assertVisible(ctx, 'u', type, id);
+    withId = stampOwner(ctx, withId, 'u', current.status === 'found' ? storedResource<Resource>(current.record) : undefined);
   }
   assertContentInCompartment(ctx, withId);
   checkSearchParameter(ctx, withId);
