@@ -243,3 +243,73 @@ t.test('a request asking for another protocol (Upgrade: h2c) is served as an ord
   t.match(answer, /^HTTP\/1\.1 200 /, 'the metadata is served');
   t.match(answer, /"resourceType":"CapabilityStatement"/);
 });
+
+type StatusBundle = { type: string; entry: { resource?: { resourceType: string; parameter: { name: string; valueCode?: string; valueString?: string; part?: { name: string; valueString?: string }[] }[] } }[] };
+const statusOf = (text: string) => {
+  const b = JSON.parse(text) as StatusBundle;
+  const params = b.entry[0]?.resource?.parameter ?? [];
+  return {
+    bundle: b.type, type: params.find((p) => p.name === 'type')?.valueCode,
+    since: params.find((p) => p.name === 'events-since-subscription-start')?.valueString,
+    events: params.filter((p) => p.name === 'notification-event').map((p) => p.part?.find((x) => x.name === 'event-number')?.valueString),
+    entries: b.entry.length,
+  };
+};
+
+t.test('heartbeats (Backport IG heartbeatPeriod) reach a bound websocket, with the events so far and none listed', { timeout: 60_000 }, async (t) => {
+  const { app, port } = await listening(t);
+  // 10 s: the shortest period Flint honours (spec.ts), so a busy server is not flooded.
+  const sub = {
+    resourceType: 'Subscription', status: 'requested', reason: 't', criteria: 'http://flint.health/fhir/SubscriptionTopic/patient-result',
+    _criteria: { extension: [{ url: `${BP}/backport-filter-criteria`, valueString: 'Observation?patient=Patient/a' }] },
+    channel: {
+      type: 'websocket', payload: 'application/fhir+json',
+      extension: [{ url: `${BP}/backport-heartbeat-period`, valueUnsignedInt: 10 }],
+      _payload: { extension: [{ url: `${BP}/backport-payload-content`, valueCode: 'id-only' }] },
+    },
+  };
+  const id = body(await post(app, '/fhir/Subscription', sub)).id as string;
+  const ws = await bound(port, (await token(app, id)).token ?? '');
+  t.equal((await ws.next()).text, `bound ${id}`);
+  t.equal((await post(app, '/fhir/Observation', obs)).statusCode, 201);
+  const first = statusOf((await ws.next()).text);
+  t.same(first, { bundle: 'history', type: 'event-notification', since: '1', events: ['1'], entries: 2 }, 'the event');
+  // Nothing else happens: the next frame is a heartbeat, within the period and a few polls.
+  const beat = statusOf((await ws.next(25_000)).text);
+  t.same(beat, { bundle: 'history', type: 'heartbeat', since: '1', events: [], entries: 1 }, 'a heartbeat: one event so far, none carried');
+  t.equal((await post(app, '/fhir/Observation', obs)).statusCode, 201);
+  t.same(statusOf((await ws.next()).text), { bundle: 'history', type: 'event-notification', since: '2', events: ['2'], entries: 2 }, 'the next event after the heartbeat');
+  ws.socket.destroy();
+});
+
+t.test('one connection binds at most 20 subscriptions; the 21st bind closes it (policy violation)', async (t) => {
+  const { app, port } = await listening(t);
+  const ws = await connectWs(port, '/fhir/websocket');
+  const ids: string[] = [];
+  for (let i = 0; i < 21; i++) {
+    ids.push(body(await post(app, '/fhir/Subscription', { resourceType: 'Subscription', status: 'requested', reason: 't', criteria: 'Observation?', channel: { type: 'websocket' } })).id as string);
+  }
+  for (const id of ids.slice(0, 20)) {
+    ws.sendText(`bind-with-token ${(await token(app, id)).token ?? ''}`);
+    t.equal((await ws.next()).text, `bound ${id}`);
+  }
+  // Binding one already bound again with a fresh token is not one more.
+  ws.sendText(`bind-with-token ${(await token(app, ids[0] ?? '')).token ?? ''}`);
+  t.equal((await ws.next()).text, `bound ${ids[0] ?? ''}`);
+  ws.sendText(`bind-with-token ${(await token(app, ids[20] ?? '')).token ?? ''}`);
+  const f = await ws.next();
+  t.same([f.opcode, f.code], [8, 1008], 'the 21st is refused');
+  await ws.ended;
+});
+
+t.test('a burst of bind messages with made-up tokens is closed at the first', async (t) => {
+  const { port } = await listening(t);
+  const ws = await connectWs(port, '/fhir/websocket');
+  for (let i = 0; i < 200; i++) ws.sendText(`bind-with-token ${'x'.repeat(40)}${i}`);
+  const f = await ws.next();
+  t.same([f.opcode, f.code], [8, 1008]);
+  await ws.ended;
+  const after = await connectWs(port, '/fhir/websocket');
+  t.match(after.status, /101/, 'the server still accepts connections');
+  after.socket.destroy();
+});
