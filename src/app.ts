@@ -44,7 +44,9 @@ import { createMllpListener, type MllpListener } from './v2/listener.js';
 import { TERMINOLOGY_CAPABILITIES } from './operations/terminology.js';
 import { Registry } from './subscriptions/registry.js';
 import { subscriptionHook } from './subscriptions/hook.js';
-import { DeliveryWorker } from './subscriptions/worker.js';
+import { DELIVERY_DEFAULTS, DeliveryWorker } from './subscriptions/worker.js';
+import { SocketDelivery } from './subscriptions/socket-delivery.js';
+import { BindingTokens } from './subscriptions/binding-tokens.js';
 import { subscriptionRoutes } from './subscriptions/routes.js';
 import { WebSocketHub } from './subscriptions/websocket.js';
 import { WEBSOCKET_DEFAULTS, WebSocketServer, isWebSocketUpgrade, serveIgnoringUpgrade } from './http/websocket.js';
@@ -156,7 +158,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   // built once the engine exists, delivers them after commit.
   const subscriptions = new Registry();
   let worker: DeliveryWorker | undefined;
-  const hooks = [...(opts.hooks ?? clinicHooks), subscriptionHook(subscriptions, { kick: () => worker?.kick() })];
+  let sockets: SocketDelivery | undefined;
+  const hooks = [...(opts.hooks ?? clinicHooks), subscriptionHook(subscriptions, { kick: () => { worker?.kick(); sockets?.kick(); } })];
   const ctx = await openEngine(config, { ...opts, hooks, ...(mongoDb ? { mongoDb } : {}) });
   const { store, defs } = ctx;
   let registry: AuthRegistry;
@@ -242,7 +245,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   // The websocket channel (R4 subscription.html#2.46.7.2): RFC 6455 on this server's upgrade
   // event, at [base]/websocket; binding tokens come from Subscription/[id]/$get-ws-binding-token.
   const { wsMaxConnections, wsIdleMs, ...delivery0 } = config.subscriptions;
-  const wsHub = new WebSocketHub(`${config.baseUrl.replace(/^http/, 'ws')}/websocket`, () => worker?.kick());
+  const wsHub = new WebSocketHub(`${config.baseUrl.replace(/^http/, 'ws')}/websocket`, new BindingTokens(() => store.work), () => sockets?.kick());
   const wsServer = new WebSocketServer(`${config.mountPath}/websocket`, { ...WEBSOCKET_DEFAULTS, maxConnections: wsMaxConnections, idleMs: wsIdleMs }, {
     text: (peer, text) => wsHub.message(peer, text),
     closed: (peer) => wsHub.closed(peer),
@@ -254,14 +257,25 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   app.addHook('preClose', async () => wsServer.closeAll());
   worker = new DeliveryWorker(ctx, subscriptions, {
     ...delivery0,
-    websocket: wsHub,
     owner: randomUUID(),
     audit: (action, target, status) => auth.store.audit({ time: new Date().toISOString(), requestId: 'subscription-delivery', action, target, status }),
     log: (fields, msg) => log.logger.warn(fields, msg),
   });
   const delivery = worker;
-  app.addHook('onReady', async () => delivery.start());
-  app.addHook('preClose', async () => delivery.stop());
+  // Websocket channels: delivered by the instance each client's connection reached.
+  const socketDelivery = sockets = new SocketDelivery(ctx, subscriptions, wsHub, {
+    pollMs: DELIVERY_DEFAULTS.pollMs, keep: DELIVERY_DEFAULTS.keep, backlog: DELIVERY_DEFAULTS.backlog,
+    stop: (id, reason) => delivery.stopWithError(id, reason),
+    log: (fields, msg) => log.logger.warn(fields, msg),
+  });
+  app.addHook('onReady', async () => {
+    await delivery.start();
+    socketDelivery.start();
+  });
+  app.addHook('preClose', async () => {
+    await socketDelivery.stop();
+    await delivery.stop();
+  });
   // With several instances on one database, one of them rotates the signing key.
   auth.keys.guardRotation(() => store.work.tryLease(KEY_ROTATION_LEASE, runner.instanceId, KEY_ROTATION_LEASE_MS));
   // The authorization server's services, for the CLI-free administration of a running app (tests, scripts).

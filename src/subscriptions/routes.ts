@@ -47,7 +47,7 @@ function eventNumber(raw: string | undefined, name: string, fallback: number): n
 /** Issues websocket binding tokens (src/subscriptions/websocket.ts); absent: no websocket channel. */
 export interface TokenIssuer {
   readonly url: string;
-  issue(id: string): { token: string; expires: Date };
+  issue(id: string): Promise<{ token: string; expires: Date }>;
 }
 
 export function subscriptionRoutes(ws?: TokenIssuer): Route[] {
@@ -60,7 +60,7 @@ export function subscriptionRoutes(ws?: TokenIssuer): Route[] {
       handler: async (ctx, req) => {
         const { spec } = await load(ctx, req.params.id ?? '');
         if (spec.channel.type !== 'websocket' || !ws) throw new FhirError(422, 'The Subscription does not use the websocket channel', 'business-rule');
-        const { token, expires } = ws.issue(spec.id);
+        const { token, expires } = await ws.issue(spec.id);
         return {
           status: 200,
           json: JSON.stringify({

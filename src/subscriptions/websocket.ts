@@ -4,9 +4,10 @@
 // websocket URL and sends `bind-with-token <token>`; the server answers `bound <id>` and
 // then sends, per notification, `ping <id>` (R4 criteria subscriptions) or the notification
 // Bundle (topic-based ones). R4's bare `bind <id>` would let anyone who guesses an id listen,
-// so it is refused. Tokens are random, short-lived, for one subscription, and used once.
+// so it is refused. Tokens are random, short-lived, for one subscription, and used once; they
+// are kept in the store (binding-tokens.ts), so any instance binds a token another issued.
 // The transport (frames) is the HTTP layer's; this file sees peers that send and close.
-import { randomBytes } from 'node:crypto';
+import type { BindingTokens } from './binding-tokens.js';
 
 export interface Peer {
   send(text: string): boolean;
@@ -14,41 +15,56 @@ export interface Peer {
   readonly open: boolean;
 }
 
-export const TOKEN_TTL_MS = 60_000;
-/** Outstanding tokens kept at most (oldest dropped): bounds memory under a token-minting client. */
-const MAX_TOKENS = 10_000;
 /** Subscriptions one connection may bind. */
 const MAX_BINDS = 20;
+/** Messages of one connection waiting to be handled, at most. */
+const MAX_WAITING = 4;
 
 export class WebSocketHub {
-  private readonly tokens = new Map<string, { id: string; expires: number }>();
   private readonly bound = new Map<string, Set<Peer>>();
   private readonly byPeer = new Map<Peer, Set<string>>();
+  /** Per connection: its messages in hand, and the last one's handling (they run in order). */
+  private readonly waiting = new Map<Peer, number>();
+  private readonly chains = new Map<Peer, Promise<void>>();
 
   /** @param url the websocket URL advertised to clients; @param onBind a subscription gained a listener. */
-  constructor(readonly url: string, private readonly onBind: (id: string) => void = () => undefined) {}
+  constructor(readonly url: string, private readonly tokens: BindingTokens, private readonly onBind: (id: string) => void = () => undefined) {}
 
-  issue(id: string, now = Date.now()): { token: string; expires: Date } {
-    for (const [k, v] of this.tokens) {
-      if (v.expires > now && this.tokens.size < MAX_TOKENS) break;
-      this.tokens.delete(k);
-    }
-    const token = randomBytes(24).toString('base64url');
-    const expires = now + TOKEN_TTL_MS;
-    this.tokens.set(token, { id, expires });
-    return { token, expires: new Date(expires) };
+  issue(id: string): Promise<{ token: string; expires: Date }> {
+    return this.tokens.issue(id);
   }
 
-  /** A text message from a client. */
+  /**
+   * A text message from a client. A connection's messages are handled one after another (a
+   * bind looks its token up in the store); a client piling up more than a few is closed.
+   */
   message(peer: Peer, text: string): void {
+    const waiting = this.waiting.get(peer) ?? 0;
+    if (waiting >= MAX_WAITING) return peer.close(1008, 'too many messages at once');
+    this.waiting.set(peer, waiting + 1);
+    const next = (this.chains.get(peer) ?? Promise.resolve()).then(() => this.handle(peer, text)).catch(() => peer.close(1011, 'bind failed'))
+      .finally(() => {
+        const n = (this.waiting.get(peer) ?? 1) - 1;
+        if (n > 0) this.waiting.set(peer, n);
+        else {
+          this.waiting.delete(peer);
+          if (this.chains.get(peer) === next) this.chains.delete(peer);
+        }
+      });
+    this.chains.set(peer, next);
+  }
+
+  private async handle(peer: Peer, text: string): Promise<void> {
+    if (!peer.open) return;
     const m = /^bind-with-token ([A-Za-z0-9_-]{1,100})$/.exec(text.trim());
     if (!m) {
       const bare = /^bind /.test(text) ? 'bind needs a token from $get-ws-binding-token: send bind-with-token <token>' : 'unknown message';
       return peer.close(1008, bare);
     }
-    const t = this.tokens.get(m[1] ?? '');
-    if (t) this.tokens.delete(m[1] ?? '');
-    if (!t || t.expires < Date.now()) return peer.close(1008, 'invalid or expired binding token');
+    const id = await this.tokens.take(m[1] ?? '');
+    if (!peer.open) return;
+    if (id === undefined) return peer.close(1008, 'invalid or expired binding token');
+    const t = { id };
     const mine = this.byPeer.get(peer) ?? new Set<string>();
     if (!mine.has(t.id) && mine.size >= MAX_BINDS) return peer.close(1008, `at most ${MAX_BINDS} subscriptions per connection`);
     mine.add(t.id);
@@ -67,6 +83,11 @@ export class WebSocketHub {
       if (set?.size === 0) this.bound.delete(id);
     }
     this.byPeer.delete(peer);
+  }
+
+  /** Subscriptions with a connection bound here. */
+  boundIds(): string[] {
+    return [...this.bound.keys()];
   }
 
   isBound(id: string): boolean {

@@ -13,10 +13,10 @@ import { inTransaction } from '../fhir/tx.js';
 import { update } from '../fhir/interactions/write.js';
 import { storedResource } from '../fhir-basics/stored.js';
 import { DeliveryError, send } from './endpoint.js';
-import { channelHeaders, notificationBundle, type NotificationType } from './notification.js';
+import { channelHeaders } from './notification.js';
+import { eventBundle, statusBundle, versionJson } from './render.js';
 import type { Entry, Registry, ServerState } from './registry.js';
 import { KEEP_EVENTS, type Notifier } from './hook.js';
-import type { WebSocketHub } from './websocket.js';
 
 export interface WorkerOptions {
   allowInsecure: boolean;
@@ -37,8 +37,6 @@ export interface WorkerOptions {
   refreshMs?: number;
   /** A visible record of a subscription given up on. */
   audit?: (action: string, target: string, status: number) => void;
-  /** The websocket channel's bound connections (src/subscriptions/websocket.ts). */
-  websocket?: Pick<WebSocketHub, 'isBound' | 'send'>;
   /** Structured lines without PHI: ids and reasons only, never bodies or endpoints. */
   log?: (fields: Record<string, unknown>, msg: string) => void;
 }
@@ -59,7 +57,7 @@ export class DeliveryWorker implements Notifier {
   private stopped = false;
   private lastRefresh = 0;
   private leaseRenewAt = 0;
-  private readonly o: Required<Omit<WorkerOptions, 'audit' | 'log' | 'websocket'>> & Pick<WorkerOptions, 'audit' | 'log' | 'websocket'>;
+  private readonly o: Required<Omit<WorkerOptions, 'audit' | 'log'>> & Pick<WorkerOptions, 'audit' | 'log'>;
 
   constructor(private readonly ctx: FhirContext, private readonly registry: Registry, opts: WorkerOptions) {
     this.o = { ...DELIVERY_DEFAULTS, ...opts };
@@ -114,8 +112,8 @@ export class DeliveryWorker implements Notifier {
     for (const id of due) {
       if (this.stopped || this.busy.size >= this.o.concurrency) break;
       if (this.busy.has(id) || (this.notBefore.get(id) ?? 0) > now) continue;
-      // An unbound websocket subscription's events wait; it must not take a delivery slot from others.
-      if (this.waitsForBind(id)) continue;
+      // An active websocket subscription is delivered by the instance its client is connected to.
+      if (this.onSocket(id)) continue;
       this.busy.add(id);
       void this.run(id).catch((err: unknown) => this.o.log?.({ subscription: id, err: (err as Error).message }, 'subscriptions: delivery failed'))
         .finally(() => {
@@ -125,9 +123,9 @@ export class DeliveryWorker implements Notifier {
     }
   }
 
-  private waitsForBind(id: string): boolean {
+  private onSocket(id: string): boolean {
     const e = this.registry.get(id);
-    return e?.spec.channel.type === 'websocket' && e.state.phase === 'active' && !this.o.websocket?.isBound(id);
+    return e?.spec.channel.type === 'websocket' && e.state.phase === 'active';
   }
 
   /**
@@ -149,9 +147,8 @@ export class DeliveryWorker implements Notifier {
     if (entry.spec.end && Date.parse(entry.spec.end) < Date.now()) return this.setPhase(entry, 'off');
     if (entry.state.phase === 'requested') return this.handshake(entry, state);
     if (entry.state.phase !== 'active') return;
-    // websocket: events wait in the outbox until a client binds (Backport IG: a client that
-    // reconnects gets what it missed, or fills gaps with $events).
-    if (entry.spec.channel.type === 'websocket' && !this.o.websocket?.isBound(id)) return;
+    // websocket: the instance holding the client's connection delivers (socket-delivery.ts).
+    if (entry.spec.channel.type === 'websocket') return;
     if (state.events - state.delivered > this.o.backlog) {
       return this.giveUp(entry, `more than ${this.o.backlog} notifications undelivered`);
     }
@@ -161,14 +158,6 @@ export class DeliveryWorker implements Notifier {
 
   private async post(entry: Entry, body: string | undefined, path = '', method: 'POST' | 'PUT' = 'POST'): Promise<void> {
     const spec = entry.spec;
-    if (spec.channel.type === 'websocket') {
-      // R4 subscription.html#2.46.7.2: `ping <id>` per notification; topic-based: the Bundle itself.
-      const text = spec.topic ? body : `ping ${spec.id}`;
-      if (text === undefined) return;
-      if (!this.o.websocket || this.o.websocket.send(spec.id, text) === 0) throw new DeliveryError('no websocket connection took the notification');
-      this.lastSent.set(spec.id, Date.now());
-      return;
-    }
     if (spec.channel.type !== 'rest-hook' || !spec.channel.endpoint) throw new DeliveryError('channel has no endpoint', true);
     const endpoint = path ? `${spec.channel.endpoint.replace(/\/$/, '')}/${path}` : spec.channel.endpoint;
     await send(endpoint, {
@@ -180,19 +169,12 @@ export class DeliveryWorker implements Notifier {
     this.lastSent.set(spec.id, Date.now());
   }
 
-  private bundle(entry: Entry, state: SubscriptionState, type: NotificationType, events: readonly OutboxEvent[], resources?: Map<number, string>): string {
-    return notificationBundle({
-      baseUrl: this.ctx.baseUrl, spec: entry.spec, status: entry.state.phase === 'requested' ? 'requested' : 'active', type,
-      eventsSinceStart: state.events, events, withFocus: entry.spec.channel.content !== 'empty',
-    }, resources);
-  }
-
   /** R4 subscription.html: requested → active once the endpoint accepts a first contact. */
   private async handshake(entry: Entry, state: SubscriptionState): Promise<void> {
     try {
       // websocket: there is no endpoint to contact; the client's bind is the contact.
       if (entry.spec.channel.type !== 'websocket') 
-      await this.post(entry, entry.spec.topic ? this.bundle(entry, state, 'handshake', []) : undefined);
+      await this.post(entry, entry.spec.topic ? statusBundle(this.ctx, entry, state, 'handshake', []) : undefined);
     } catch (err) {
       return this.failed(entry, err);
     }
@@ -203,7 +185,7 @@ export class DeliveryWorker implements Notifier {
   private async heartbeat(entry: Entry, state: SubscriptionState): Promise<void> {
     if (!entry.spec.topic) return;
     try {
-      await this.post(entry, this.bundle(entry, state, 'heartbeat', []));
+      await this.post(entry, statusBundle(this.ctx, entry, state, 'heartbeat', []));
     } catch (err) {
       await this.failed(entry, err);
     }
@@ -220,14 +202,9 @@ export class DeliveryWorker implements Notifier {
       if (this.stopped) break;
       try {
         if (entry.spec.topic) {
-          const resources = new Map<number, string>();
-          if (entry.spec.channel.content === 'full-resource') {
-            const json = await this.versionJson(e);
-            if (json !== undefined) resources.set(e.number, json);
-          }
-          await this.post(entry, this.bundle(entry, { ...state, events: Math.max(state.events, e.number) }, 'event-notification', [e], resources));
+          await this.post(entry, await eventBundle(this.ctx, entry, state, e));
         } else if (entry.spec.channel.payload) {
-          const json = await this.versionJson(e);
+          const json = await versionJson(this.ctx, e);
           await this.post(entry, json ?? '{}', `${String(e.data.type)}/${String(e.data.id)}`, 'PUT');
         } else {
           await this.post(entry, undefined);
@@ -243,16 +220,7 @@ export class DeliveryWorker implements Notifier {
     await marks;
   }
 
-  /** The version the event is about, as stored (the resource as it was at the event). */
-  private async versionJson(e: OutboxEvent): Promise<string | undefined> {
-    const { type, id, versionId } = e.data as { type: string; id: string; versionId?: string };
-    const r = versionId ? await this.ctx.store.vread(type, id, versionId) : undefined;
-    return r?.json;
-  }
-
   private async failed(entry: Entry, err: unknown): Promise<void> {
-    // A websocket client that went away is not a failing endpoint: its events wait for the next bind.
-    if (entry.spec.channel.type === 'websocket') return;
     const reason = err instanceof DeliveryError ? err.message : 'delivery failed';
     const failures = await this.ctx.store.outbox.recordFailure(entry.spec.id);
     this.o.log?.({ subscription: entry.spec.id, failures, reason }, 'subscriptions: delivery attempt failed');
@@ -260,6 +228,12 @@ export class DeliveryWorker implements Notifier {
       return this.giveUp(entry, `${reason} (${failures} attempts)`);
     }
     this.notBefore.set(entry.spec.id, Date.now() + Math.min(this.o.retryBaseMs * 2 ** (failures - 1), 60_000));
+  }
+
+  /** Stops a subscription visibly (status error, audit): for what another part of delivery found. */
+  async stopWithError(id: string, reason: string): Promise<void> {
+    const entry = this.registry.get(id);
+    if (entry) await this.giveUp(entry, reason);
   }
 
   private async giveUp(entry: Entry, reason: string): Promise<void> {
