@@ -16,7 +16,7 @@
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import type { Resource } from 'fhir/r4.js';
 import { loadConfig } from '../src/config.js';
 import { openEngine } from '../src/app.js';
@@ -84,21 +84,9 @@ function count(types: Record<string, number>, rs: readonly { resourceType: strin
   return rs.length;
 }
 
-/**
- * The database of `patients` generated patients in `file`: reused when it holds them, else
- * generated (or continued). `log` receives progress lines.
- */
-export async function clinicDatabase(patients: number, file = defaultDatabaseFile(patients), log: (line: string) => void = () => {}): Promise<ClinicDatabase> {
-  let state = readState(file);
-  if (!state && existsSync(file)) throw new Error(`${file} exists but was not made by bench/generate (no ${sidecar(file)}); remove it`);
-  if (state && state.patients > patients) throw new Error(`${file} holds ${state.patients} patients, more than the ${patients} asked for`);
-  if (state?.complete && state.patients === patients) return { ...state, file };
-  state ??= { format: 1, file, patients: 0, resources: 0, types: {}, complete: false, seconds: 0 };
-  state.file = file;
-  state.complete = false;
-  saveState(state);
-
-  const t0 = performance.now();
+/** Writes patients state.patients..patients-1 with the indexes dropped; returns how many were dropped. */
+async function write(state: ClinicDatabase, patients: number, log: (line: string) => void, t0: number): Promise<number> {
+  const { file } = state;
   const before = state.resources;
   // Open once so that the schema exists, then drop its indexes while this store stays open
   // (its statements prepare again on the changed schema).
@@ -137,6 +125,27 @@ export async function clinicDatabase(patients: number, file = defaultDatabaseFil
   } finally {
     await ctx.store.close();
   }
+  return dropped;
+}
+
+/**
+ * The database of `patients` generated patients in `file`: reused when it holds them, else
+ * generated (or continued). `log` receives progress lines.
+ */
+export async function clinicDatabase(patients: number, file = defaultDatabaseFile(patients), log: (line: string) => void = () => {}): Promise<ClinicDatabase> {
+  let state = readState(file);
+  if (!state && existsSync(file)) throw new Error(`${file} exists but was not made by bench/generate (no ${sidecar(file)}); remove it`);
+  if (state && state.patients > patients) throw new Error(`${file} holds ${state.patients} patients, more than the ${patients} asked for`);
+  if (state?.complete && state.patients === patients) return { ...state, file };
+  state ??= { format: 1, file, patients: 0, resources: 0, types: {}, complete: false, seconds: 0 };
+  state.file = file;
+  state.complete = false;
+  saveState(state);
+
+  const t0 = performance.now();
+  const before = state.resources;
+  // Everything written already (a run stopped while building the indexes): build them.
+  const dropped = state.patients < patients || state.resources === 0 ? await write(state, patients, log, t0) : 0;
   const written = performance.now();
   log(`  ${fmt(state.resources - before)} resources written in ${fmt((written - t0) / 1000, 1)} s (${dropped} indexes dropped); building indexes…`);
   // Reopening builds the indexes from the schema (and gathers planner statistics).
@@ -159,14 +168,20 @@ async function main(): Promise<void> {
   const patients = arg('patients', 1000);
   const file = argString('db') ?? defaultDatabaseFile(patients);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const had = readState(file);
   const s = await clinicDatabase(patients, file, (l) => process.stdout.write(`${l}\n`));
   const seconds = (performance.now() - t0) / 1000;
-  const added = s.resources - (had?.complete && had.patients === patients ? s.resources : had?.resources ?? 0);
+  const used = process.cpuUsage(cpu0);
+  const cpu = (used.user + used.system) / 1e6;
+  const reused = had?.complete === true && had.patients === patients;
+  const added = s.resources - (had?.resources ?? 0);
   process.stdout.write(`${file}: ${fmt(s.patients)} patients, ${fmt(s.resources)} resources\n`);
   process.stdout.write(`  ${Object.entries(s.types).sort((a, b) => b[1] - a[1]).map(([t, n]) => `${t} ${fmt(n)}`).join(', ')}\n`);
-  if (added > 0) process.stdout.write(`this run: ${fmt(added)} resources in ${fmt(seconds, 1)} s = ${fmt(added / seconds)} resources/s (indexes included)\n`);
-  else process.stdout.write('reused as it was\n');
+  if (reused) process.stdout.write('reused as it was\n');
+  else if (added > 0) process.stdout.write(`this run: ${fmt(added)} resources in ${fmt(seconds, 1)} s = ${fmt(added / seconds)} resources/s (indexes included); CPU ${fmt(cpu, 1)} s = ${fmt(added / cpu)} resources per CPU-second\n`);
+  else process.stdout.write(`this run: indexes built in ${fmt(seconds, 1)} s\n`);
+  process.stdout.write(`load average ${loadavg().map((x) => fmt(x, 1)).join(' ')}\n`);
 }
 
 if (/generate\.(ts|js)$/.test(process.argv[1] ?? '')) {
