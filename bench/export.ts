@@ -1,34 +1,37 @@
 // bench/export: Bulk Data export throughput (resources/s) and peak RSS over a SQLite database of
-// N generated resources (half Patients, half Observations), then the import of the exported
-// NDJSON into an empty database (validation and indexing included).
-//   npm run bench:export [-- --count 100000] [--import 0] [--db FILE] [--rounds 1]
+// N generated clinic patients (bench/generate.ts: ~97 resources each, 13 types), then the import
+// of the exported NDJSON into an empty database (validation and indexing included).
+//   npm run bench:export [-- --patients 1000] [--import 0] [--db FILE] [--rounds 1]
 //                        [--baseline PATH/TO/export-job.ts] [--profile FILE.cpuprofile]
 // The export runs as the job runner would run it (runExport with checkpoints in the store), in
-// this process; RSS is sampled every 50 ms. Memory should not grow with --count.
-//   --db FILE        keep the generated database in FILE and reuse it when it exists (a 1M
-//                    database takes long to generate; its count must match --count).
+// this process; RSS is sampled every 50 ms. Memory should not grow with --patients.
+//   --patients N     1000 ≈ 97k resources, 10400 ≈ 1M.
+//   --db FILE        the generated database (default: bench/generate's file for N patients in
+//                    the temporary directory); made, continued or reused as bench/generate does.
+//                    Export jobs and their files are deleted from it after each round.
 //   --baseline PATH  also run the runExport of another checkout (e.g. ../main/src/operations/
 //                    export-job.ts) over the same database, alternating with this one, and print
 //                    the ratio of the medians: before/after in one process, under one load.
 //                    Its page size: --baseline-page (1000, as Flint ran before pages of 5000).
 //   --profile FILE   write a CPU profile of this checkout's first export round.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { Session } from 'node:inspector/promises';
-import type { Resource } from 'fhir/r4.js';
 import { loadConfig } from '../src/config.js';
 import { openEngine } from '../src/app.js';
 import type { FhirContext } from '../src/fhir/context.js';
 import { runExport } from '../src/operations/export-job.js';
 import { importItems, ndjsonLines } from '../src/operations/import.js';
 import type { ExportState } from '../src/operations/export-state.js';
-import { arg, fmt, median } from './lib.js';
-import { sampleResource } from './data.js';
+import { arg, argString as text, fmt, median } from './lib.js';
+import { clinicDatabase, defaultDatabaseFile } from './generate.js';
 
-const count = arg('count', 100_000);
+const patients = arg('patients', 1000);
+/** Reader threads of the exporting store (SQLITE_READERS); default: as the server runs (one per core). */
+const readers = text('readers');
 /** `--import 0` skips the import half. */
 const withImport = arg('import', 1) !== 0;
 const rounds = arg('rounds', 1);
@@ -37,15 +40,11 @@ const PAGE_SIZE = 5000;
 const baselinePage = arg('baseline-page', 1000);
 const MB = 1024 * 1024;
 
-function text(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 
 type RunExport = typeof runExport;
 
 function engine(file: string): Promise<FhirContext> {
-  return openEngine(loadConfig({ DATABASE_URL: `sqlite:${file}`, LOG_LEVEL: 'silent', SQLITE_SYNCHRONOUS: 'normal', AUTH: 'off' }), { hooks: [] });
+  return openEngine(loadConfig({ DATABASE_URL: `sqlite:${file}`, LOG_LEVEL: 'silent', SQLITE_SYNCHRONOUS: 'normal', AUTH: 'off', ...(readers ? { SQLITE_READERS: readers } : {}) }), { hooks: [] });
 }
 
 function rssSampler(): { peak: () => number; stop: () => void } {
@@ -54,25 +53,15 @@ function rssSampler(): { peak: () => number; stop: () => void } {
   return { peak: () => peak, stop: () => clearInterval(timer) };
 }
 
-async function generate(ctx: FhirContext): Promise<void> {
-  const t0 = performance.now();
-  for (let i = 0; i < count; i += 1000) {
-    await ctx.store.transaction(async (tx) => {
-      for (let j = i; j < Math.min(count, i + 1000); j++) await tx.create({ ...sampleResource(j), id: `r${j}` } as Resource);
-    });
-    if (i % 100_000 === 0 && i > 0) process.stdout.write(`  generated ${fmt(i)}\n`);
-  }
-  process.stdout.write(`loaded ${fmt(count)} resources in ${fmt((performance.now() - t0) / 1000, 1)} s (setup, store writes)\n`);
-}
+/** `cpu`: CPU seconds of the whole process (every thread) during the export. */
+interface Round { id: string; seconds: number; cpu: number; peak: number; base: number; state: ExportState }
 
-interface Round { id: string; seconds: number; peak: number; base: number; state: ExportState }
-
-async function exportOnce(ctx: FhirContext, run: RunExport, pageSize: number, profile?: string): Promise<Round> {
+async function exportOnce(ctx: FhirContext, types: string[], run: RunExport, pageSize: number, profile?: string): Promise<Round> {
   global.gc?.();
   const work = ctx.store.work;
   const id = randomUUID();
   const state: ExportState = {
-    request: { level: 'system', types: ['Patient', 'Observation'], filters: {}, warnings: [] },
+    request: { level: 'system', types, filters: {}, warnings: [] },
     transactionTime: new Date().toISOString(), requestUrl: 'bench', step: 0, outputs: [], exported: 0,
   };
   await work.addJob('export', id, state as unknown as Record<string, unknown>);
@@ -87,8 +76,11 @@ async function exportOnce(ctx: FhirContext, run: RunExport, pageSize: number, pr
     await session.post('Profiler.start');
   }
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await run(ctx, work, job, (change) => work.saveJob(id, 'bench', change, 60_000), { fileMaxBytes: 64 * MB, retentionMs: 3_600_000, pageSize });
   const seconds = (performance.now() - t0) / 1000;
+  const used = process.cpuUsage(cpu0);
+  const cpu = (used.user + used.system) / 1e6;
   if (session && profile) {
     const { profile: p } = await session.post('Profiler.stop');
     writeFileSync(profile, JSON.stringify(p));
@@ -97,22 +89,22 @@ async function exportOnce(ctx: FhirContext, run: RunExport, pageSize: number, pr
   rss.stop();
   const done = (await work.getJob(id))?.data as unknown as ExportState;
   if (done.failure) throw new Error(`export failed: ${done.failure}`);
-  return { id, seconds, peak: rss.peak(), base, state: done };
+  return { id, seconds, cpu, peak: rss.peak(), base, state: done };
 }
 
 function line(label: string, r: Round): string {
   return `${label}: ${fmt(r.state.exported)} resources in ${fmt(r.seconds, 2)} s = ${fmt(r.state.exported / r.seconds)} resources/s; `
-    + `peak RSS ${fmt(r.peak / MB)} MiB (${fmt((r.peak - r.base) / MB)} MiB over the ${fmt(r.base / MB)} MiB before), ${r.state.outputs.length} files\n`;
+    + `CPU ${fmt(r.cpu, 2)} s = ${fmt(r.state.exported / r.cpu)} resources per CPU-second; peak RSS ${fmt(r.peak / MB)} MiB (${fmt((r.peak - r.base) / MB)} MiB over the ${fmt(r.base / MB)} MiB before), ${r.state.outputs.length} files\n`;
 }
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'flint-bench-export-'));
   try {
-    const dbFile = text('db') ? resolve(text('db') ?? '') : join(dir, 'source.db');
-    const fresh = !existsSync(dbFile);
+    const dbFile = text('db') ? resolve(text('db') ?? '') : defaultDatabaseFile(patients);
+    const db = await clinicDatabase(patients, dbFile, (l) => process.stdout.write(`${l}\n`));
+    const types = Object.keys(db.types).sort();
+    process.stdout.write(`${dbFile}: ${fmt(db.patients)} patients, ${fmt(db.resources)} resources of ${types.length} types\n`);
     const ctx = await engine(dbFile);
-    if (fresh) await generate(ctx);
-    else process.stdout.write(`reusing ${dbFile}\n`);
     const baselinePath = text('baseline');
     const baseline = baselinePath ? (await import(pathToFileURL(resolve(baselinePath)).href) as { runExport: RunExport }).runExport : undefined;
     const mine: Round[] = [];
@@ -120,21 +112,25 @@ async function main(): Promise<void> {
     let last: Round | undefined;
     for (let r = 0; r < rounds; r++) {
       if (baseline) {
-        const b = await exportOnce(ctx, baseline, baselinePage);
+        const b = await exportOnce(ctx, types, baseline, baselinePage);
         theirs.push(b);
         process.stdout.write(line('baseline export', b));
         await ctx.store.work.deleteJob(b.id);
       }
-      const m = await exportOnce(ctx, runExport, PAGE_SIZE, r === 0 ? text('profile') : undefined);
+      const m = await exportOnce(ctx, types, runExport, PAGE_SIZE, r === 0 ? text('profile') : undefined);
       mine.push(m);
       process.stdout.write(line('export', m));
       if (last) await ctx.store.work.deleteJob(last.id);
       last = m;
     }
     const rate = (rs: Round[]): number => median(rs.map((x) => x.state.exported / x.seconds));
+    const load = loadavg().map((x) => fmt(x, 1)).join(' ');
+    const perCpu = median(mine.map((x) => x.state.exported / x.cpu));
+    process.stdout.write(`median of ${mine.length} rounds: ${fmt(rate(mine))} resources/s (${fmt(perCpu)} per CPU-second), peak RSS ${fmt(Math.max(...mine.map((x) => x.peak)) / MB)} MiB; load average ${load}\n`);
     if (baseline) process.stdout.write(`median resources/s: ${fmt(rate(mine))} vs baseline ${fmt(rate(theirs))}: ${fmt(rate(mine) / rate(theirs), 2)}×\n`);
 
     if (!withImport || !last) {
+      if (last) await ctx.store.work.deleteJob(last.id);
       await ctx.store.close();
       return;
     }
@@ -153,6 +149,7 @@ async function main(): Promise<void> {
     const importSeconds = (performance.now() - t0) / 1000;
     process.stdout.write(`import: ${fmt(loaded)} resources in ${fmt(importSeconds, 1)} s = ${fmt(loaded / importSeconds)} resources/s (validated, SQLITE_SYNCHRONOUS=normal)\n`);
     await target.store.close();
+    await work.deleteJob(last.id);
     await ctx.store.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

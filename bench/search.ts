@@ -1,15 +1,19 @@
 // bench/search: ingest rate with indexing on, and p50/p95 latency of representative searches,
 // at each data size given (patients × ~100 resources each, from scripts/generate-data.ts).
-//   npm run bench:search -- --sizes 1000,10000 --runs 40
+//   npm run bench:search -- --sizes 1000,10000 --runs 40 [--cached]
+//   --cached  use bench/generate's database for each size (made once, reused by later runs, kept
+//             in the temporary directory) instead of ingesting into a fresh one; the ingest line
+//             is then not printed (bench/generate prints its own rate).
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Resource } from 'fhir/r4.js';
 import { loadConfig } from '../src/config.js';
 import { buildApp, openEngine } from '../src/app.js';
 import { loadDefinitions } from '../src/definitions/registry.js';
 import { corpus, patientRecord, rng } from '../scripts/generate-data.js';
-import { fmt } from './lib.js';
+import { argString, flag, fmt } from './lib.js';
+import { clinicDatabase } from './generate.js';
 
 function list(name: string, fallback: number[]): number[] {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,6 +23,9 @@ function list(name: string, fallback: number[]): number[] {
 const sizes = list('sizes', [1000]);
 /** --keep: leave the generated databases in place (their paths are printed). */
 const keep = process.argv.includes('--keep');
+const cached = flag('cached');
+/** --readers N: reader threads of the searched store (SQLITE_READERS; default as the server runs, one per core). */
+const readers = argString('readers');
 const runs = list('runs', [40])[0] ?? 40;
 const BATCH = 2000;
 
@@ -41,9 +48,8 @@ const QUERIES: QuerySpec[] = [
   { name: 'Patient?_has:Observation:patient:code=', url: (r) => `/fhir/Patient?_has:Observation:patient:code=http://loinc.org|92142-9&birthdate=ge${1930 + Math.floor(r() * 80)}&_count=20` },
 ];
 
-async function runSize(patients: number): Promise<Record<string, { p50: number; p95: number }>> {
-  const dir = mkdtempSync(join(tmpdir(), 'flint-bench-search-'));
-  const file = join(dir, 'flint.db');
+/** Fills a fresh database at `file` with `patients` generated patients, printing the ingest rate. */
+async function ingest(file: string, patients: number): Promise<void> {
   const defs = loadDefinitions();
   const engine = await openEngine(loadConfig({ DATABASE_URL: `sqlite:${file}`, LOG_LEVEL: 'silent', BASE_URL: 'http://bench/fhir', AUTH: 'off' }), { definitions: defs });
   // Ingest: generated resources written through the store with indexing on, in transactions.
@@ -71,8 +77,21 @@ async function runSize(patients: number): Promise<Record<string, { p50: number; 
   await engine.store.close();
   const size = statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0);
   console.log(`\n${fmt(patients)} patients, ${fmt(count)} resources: ingest ${fmt(count / seconds)} resources/s with indexing (one core, ${fmt(seconds, 1)} s), database ${fmt(size / 1e9, 2)} GB`);
+}
 
-  const app = await buildApp(loadConfig({ DATABASE_URL: `sqlite:${file}`, LOG_LEVEL: 'silent', BASE_URL: 'http://bench/fhir', AUTH: 'off' }));
+async function runSize(patients: number): Promise<Record<string, { p50: number; p95: number }>> {
+  const dir = cached ? undefined : mkdtempSync(join(tmpdir(), 'flint-bench-search-'));
+  let file: string;
+  if (dir) {
+    file = join(dir, 'flint.db');
+    await ingest(file, patients);
+  } else {
+    const db = await clinicDatabase(patients, undefined, (l) => console.log(l));
+    file = db.file;
+    console.log(`\n${fmt(patients)} patients, ${fmt(db.resources)} resources: ${file} (bench/generate), database ${fmt(statSync(file).size / 1e9, 2)} GB`);
+  }
+
+  const app = await buildApp(loadConfig({ DATABASE_URL: `sqlite:${file}`, LOG_LEVEL: 'silent', BASE_URL: 'http://bench/fhir', AUTH: 'off', ...(readers ? { SQLITE_READERS: readers } : {}) }));
   const out: Record<string, { p50: number; p95: number }> = {};
   for (const q of QUERIES) {
     const r = rng(42);
@@ -93,6 +112,8 @@ async function runSize(patients: number): Promise<Record<string, { p50: number; 
     console.log(`  ${q.name.padEnd(46)} p50 ${fmt(pct(times, 50), 2).padStart(7)} ms   p95 ${fmt(pct(times, 95), 2).padStart(7)} ms   (${fmt(matches / runs, 1)} entries/page)`);
   }
   await app.close();
+  console.log(`  load average ${loadavg().map((x) => fmt(x, 1)).join(' ')}`);
+  if (!dir) return out;
   if (keep) console.log(`  kept ${file}`);
   else rmSync(dir, { recursive: true, force: true });
   return out;
