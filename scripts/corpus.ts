@@ -14,6 +14,16 @@ import type { Issue } from '../src/fhir-basics/outcome.js';
 export const HL7_DIR = join('..', 'shared', 'corpus', 'hl7-validator');
 export const EXAMPLES_DIR = join('..', 'shared', 'corpus', 'r4-examples');
 
+/**
+ * The complete official example set (hl7.fhir.r4.examples@4.0.1, 5,306 resources up to 35 MB),
+ * when it is on this machine: `npm pack hl7.fhir.r4.examples@4.0.1` and unpack it, then point
+ * FHIR_R4_EXAMPLES (`fromEnv`) at its `package/` folder, or install it into node_modules.
+ */
+export function fullExampleSet(fromEnv: string | undefined): string | undefined {
+  return [fromEnv, join('node_modules', 'hl7.fhir.r4.examples', 'package'), join('node_modules', 'hl7.fhir.r4.examples')]
+    .find((d): d is string => d !== undefined && existsSync(join(d, 'Patient-example.json')));
+}
+
 /** The official R4 examples that are JSON, by file name (a few corpus files are XML or text). */
 export function r4Examples(dir = EXAMPLES_DIR): { file: string; resource: unknown }[] {
   const out: { file: string; resource: unknown }[] = [];

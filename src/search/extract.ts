@@ -40,6 +40,25 @@ export interface IndexEntries {
   sort: SortEntry[];
 }
 
+/**
+ * A contained resource's own index entries, searched in the context of its container (R4
+ * search.html#contained): only through a chain from a reference of the container to it.
+ */
+export interface ContainedIndex {
+  type: string;
+  /** Its local id (`#id` in the container's references). */
+  id: string;
+  /** The container's reference parameters that point at it. */
+  refs: string[];
+  /** Without sort keys: a contained resource is never a match, so never sorted. */
+  entries: IndexEntries;
+}
+
+/** A resource's index entries, with those of the contained resources its references point at. */
+export interface ResourceIndex extends IndexEntries {
+  contained?: ContainedIndex[];
+}
+
 export function emptyEntries(): IndexEntries {
   return { token: [], text: [], string: [], date: [], number: [], quantity: [], reference: [], uri: [], composite: [], sort: [] };
 }
@@ -121,8 +140,8 @@ export class Indexer {
     }
   }
 
-  extract(resource: Resource): IndexEntries {
-    const out = emptyEntries();
+  extract(resource: Resource, nested = false): ResourceIndex {
+    const out: ResourceIndex = emptyEntries();
     const root: Typed = { value: resource, type: resource.resourceType };
     for (const p of this.params.forType(resource.resourceType).values()) {
       if (RESOURCE_COLUMNS.has(p.code)) continue;
@@ -141,7 +160,38 @@ export class Indexer {
       }
       if (entryCount(out) > MAX_INDEX_ENTRIES) throw new IndexLimitError(resource.resourceType, p.code);
     }
+    if (!nested) this.addContained(resource, out);
     return out;
+  }
+
+  /**
+   * Indexes the contained resources the container's references point at (`#id`), so that a
+   * chain can go through them. Their entries count towards the container's MAX_INDEX_ENTRIES.
+   */
+  private addContained(resource: Resource, out: ResourceIndex): void {
+    const list = (resource as { contained?: unknown }).contained;
+    if (!Array.isArray(list) || list.length === 0) return;
+    const refsTo = new Map<string, string[]>();
+    for (const r of out.reference) {
+      if (r.url === null || !r.url.startsWith('#') || r.url.length === 1) continue;
+      const refs = refsTo.get(r.url.slice(1)) ?? [];
+      if (!refs.includes(r.param)) refs.push(r.param);
+      refsTo.set(r.url.slice(1), refs);
+    }
+    if (refsTo.size === 0) return;
+    let total = entryCount(out);
+    const contained: ContainedIndex[] = [];
+    for (const c of list) {
+      if (!isObj(c) || typeof c.id !== 'string' || typeof c.resourceType !== 'string' || !this.defs.isResourceType(c.resourceType)) continue;
+      const refs = refsTo.get(c.id);
+      if (!refs) continue;
+      const entries = this.extract(c as unknown as Resource, true);
+      entries.sort = [];
+      total += entryCount(entries);
+      if (total > MAX_INDEX_ENTRIES) throw new IndexLimitError(resource.resourceType, 'contained');
+      contained.push({ type: c.resourceType, id: c.id, refs, entries });
+    }
+    if (contained.length) out.contained = contained;
   }
 
   /**

@@ -182,6 +182,15 @@ export class SearchParser {
         case '_format':
         case '_pretty':
           continue;
+        case '_contained':
+        case '_containedType':
+          // R4 search.html#contained: contained resources are searched through chains from their
+          // container only; asking for them as matches is refused, never silently ignored.
+          if (name !== base || value !== (base === '_contained' ? 'false' : 'container')) {
+            throw new SearchParseError(`${name.slice(0, 40)}=${value.slice(0, 40)} is not supported: this server searches contained resources only through chains from their container (the default, _contained=false)`, 'not-supported');
+          }
+          used.push([name, value]);
+          continue;
         case '_count': {
           if (!/^\d{1,9}$/.test(value)) throw new SearchParseError(`_count must be a whole number, got "${value.slice(0, 40)}"`);
           count = Math.min(Number(value), opts.maxCount);

@@ -152,14 +152,15 @@ class FastPath implements CompiledPath {
     let current: Typed[] = [input];
     for (const step of this.steps) {
       const next: Typed[] = [];
-      for (const item of current) this.apply(step, item, next);
+      for (const item of current) this.apply(step, item, next, input.value);
       current = next;
       if (current.length === 0) break;
     }
     return current;
   }
 
-  private apply(step: Step, item: Typed, out: Typed[]): void {
+  /** `root`: the resource evaluated (its contained resources resolve `#id` references). */
+  private apply(step: Step, item: Typed, out: Typed[], root: unknown): void {
     const obj = item.value;
     switch (step.kind) {
       case 'child': {
@@ -185,7 +186,7 @@ class FastPath implements CompiledPath {
         return;
       case 'resolveIs': {
         const ref = (obj as { reference?: unknown } | null)?.reference;
-        if (typeof ref === 'string' && parseReference(ref)?.type === step.type) out.push(item);
+        if (typeof ref === 'string' && (ref.startsWith('#') ? containedType(root, ref.slice(1)) : parseReference(ref)?.type) === step.type) out.push(item);
         return;
       }
       case 'whereEq':
@@ -193,6 +194,14 @@ class FastPath implements CompiledPath {
         return;
     }
   }
+}
+
+/** The type of the contained resource `id` of `root` (FHIRPath resolve() of a `#id` reference). */
+function containedType(root: unknown, id: string): string | undefined {
+  const list = (root as { contained?: unknown } | null)?.contained;
+  if (!Array.isArray(list)) return undefined;
+  const found = list.find((c): c is { resourceType: string } => (c as { id?: unknown } | null)?.id === id && typeof (c as { resourceType?: unknown }).resourceType === 'string');
+  return found?.resourceType;
 }
 
 class FhirPathFallback implements CompiledPath {

@@ -1,7 +1,7 @@
 // The storage port: what the FHIR engine needs from a database, and nothing about how a
 // database does it. Adapters (sqlite/, mongo/) implement it and pass test/store/.
 import type { Resource } from 'fhir/r4.js';
-import type { IndexEntries } from '../search/extract.js';
+import type { ResourceIndex } from '../search/extract.js';
 import type { AccessConstraint, SearchQuery } from '../search/ir.js';
 import type { OutboxStore } from './outbox.js';
 import type { WorkStore } from './work.js';
@@ -109,7 +109,7 @@ export interface SearchPage {
 
 /** What the adapters need from the search module to index resources as they are written. */
 export interface StoreIndexer {
-  extract(resource: Resource): IndexEntries;
+  extract(resource: Resource): ResourceIndex;
   /** Every (resource type, parameter) the extractor may emit, registered when the store opens. */
   paramKeys(): Iterable<[string, string]>;
 }

@@ -88,6 +88,10 @@ export const QUERIES = (p: string[]): string[] => [
   'Patient?_has:Condition:subject:code=http://snomed.info/sct|840539006', 'Encounter?service-provider:missing=true',
   'Encounter?service-provider:missing=false', 'QuestionnaireResponse?questionnaire=http://example.org/Questionnaire/intake',
   'QuestionnaireResponse?questionnaire=http://example.org/Questionnaire/intake|1.0', 'Patient?general-practitioner:missing=true',
+  // chains into contained resources (every Synthea ExplanationOfBenefit contains its Coverage and referral)
+  'ExplanationOfBenefit?coverage.status=active&_sort=_id', 'ExplanationOfBenefit?coverage:Coverage.type:text=no_ins', 'ExplanationOfBenefit?coverage.status=cancelled',
+  'ExplanationOfBenefit?coverage.beneficiary:missing=false&_count=7', 'ExplanationOfBenefit?coverage.beneficiary:Patient.gender=female',
+  'ExplanationOfBenefit?coverage.status:not=active', 'ExplanationOfBenefit?coverage._lastUpdated=gt2000',
   // uri
   'ValueSet?url=http://example.org/fhir/ValueSet/a', 'ValueSet?url:below=http://example.org/fhir', 'ValueSet?url:above=http://example.org/fhir/ValueSet/a/b/c',
   'ValueSet?url=urn:oid:1.2.3', 'ValueSet?_sort=url',

@@ -172,6 +172,68 @@ export function searchSuite(tap: Tap, adapter: SearchAdapter): void {
     }
   });
 
+  tap.test(`${adapter.name}: chains go through contained resources in the context of their container (R4 search.html#contained)`, async (t) => {
+    const s = await adapter.open(indexer);
+    t.teardown(() => s.close());
+    const coverage = (id: string, status: string, payor: string) => ({ resourceType: 'Coverage', id, status, beneficiary: ref('Patient/p1'), payor: [ref(payor)] });
+    const eob = (id: string, contained: unknown[], cov: string) => ({
+      resourceType: 'ExplanationOfBenefit', id, status: 'active', patient: ref('Patient/p1'), contained, insurance: [{ focal: true, coverage: ref(cov) }],
+    });
+    const containedData = [
+      ...DATA.filter((r) => r.resourceType === 'Patient' || r.resourceType === 'Organization' || r.resourceType === 'Practitioner'),
+      coverage('cov-stored', 'active', 'Organization/org1'),
+      eob('eob-active', [coverage('cov1', 'active', 'Organization/org1')], '#cov1'),
+      // Same local id, another status, another container: must not answer for eob-active.
+      eob('eob-cancelled', [coverage('cov1', 'cancelled', 'Organization/org1')], '#cov1'),
+      eob('eob-stored', [], 'Coverage/cov-stored'),
+      // A contained Coverage that insurance.coverage does not point at (the stored one is).
+      eob('eob-other-ref', [coverage('cov1', 'draft', 'Organization/org1')], 'Coverage/cov-stored'),
+      { resourceType: 'Observation', id: 'o-contained', status: 'final', code: hr, subject: ref('#pt'), performer: [ref('#dr')],
+        contained: [{ resourceType: 'Patient', id: 'pt', name: [{ family: 'Zimmer' }], gender: 'other' }, { resourceType: 'Practitioner', id: 'dr', name: [{ family: 'Quill' }] }] },
+      // A contained Patient the subject does not refer to (performer does): subject.name must not find it.
+      { resourceType: 'Observation', id: 'o-performer', status: 'final', code: hr, subject: ref('Patient/p1'), performer: [ref('#who')],
+        contained: [{ resourceType: 'Patient', id: 'who', name: [{ family: 'Zimmer' }] }] },
+    ] as unknown as (Resource & { id: string })[];
+    for (const r of containedData) await s.update(r);
+    const E = (...ids: string[]): string[] => ids.map((i) => `ExplanationOfBenefit/${i}`);
+    const cases: Case[] = [
+      ['ExplanationOfBenefit?coverage.status=active', E('eob-active', 'eob-stored', 'eob-other-ref')],
+      ['ExplanationOfBenefit?coverage:Coverage.status=cancelled', E('eob-cancelled')],
+      ['ExplanationOfBenefit?coverage.status=draft', []],
+      ['ExplanationOfBenefit?coverage.status:not=active', E('eob-cancelled')],
+      ['ExplanationOfBenefit?coverage.status=active&coverage.status=cancelled', []],
+      ['ExplanationOfBenefit?coverage._id=cov1', E('eob-active', 'eob-cancelled')],
+      // From the contained resource on to a stored one, and none from a contained one through _has or _lastUpdated.
+      ['ExplanationOfBenefit?coverage.payor:Organization.name=river&coverage.status=cancelled', E('eob-cancelled')],
+      ['ExplanationOfBenefit?coverage.beneficiary:Patient.gender=male', []],
+      ['ExplanationOfBenefit?coverage._lastUpdated=gt2000', E('eob-stored', 'eob-other-ref')],
+      ['Observation?subject.name=zimmer', O('o-contained')], ['Observation?subject:Patient.gender=other', O('o-contained')],
+      ['Observation?patient.family=zimmer', O('o-contained')], ['Observation?performer:Practitioner.family=quill', O('o-contained')],
+      ['Observation?performer:Patient.name=zimmer', O('o-performer')], ['Observation?subject.name=quill', []],
+      ['Observation?subject.name:missing=false', O('o-contained', 'o-performer')],
+      // _include follows stored references only: a contained resource is in its container already.
+      ['Observation?_id=o-contained,o-performer&_include=Observation:subject&_include=Observation:performer', O('o-contained', 'o-performer'), { included: P('p1') }],
+      ['ExplanationOfBenefit?_include=ExplanationOfBenefit:coverage', E('eob-active', 'eob-cancelled', 'eob-stored', 'eob-other-ref'), { included: ['Coverage/cov-stored'] }],
+      // A restricted caller sees through a contained resource what it sees of the container.
+      ['ExplanationOfBenefit?coverage.status=cancelled', E('eob-cancelled'), { access: { types: { ExplanationOfBenefit: { inCompartment: false } } } }],
+      ['ExplanationOfBenefit?coverage.status=active', E('eob-active'), { access: { types: { ExplanationOfBenefit: { inCompartment: false } } } }],
+    ];
+    for (const [url, matches, extra = {}] of cases) {
+      const label = `${url}${extra.access ? ' (access policy)' : ''}`;
+      const page = await s.search({ ...parse(url), ...(extra.access ? { access: extra.access } : {}) });
+      t.same(keys(page), matches, label);
+      if (extra.included) t.same(page.included.map((r) => `${r.type}/${r.id}`).sort(), [...extra.included].sort(), `${label}: included`);
+    }
+    // A new version replaces the contained index, a deletion drops it, and reindex rebuilds it.
+    await s.update(eob('eob-active', [coverage('cov1', 'cancelled', 'Organization/org1')], '#cov1') as unknown as Resource & { id: string });
+    t.same(keys(await s.search(parse('ExplanationOfBenefit?coverage.status=cancelled'))), E('eob-active', 'eob-cancelled'), 'after an update');
+    await s.delete('ExplanationOfBenefit', 'eob-cancelled');
+    t.same(keys(await s.search(parse('ExplanationOfBenefit?coverage.status=cancelled'))), E('eob-active'), 'after a delete');
+    await s.reindex(undefined);
+    t.same(keys(await s.search(parse('ExplanationOfBenefit?coverage.status=cancelled'))), E('eob-active'), 'after a reindex');
+    t.same(keys(await s.search(parse('Observation?subject.name=zimmer'))), O('o-contained'), 'after a reindex');
+  });
+
   tap.test(`${adapter.name}: sorted searches page forwards and back through every match`, async (t) => {
     const s = await adapter.open(indexer);
     t.teardown(() => s.close());

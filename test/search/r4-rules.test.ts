@@ -93,3 +93,27 @@ t.test('_elements (R4 search.html#elements): mandatory elements kept; included r
   const pat = b.entry?.find((e) => e.search.mode === 'include')?.resource as Record<string, unknown>;
   t.same(pat.name, [{ family: 'Walker' }], 'the included Patient is whole');
 });
+
+t.test('chains reach contained resources in the context of their container (R4 search.html#contained); _contained=true is refused', async (t) => {
+  const app = await testApp(t);
+  const contained = (id: string, family: string, subject: string) => ({
+    resourceType: 'Observation', id, status: 'final', code: { text: 'x' }, subject: { reference: subject },
+    contained: [{ resourceType: 'Patient', id: 'pt', name: [{ family }] }], performer: [{ reference: '#pt' }],
+  });
+  await load(app, [...PATIENTS, contained('in-subject', 'Zimmer', '#pt'), contained('in-performer', 'Zimmer', 'Patient/a')]);
+  const ids = (b: Bundle): string[] => (b.entry ?? []).filter((e) => e.search.mode === 'match').map((e) => (e.resource as { id?: string }).id ?? '');
+  t.same(ids(body<Bundle>(await app.inject('/fhir/Observation?subject.name=zimmer'))), ['in-subject'], 'through the contained subject only');
+  t.same(ids(body<Bundle>(await app.inject('/fhir/Observation?subject.name=walker'))), ['in-performer'], 'a stored subject still chains');
+  t.same(ids(body<Bundle>(await app.inject('/fhir/Observation?performer:Patient.name=zimmer&_sort=_id'))), ['in-performer', 'in-subject']);
+  const included = body<Bundle>(await app.inject('/fhir/Observation?_include=Observation:subject&_sort=_id'));
+  t.same((included.entry ?? []).map((e) => `${e.search.mode}:${(e.resource as { id?: string }).id}`), ['match:in-performer', 'match:in-subject', 'include:a'],
+    '_include leaves contained references alone');
+  for (const url of ['/fhir/Observation?_contained=true', '/fhir/Observation?_contained=both', '/fhir/Observation?_containedType=contained']) {
+    const res = await app.inject(url);
+    t.equal(res.statusCode, 400, url);
+    t.equal(body(res).issue[0].code, 'not-supported', url);
+  }
+  const plain = await app.inject({ url: '/fhir/Observation?_contained=false', headers: { prefer: 'handling=strict' } });
+  t.equal(plain.statusCode, 200, '_contained=false is what every search does');
+  t.equal(matches(body<Bundle>(plain)), 2);
+});

@@ -22,6 +22,7 @@ const EXPECTED = {
     { name: 'x_reference_url', key: { 'x.rf.u': 1 }, sparse: true },
     { name: 'x_uri', key: { t: 1, 'x.ur.p': 1, 'x.ur.u': 1 } },
     { name: 'x_composite', key: { t: 1, 'x.cp.p': 1, 'x.cp.c1': 1 } },
+    { name: 'x_contained', key: { t: 1, 'x.cx.t': 1 } },
   ],
   history: [
     { name: 'instance_seq', key: { t: 1, i: 1, s: 1 } },

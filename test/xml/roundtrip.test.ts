@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { loadDefinitions } from '../../src/definitions/registry.js';
 import { toXml } from '../../src/xml/write.js';
 import { fromXml } from '../../src/xml/read.js';
-import { EXAMPLES_DIR, r4Examples } from '../../scripts/corpus.js';
+import { EXAMPLES_DIR, fullExampleSet, r4Examples } from '../../scripts/corpus.js';
 
 const defs = loadDefinitions();
 const roundTrip = (r: unknown): unknown => fromXml(defs, toXml(defs, r));
@@ -22,13 +22,8 @@ t.test('every official R4 example in the corpus converts JSON → XML → JSON u
   t.ok(n >= 70, `${n} examples`);
 });
 
-/**
- * The complete official example set (hl7.fhir.r4.examples@4.0.1, 5,306 resources up to 35 MB),
- * when it is on this machine: `npm pack hl7.fhir.r4.examples@4.0.1` and unpack it, then point
- * FHIR_R4_EXAMPLES at its `package/` folder, or install it into node_modules.
- */
-const FULL_SET = [process.env.FHIR_R4_EXAMPLES, join('node_modules', 'hl7.fhir.r4.examples', 'package'), join('node_modules', 'hl7.fhir.r4.examples')]
-  .find((d): d is string => d !== undefined && existsSync(join(d, 'Patient-example.json')));
+/** The complete official example set, when it is on this machine (scripts/corpus.ts says how). */
+const FULL_SET = fullExampleSet(process.env.FHIR_R4_EXAMPLES);
 
 // 5,306 conversions both ways take minutes on a busy machine: more than tap's default per file.
 if (FULL_SET) t.setTimeout(900_000);

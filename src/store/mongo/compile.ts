@@ -104,6 +104,9 @@ const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$
  * indexer emits: a parameter unknown for every searched type matches nothing, as in SQLite.
  */
 export class Compiler {
+  /** Above 0 while compiling conditions on a contained resource (no lastUpdated, never referenced). */
+  private inContained = 0;
+
   constructor(
     private readonly registered: ReadonlySet<string>,
     private readonly inner: InnerSearch,
@@ -163,6 +166,7 @@ export class Compiler {
       case 'date':
         return this.indexed('dt', types, c.param, rangeCompare(c.prefix, 'lo', 'hi', c.start, c.end, apWiden(c.start, c.end, this.now)));
       case 'lastUpdated': {
+        if (this.inContained) return FALSE; // a contained resource has no lastUpdated of its own
         const w = apWiden(c.start, c.end, this.now);
         return rangeCompare(c.prefix, 'lu', 'lu', ISO(c.start), ISO(c.end), { start: ISO(w.start), end: ISO(w.end) });
       }
@@ -204,16 +208,18 @@ export class Compiler {
       case 'chain': {
         if (!this.known(types, c.param)) return FALSE;
         const branches: Filter[] = [];
+        const contained: Filter[] = [];
         for (const target of c.targetTypes) {
           const filter = and([await this.expr(c.where, [target]), await this.visible([target])]);
           const ids = await this.inner.ids(target, filter, MAX_INNER + 1);
           if (ids.length > MAX_INNER) throw tooBroad('chained');
           if (ids.length) branches.push({ t: target, i: { $in: ids } });
+          contained.push(await this.containedChain(c.param, target, c.where));
         }
-        if (branches.length === 0) return FALSE;
-        return elem('rf', { p: c.param, $or: branches });
+        return or([...(branches.length ? [elem('rf', { p: c.param, $or: branches })] : []), ...contained]);
       }
       case 'has': {
+        if (this.inContained) return FALSE; // nothing outside its container can refer to it
         if (!this.known([c.sourceType], c.param)) return FALSE;
         const filter = and([await this.expr(c.where, [c.sourceType]), await this.visible([c.sourceType])]);
         const refs = await this.inner.references(c.sourceType, filter, c.param, MAX_INNER + 1);
@@ -228,6 +234,20 @@ export class Compiler {
         return or([...byType].map(([t, ids]) => ({ t, i: { $in: [...ids] } })));
       }
       default: return unreachable(c);
+    }
+  }
+
+  /**
+   * The chain's branch through contained resources (R4 search.html#contained: searched in the
+   * context of their container): a contained `target` of the document itself that `param`
+   * refers to and that matches `where`, as in the SQLite adapter. Its visibility is the container's.
+   */
+  private async containedChain(param: string, target: string, where: Expr): Promise<Filter> {
+    this.inContained++;
+    try {
+      return { 'x.cx': { $elemMatch: and([{ t: target, r: param }, await this.expr(where, [target])]) } };
+    } finally {
+      this.inContained--;
     }
   }
 

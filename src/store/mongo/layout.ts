@@ -1,6 +1,6 @@
 // Document shapes and index definitions of the MongoDB adapter (see README.md beside this file
 // for why the layout is what it is).
-import type { IndexEntries } from '../../search/extract.js';
+import type { IndexEntries, ResourceIndex } from '../../search/extract.js';
 import type { VersionRecord, WriteMethod } from '../port.js';
 
 export const RESOURCES = 'resources';
@@ -33,7 +33,12 @@ export interface IndexDoc {
   cp: ({ p: string } & Record<string, string | number | null>)[];
   /** Sort keys per parameter code: the lowest and highest value (R4 search.html#sort). */
   so: Record<string, { lo: string | number; hi: string | number }>;
+  /** Contained resources the references point at (chains only, R4 search.html#contained). */
+  cx?: ContainedDoc[];
 }
+
+/** A contained resource: type, local id, the container's parameters referring to it, its index. */
+export interface ContainedDoc { t: string; i: string; r: string[]; x: IndexDoc }
 
 /** The kinds of index arrays, by the IR's table name (for `:missing`). */
 export const KIND_OF_TABLE = {
@@ -92,7 +97,13 @@ export function emptyIndex(): IndexDoc {
  * The embedded index from the extractor's entries, deduplicated exactly as SQLite's index
  * writer does, so that both adapters hold the same index.
  */
-export function indexDoc(e: IndexEntries): IndexDoc {
+export function indexDoc(e: ResourceIndex): IndexDoc {
+  const x = entriesDoc(e);
+  if (e.contained?.length) x.cx = e.contained.map((c) => ({ t: c.type, i: c.id, r: c.refs, x: entriesDoc(c.entries) }));
+  return x;
+}
+
+function entriesDoc(e: IndexEntries): IndexDoc {
   const x = emptyIndex();
   const seen = new Set<string>();
   const once = (key: string): boolean => {
@@ -164,6 +175,8 @@ export const INDEXES: readonly IndexSpec[] = [
   { collection: RESOURCES, name: 'x_reference_url', key: { 'x.rf.u': 1 }, sparse: true },
   { collection: RESOURCES, name: 'x_uri', key: { t: 1, 'x.ur.p': 1, 'x.ur.u': 1 } },
   { collection: RESOURCES, name: 'x_composite', key: { t: 1, 'x.cp.p': 1, 'x.cp.c1': 1 } },
+  // A chain's branch through contained resources: without it, the $or of a chain scans its type.
+  { collection: RESOURCES, name: 'x_contained', key: { t: 1, 'x.cx.t': 1 } },
   { collection: HISTORY, name: 'instance_seq', key: { t: 1, i: 1, s: 1 } },
   { collection: HISTORY, name: 'type_order', key: { t: 1, s: 1, i: 1 } },
   { collection: HISTORY, name: 'order', key: { s: 1, t: 1, i: 1 } },

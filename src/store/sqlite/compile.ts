@@ -23,6 +23,8 @@ export class SqlCompiler {
   private capture = false;
   private captured: IndexLeaf | undefined;
   private readonly now = Date.now();
+  /** Above 0 while compiling conditions on a contained resource (no lastUpdated, never referenced). */
+  private inContained = 0;
 
   /** `access`: the caller's access policy (undefined: unrestricted). */
   constructor(private readonly pids: PidRegistry, private access: AccessConstraint | undefined) {}
@@ -113,6 +115,7 @@ export class SqlCompiler {
       case 'date':
         return this.indexed(a, 'sp_date', types, c.param, rangeCompare(c.prefix, 'start', 'end', c.start, c.end, this.now), mode);
       case 'lastUpdated': {
+        if (this.inContained) return FALSE; // a contained resource has no lastUpdated of its own
         const r = rangeCompare(c.prefix, `${a}.last_updated`, `${a}.last_updated`, c.start, c.end, this.now);
         return { text: r.text, params: r.params.map((p) => (typeof p === 'number' ? ISO(p) : p)) };
       }
@@ -179,14 +182,17 @@ export class SqlCompiler {
           };
         });
         const match = `${pid.text} AND (${branches.map((b) => b.text).join(' OR ')})`;
-        return {
+        const stored: Sql = {
           text: mode === 'list'
             ? `${a}.rid IN (SELECT rid FROM sp_reference WHERE ${match})`
             : `EXISTS (SELECT 1 FROM sp_reference WHERE rid = ${a}.rid AND ${match})`,
           params: [...pid.params, ...branches.flatMap((b) => b.params)],
         };
+        const contained = c.targetTypes.map((target) => this.containedChain(a, pid, target, c.where, mode));
+        return { text: `(${[stored, ...contained].map((x) => x.text).join(' OR ')})`, params: [stored, ...contained].flatMap((x) => x.params) };
       }
       case 'has': {
+        if (this.inContained) return FALSE; // nothing outside its container can refer to it
         const pid = this.inPids([c.sourceType], c.param);
         if (!pid) return FALSE;
         const s = `s${this.alias++}`;
@@ -210,6 +216,30 @@ export class SqlCompiler {
       }
       default: return unreachable(c);
     }
+  }
+
+  /**
+   * The chain's branch through contained resources (R4 search.html#contained: searched in the
+   * context of their container): a contained `target` of this very row, matching `where`, that
+   * the row's reference parameter (`pid`) points at as `#id`. Its visibility is the container's.
+   */
+  private containedChain(a: string, pid: Sql, target: string, where: Expr, mode: Mode): Sql {
+    const k = `k${this.alias++}`;
+    this.inContained++;
+    let inner: Sql;
+    try {
+      inner = this.compile(where, k, [target], mode);
+    } finally {
+      this.inContained--;
+    }
+    const refers = `EXISTS (SELECT 1 FROM sp_reference q WHERE q.rid = ${k}.container AND q.${pid.text} AND q.url = '#' || ${k}.id)`;
+    const cond = `${k}.type = ? AND ${inner.text} AND ${refers}`;
+    return {
+      text: mode === 'list'
+        ? `${a}.rid IN (SELECT ${k}.container FROM sp_contained ${k} WHERE ${cond})`
+        : `EXISTS (SELECT 1 FROM sp_contained ${k} WHERE ${k}.container = ${a}.rid AND ${cond})`,
+      params: [target, ...inner.params, ...pid.params],
+    };
   }
 
   /** Restricts rows of `types` to one compartment (compartment search, patient-scoped access). */

@@ -99,6 +99,12 @@ CREATE INDEX IF NOT EXISTS sp_composite_rid_pid ON sp_composite (rid, pid);
 -- read by rid while ordering the matches; keyed by (rid, pid) so one b-tree serves lookups and
 -- deletes.
 CREATE TABLE IF NOT EXISTS sp_sort (rid INTEGER NOT NULL, pid INTEGER NOT NULL, lo ANY, hi ANY, PRIMARY KEY (rid, pid)) STRICT, WITHOUT ROWID;
+
+-- Contained resources a container's references point at (R4 search.html#contained: searched
+-- through chains only). Their index rows sit in the sp_* tables under a negative rid, so that
+-- no resource row ever joins them; \`container\` is the container's rid.
+CREATE TABLE IF NOT EXISTS sp_contained (rid INTEGER PRIMARY KEY, container INTEGER NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL) STRICT;
+CREATE INDEX IF NOT EXISTS sp_contained_container ON sp_contained (container, id);
 `;
 
 // Background work (work.ts). Created like the tables above (IF NOT EXISTS): an older database

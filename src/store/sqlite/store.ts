@@ -19,6 +19,7 @@ import { INDEX_SCHEMA, SCHEMA, SCHEMA_VERSION, WORK_SCHEMA } from './schema.js';
 import { SqliteWorkStore } from './work.js';
 import type { WorkStore } from '../work.js';
 import { IndexWriter, PidRegistry } from './index-writer.js';
+import { ContainedWriter } from './contained.js';
 import { SqliteSearch } from './search.js';
 import { SqliteHistory } from './history.js';
 import { ReaderPool } from './reader-pool.js';
@@ -99,6 +100,7 @@ class Engine {
   readonly indexer: StoreIndexer | undefined;
   readonly pids: PidRegistry;
   readonly index: IndexWriter;
+  readonly contained: ContainedWriter;
   /** Search on the writer (inside transactions) and on the reader (everything else). */
   readonly searchW: SqliteSearch;
   readonly searchR: SqliteSearch;
@@ -134,6 +136,7 @@ class Engine {
     this.pids = new PidRegistry(this.writer);
     if (this.indexer) this.pids.ensure(this.indexer.paramKeys());
     this.index = new IndexWriter(this.writer, this.pids);
+    this.contained = new ContainedWriter(this.writer, this.index);
     // Planner statistics for the index tables (cheap when little has changed).
     this.writer.pragma('optimize = 0x10002');
     this.reader = this.memory ? this.writer : openConnection(opts.filename, true, sync);
@@ -303,8 +306,14 @@ export class SqliteStore implements Store {
     const rid = e.w.upsertResource.get(type, id, version, resource ? 0 : 1, lastUpdated, seq)?.rid;
     if (rid === undefined) throw new Error('upsert returned no row');
     // The index holds current, live versions only: replace on update, drop on delete.
-    if (version > 1) e.index.remove(rid);
-    if (entries) e.index.write(rid, type, entries);
+    if (version > 1) {
+      e.index.remove(rid);
+      e.contained.remove(rid);
+    }
+    if (entries) {
+      e.index.write(rid, type, entries);
+      e.contained.write(rid, entries.contained);
+    }
     const record = toRecord({ seq, type, id, version, last_updated: lastUpdated, method, deleted: resource ? 0 : 1, json });
     this.pending.push(record);
     return record;
@@ -435,7 +444,10 @@ export class SqliteStore implements Store {
         const rows = page.all(after, ...typeParams) as { rid: number; type: string; json: string }[];
         for (const row of rows) {
           e.index.remove(row.rid);
-          e.index.write(row.rid, row.type, indexer.extract(JSON.parse(row.json) as Resource));
+          e.contained.remove(row.rid);
+          const entries = indexer.extract(JSON.parse(row.json) as Resource);
+          e.index.write(row.rid, row.type, entries);
+          e.contained.write(row.rid, entries.contained);
         }
         return rows;
       }).immediate());
