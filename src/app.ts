@@ -156,7 +156,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   // built once the engine exists, delivers them after commit.
   const subscriptions = new Registry();
   let worker: DeliveryWorker | undefined;
-  const hooks = [...(opts.hooks ?? clinicHooks), subscriptionHook(subscriptions, { kick: () => worker?.kick() })];
+  const hooks = [...(opts.hooks ?? clinicHooks), subscriptionHook(subscriptions, { kick: (ready) => worker?.kick(ready) })];
   const ctx = await openEngine(config, { ...opts, hooks, ...(mongoDb ? { mongoDb } : {}) });
   const { store, defs } = ctx;
   let registry: AuthRegistry;
