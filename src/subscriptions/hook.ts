@@ -1,5 +1,6 @@
-// The write hook of subscriptions: inside the transaction of every write of a subscribed type,
-// find the subscriptions the new version matches and append their notifications to the outbox
+// The write hook of subscriptions: inside the unit of every write of a subscribed type (its
+// group-commit savepoint on SQLite, `inline`; else its transaction, `onWrite`), find the
+// subscriptions the new version matches and append their notifications to the outbox
 // (crash-safe: they commit with the write or not at all). Matching evaluates the subscription's
 // search IR, with the creator's access constraint, against the version's index entries in
 // memory (match.ts: the same meaning as the store compilers, held to it by a differential
