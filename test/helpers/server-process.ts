@@ -9,7 +9,8 @@ export interface Running {
   stdout: () => string;
 }
 
-export function serverProcesses(t: { teardown(fn: () => unknown): void }): (env: Record<string, string>) => Promise<Running> {
+/** `readyMs`: how long a start may take before the test fails. */
+export function serverProcesses(t: { teardown(fn: () => unknown): void }, readyMs = 90_000): (env: Record<string, string>) => Promise<Running> {
   const servers = new Set<ChildProcess>();
   t.teardown(() => { for (const c of servers) c.kill('SIGKILL'); });
   return (env) => {
@@ -25,8 +26,8 @@ export function serverProcesses(t: { teardown(fn: () => unknown): void }): (env:
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(new Error(`no ready line within 90 s; stdout: ${out.slice(0, 500)}`));
-      }, 90_000);
+        reject(new Error(`no ready line within ${readyMs / 1000} s; stdout: ${out.slice(0, 500)}`));
+      }, readyMs);
       child.stdout?.on('data', (d: Buffer) => {
         out += d.toString();
         const m = /"listening":"(http:\/\/[^"]+)"[^\n]*"msg":"Flint is ready"/.exec(out);

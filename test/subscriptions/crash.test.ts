@@ -13,7 +13,9 @@ import { startReceiver } from '../helpers/receiver.js';
 const dir = mkdtempSync(join(tmpdir(), 'flint-subs-crash-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-const server = serverProcesses(t);
+// Two server starts and a stream of writes: more than tap's default on a busy machine.
+t.setTimeout(400_000);
+const server = serverProcesses(t, 180_000);
 const start = () => server({
   AUTH: 'off', LOG_LEVEL: 'info', DATABASE_URL: `sqlite:${join(dir, 'flint.db')}`, RATE_LIMIT: '0', CLIENT_CONCURRENCY: '0',
   SUBSCRIPTION_ALLOW_INSECURE: '1', SUBSCRIPTION_RETRY_MS: '50', SUBSCRIPTION_MAX_ATTEMPTS: '1000',
