@@ -3,7 +3,7 @@
 // about one subscription once there are 100), and the notification latency after commit: from
 // the write's 201 to the receiver getting the PUT of that version. Flint and the receiver share
 // this process (both sides pay the same event loop in every round).
-//   npx tsx bench/subscriptions.ts [-- --writes 1000 --connections 8]
+//   npm run bench:subscriptions -- [--writes 1000 --connections 8]   (or npx tsx bench/subscriptions.ts …)
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,11 +70,12 @@ async function round(subs: number): Promise<{ perSecond: number; p50: number; p9
   return { perSecond, p50: pct(lat, 50), p99: pct(lat, 99), delivered: lat.length };
 }
 
-const results: [number, Awaited<ReturnType<typeof round>>][] = [];
-for (const n of [0, 100, 1000]) results.push([n, await round(n)]);
-const base0 = results[0]?.[1].perSecond ?? 1;
+// Each round is printed as it ends (a long run on a busy machine still leaves figures).
 console.log(`writes=${writes} connections=${connections} (Observation POST, SQLite file, synchronous FULL)`);
-for (const [n, r] of results) {
+let base0: number | undefined;
+for (const n of [0, 100, 1000]) {
+  const r = await round(n);
+  base0 ??= r.perSecond;
   console.log(`${String(n).padStart(5)} subscriptions: ${fmt(r.perSecond)} writes/s (${fmt((r.perSecond / base0) * 100)}% of 0)` +
     (n ? `, delivered ${r.delivered}/${writes}, latency after commit p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms` : ''));
 }

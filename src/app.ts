@@ -159,7 +159,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const subscriptions = new Registry();
   let worker: DeliveryWorker | undefined;
   let sockets: SocketDelivery | undefined;
-  const hooks = [...(opts.hooks ?? clinicHooks), subscriptionHook(subscriptions, { kick: () => { worker?.kick(); sockets?.kick(); } })];
+  const hooks = [...(opts.hooks ?? clinicHooks), subscriptionHook(subscriptions, { kick: (ready) => { worker?.kick(ready); sockets?.kick(); } })];
   const ctx = await openEngine(config, { ...opts, hooks, ...(mongoDb ? { mongoDb } : {}) });
   const { store, defs } = ctx;
   let registry: AuthRegistry;

@@ -3,7 +3,7 @@
 // (not in access.ts or workflow/hooks.ts, which import the context), so no import cycle forms.
 import type { Resource } from 'fhir/r4.js';
 import type { Definitions } from '../definitions/registry.js';
-import type { Store } from '../store/port.js';
+import type { OutboxAppend, Store } from '../store/port.js';
 import type { SearchParser } from '../search/parse.js';
 import type { SearchParams } from '../search/params.js';
 import type { Subsetter } from './summary.js';
@@ -59,6 +59,17 @@ export interface WriteHook {
    * hook wants it the write runs as a plain write (no transaction of its own, group commit kept).
    */
   wants?(resource: Resource | undefined, create: boolean): boolean;
+  /**
+   * The hook's whole work for a write of `type`, done synchronously inside the store's own write
+   * when the store offers it (Store.followUps): the write then keeps group commit. `inline`
+   * answers the notifications to record with the write and an effect for after its commit, or
+   * undefined when this write needs `onWrite` in a transaction after all (the write is then undone
+   * and made again that way). `generation` is the outbox generation read with the write.
+   */
+  inline?: {
+    handles(type: string): boolean;
+    run(change: WriteChange, generation: string): { appends: OutboxAppend[]; after?: () => void } | undefined;
+  };
 }
 import type { TerminologyService } from '../terminology/service.js';
 

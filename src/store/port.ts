@@ -3,7 +3,7 @@
 import type { Resource } from 'fhir/r4.js';
 import type { ResourceIndex } from '../search/extract.js';
 import type { AccessConstraint, SearchQuery } from '../search/ir.js';
-import type { OutboxStore } from './outbox.js';
+import type { OutboxData, OutboxStore } from './outbox.js';
 import type { WorkStore } from './work.js';
 
 export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -34,14 +34,34 @@ export type ReadResult =
   | { readonly status: 'deleted'; readonly record: VersionRecord }
   | { readonly status: 'missing' };
 
+/** A notification recorded with a write, in the write's own commit (./outbox.ts). */
+export interface OutboxAppend {
+  readonly subscription: string;
+  readonly data: OutboxData;
+  /** FHIR instant. */
+  readonly at: string;
+}
+
+/**
+ * Decides, synchronously and inside the write's own unit (a group commit's savepoint, or the
+ * open transaction), once the version is stored, which notifications go with it: `replaced` is
+ * the live version it replaced (none for a create), `generation` the outbox generation read in
+ * that unit. The events are appended in the same unit, so the write and its notifications
+ * commit or vanish together. Throwing undoes the write (and its events) and rejects it.
+ * Only for stores with `followUps` (Store).
+ */
+export type WriteFollowUp = (written: VersionRecord, replaced: VersionRecord | undefined, generation: string) => readonly OutboxAppend[];
+
 export interface CreateOptions {
   method?: WriteMethod;
+  followUp?: WriteFollowUp;
 }
 
 export interface UpdateOptions {
   /** Optimistic concurrency: the versionId the caller expects to replace. */
   ifMatch?: string;
   method?: WriteMethod;
+  followUp?: WriteFollowUp;
 }
 
 export interface DeleteOptions {
@@ -173,5 +193,10 @@ export interface Store {
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   /** Subscription notifications recorded with the writes that cause them (./outbox.ts). */
   readonly outbox: OutboxStore;
+  /**
+   * Whether create and update honour `followUp` (WriteFollowUp): then a write with notifications
+   * needs no transaction of its own and keeps group commit. SQLite only.
+   */
+  readonly followUps?: boolean;
   close(): Promise<void>;
 }

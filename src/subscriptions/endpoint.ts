@@ -88,7 +88,8 @@ export interface SendOptions {
   allowInsecure: boolean;
 }
 
-const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 4 }), https: new https.Agent({ keepAlive: true, maxSockets: 4 }) };
+// Kept-alive connections, as many per endpoint host as subscriptions deliver at once (DELIVERY_DEFAULTS.concurrency).
+const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 16 }), https: new https.Agent({ keepAlive: true, maxSockets: 16 }) };
 
 /** Sends one request; resolves with the status when it is 2xx, else throws DeliveryError. */
 export async function send(endpoint: string, opts: SendOptions): Promise<number> {

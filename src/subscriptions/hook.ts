@@ -1,5 +1,6 @@
-// The write hook of subscriptions: inside the transaction of every write of a subscribed type,
-// find the subscriptions the new version matches and append their notifications to the outbox
+// The write hook of subscriptions: inside the unit of every write of a subscribed type (its
+// group-commit savepoint on SQLite, `inline`; else its transaction, `onWrite`), find the
+// subscriptions the new version matches and append their notifications to the outbox
 // (crash-safe: they commit with the write or not at all). Matching evaluates the subscription's
 // search IR, with the creator's access constraint, against the version's index entries in
 // memory (match.ts: the same meaning as the store compilers, held to it by a differential
@@ -8,6 +9,7 @@
 // Writes of Subscription itself are validated here (a bad one is refused and undone) and keep
 // the server-side state.
 import type { Resource, Subscription } from 'fhir/r4.js';
+import type { OutboxData } from '../store/outbox.js';
 import type { FhirContext, WriteChange, WriteHook } from '../fhir/context.js';
 import { afterCommit } from '../fhir/tx.js';
 import { accessConstraint, ownsSubscription, subscriptionOwner } from '../fhir/access.js';
@@ -21,8 +23,8 @@ import type { Entry, Registry, ServerState } from './registry.js';
 export const KEEP_EVENTS = 1000;
 
 export interface Notifier {
-  /** Called after a commit that appended events or changed a subscription. */
-  kick(): void;
+  /** Called after a commit that appended events (to the subscriptions `ready`) or changed a subscription. */
+  kick(ready?: readonly string[]): void;
 }
 
 /** What a client's write of Subscription.status means for the server's phase. */
@@ -92,8 +94,34 @@ function candidateOf(registry: Registry, type: string, resource: Resource, when:
   };
 }
 
+/** The event a subscription records for a version it matched. */
+function eventOf(change: WriteChange): OutboxData {
+  const versionId = change.current?.meta?.versionId;
+  return { type: change.type, id: change.id, ...(versionId ? { versionId } : {}), create: change.previous === undefined };
+}
+
 export function subscriptionHook(registry: Registry, notifier: Notifier): WriteHook {
   const matcher = new InMemoryMatcher();
+  /**
+   * The subscriptions the written version matches in memory (`sure`), and those memory cannot
+   * decide (`unsure`: chains, _has), in the registry's order.
+   */
+  const matching = (change: WriteChange): { sure: Entry[]; unsure: { entry: Entry; where: Expr }[] } => {
+    const sure: Entry[] = [];
+    const unsure: { entry: Entry; where: Expr }[] = [];
+    if (!change.current || !registry.has(change.type)) return { sure, unsure };
+    const cand = candidateOf(registry, change.type, change.current, 'stored');
+    if (!cand) return { sure, unsure };
+    for (const entry of registry.candidates(change.type, entryKeys(cand.entries))) {
+      const where = entry.spec.where.get(change.type);
+      if (!where) continue;
+      if (entry.spec.topic && !entry.spec.topic.triggered(change.previous, change.current)) continue;
+      const verdict = matcher.matches(where, cand, entry.state.access);
+      if (verdict === undefined) unsure.push({ entry, where });
+      else if (verdict) sure.push(entry);
+    }
+    return { sure, unsure };
+  };
   return {
     // Several instances sharing the store (MongoDB): a Subscription made through another one
     // must be seen by the next write here, so every write runs the hook, which checks the
@@ -130,23 +158,31 @@ export function subscriptionHook(registry: Registry, notifier: Notifier): WriteH
       // Every Subscription committed before this write counts, wherever it was written.
       const generation = await ctx.store.outbox.generation();
       if (generation !== registry.generation) await registry.load(ctx);
-      if (!registry.has(change.type)) return;
-      const cand = candidateOf(registry, change.type, change.current, 'stored');
-      if (!cand) return;
-      let appended = false;
-      for (const entry of registry.candidates(change.type, entryKeys(cand.entries))) {
-        const where = entry.spec.where.get(change.type);
-        if (!where) continue;
-        if (entry.spec.topic && !entry.spec.topic.triggered(change.previous, change.current)) continue;
-        const verdict = matcher.matches(where, cand, entry.state.access) ?? await storeMatches(ctx, entry, change, where);
-        if (!verdict) continue;
-        const versionId = change.current.meta?.versionId;
-        await ctx.store.outbox.append(entry.spec.id, {
-          type: change.type, id: change.id, ...(versionId ? { versionId } : {}), create: change.previous === undefined,
-        }, new Date().toISOString());
-        appended = true;
-      }
-      if (appended) afterCommit(ctx, () => notifier.kick());
+      const { sure, unsure } = matching(change);
+      for (const u of unsure) if (await storeMatches(ctx, u.entry, change, u.where)) sure.push(u.entry);
+      const at = new Date().toISOString();
+      for (const entry of sure) await ctx.store.outbox.append(entry.spec.id, eventOf(change), at);
+      const ids = sure.map((e) => e.spec.id);
+      if (ids.length > 0) afterCommit(ctx, () => notifier.kick(ids));
+    },
+    /**
+     * A write of a subscribed type (not Subscription itself) on a store whose matching is all in
+     * memory: its events are appended inside the store's own write (group commit kept), provided
+     * the registry is the store's current one (same generation) and memory decides every verdict.
+     */
+    inline: {
+      handles: (type) => !registry.shared && type !== 'Subscription',
+      run(change, generation) {
+        if (registry.shared || generation !== registry.generation) return undefined;
+        const { sure, unsure } = matching(change);
+        if (unsure.length > 0) return undefined;
+        const at = new Date().toISOString();
+        const ids = sure.map((e) => e.spec.id);
+        return {
+          appends: ids.map((subscription) => ({ subscription, data: eventOf(change), at })),
+          ...(ids.length > 0 ? { after: () => notifier.kick(ids) } : {}),
+        };
+      },
     },
   };
 }

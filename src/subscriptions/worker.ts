@@ -45,10 +45,21 @@ const LEASE = 'subscriptions:delivery';
 const LEASE_MS = 60_000;
 const BATCH = 50;
 
-export const DELIVERY_DEFAULTS = { concurrency: 8, keep: KEEP_EVENTS, backlog: 10_000, pollMs: 1000, refreshMs: 10_000 };
+export const DELIVERY_DEFAULTS = { concurrency: 16, keep: KEEP_EVENTS, backlog: 10_000, pollMs: 1000, refreshMs: 10_000 };
 
 export class DeliveryWorker implements Notifier {
   private readonly busy = new Set<string>();
+  /**
+   * Subscriptions known to have work, oldest first: served before the rest, and one that still
+   * has work after its turn goes to the back, so none waits behind others' streams.
+   */
+  private readonly ready = new Set<string>();
+  /**
+   * Per subscription, the last event sent and answered 2xx whose delivered mark is still being
+   * written: the next turn starts past it without waiting for that write (the marks of one
+   * subscription are written in order; a crash before they land means a duplicate, not a loss).
+   */
+  private readonly sent = new Map<string, { upTo: number; marks: Promise<void> }>();
   /** Earliest next attempt per subscription (backoff). */
   private readonly notBefore = new Map<string, number>();
   private readonly lastSent = new Map<string, number>();
@@ -80,10 +91,13 @@ export class DeliveryWorker implements Notifier {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     for (let i = 0; i < 100 && this.busy.size > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await Promise.all([...this.sent.values()].map((s) => s.marks));
     if (this.leaseRenewAt > 0) await this.work.releaseLease(LEASE, this.o.owner).catch(() => undefined);
   }
 
-  kick(): void {
+  /** Work to look at: `ready` subscriptions were just given events (they are served in that order). */
+  kick(ready?: readonly string[]): void {
+    for (const id of ready ?? []) this.ready.add(id);
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -102,7 +116,10 @@ export class DeliveryWorker implements Notifier {
       await this.registry.load(this.ctx);
     }
     if (!(await this.holdLease())) return;
-    const due = new Set<string>(await this.ctx.store.outbox.withPending());
+    // Subscriptions told of first, in the order they were told of; then the store's (work left
+    // by a restart or by another instance, retries after backoff).
+    const due = new Set<string>(this.ready);
+    for (const id of await this.ctx.store.outbox.withPending()) due.add(id);
     for (const e of this.registry.entries()) {
       if (e.state.phase === 'requested' && e.spec.status !== 'off') due.add(e.spec.id);
       if (e.state.phase === 'active' && e.spec.heartbeatMs && now - (this.lastSent.get(e.spec.id) ?? now) >= e.spec.heartbeatMs) due.add(e.spec.id);
@@ -113,7 +130,8 @@ export class DeliveryWorker implements Notifier {
       if (this.stopped || this.busy.size >= this.o.concurrency) break;
       if (this.busy.has(id) || (this.notBefore.get(id) ?? 0) > now) continue;
       // An active websocket subscription is delivered by the instance its client is connected to.
-      if (this.onSocket(id)) continue;
+      if (this.onSocket(id)) { this.ready.delete(id); continue; }
+      this.ready.delete(id);
       this.busy.add(id);
       void this.run(id).catch((err: unknown) => this.o.log?.({ subscription: id, err: (err as Error).message }, 'subscriptions: delivery failed'))
         .finally(() => {
@@ -152,7 +170,8 @@ export class DeliveryWorker implements Notifier {
     if (state.events - state.delivered > this.o.backlog) {
       return this.giveUp(entry, `more than ${this.o.backlog} notifications undelivered`);
     }
-    if (state.events > state.delivered) await this.deliver(entry, state);
+    const sent = this.sent.get(id)?.upTo ?? 0;
+    if (state.events > Math.max(state.delivered, sent)) await this.deliver(entry, state, sent);
     else if (entry.spec.heartbeatMs) await this.heartbeat(entry, state);
   }
 
@@ -191,13 +210,17 @@ export class DeliveryWorker implements Notifier {
     }
   }
 
-  private async deliver(entry: Entry, state: SubscriptionState): Promise<void> {
+  /** Sends the events past the delivered mark (and past `sent`, those answered whose mark is still being written), in order. */
+  private async deliver(entry: Entry, state: SubscriptionState, sent: number): Promise<void> {
     const outbox = this.ctx.store.outbox;
-    // Each delivered mark is written without holding up the next send (a lost mark means a
-    // duplicate after a crash, which the event number makes harmless); all are in before return.
-    let marks: Promise<void> = Promise.resolve();
-    const events = await outbox.events(entry.spec.id, state.delivered + 1, state.events, BATCH);
+    const id = entry.spec.id;
+    // Each delivered mark is written without holding up the next send, nor this subscription's
+    // next turn (a lost mark means a duplicate after a crash, which the event number makes
+    // harmless); a failure waits for them before it is counted.
+    let marks: Promise<void> = this.sent.get(id)?.marks ?? Promise.resolve();
+    const events = await outbox.events(id, Math.max(state.delivered, sent) + 1, state.events, BATCH);
     // Events pruned or lost below the mark cannot be sent; the first one present goes next.
+    let last: number | undefined;
     for (const e of events) {
       if (this.stopped) break;
       try {
@@ -214,10 +237,16 @@ export class DeliveryWorker implements Notifier {
         return this.failed(entry, err);
       }
       const n = e.number;
-      marks = marks.then(() => outbox.acknowledge(entry.spec.id, n, this.o.keep));
-      this.notBefore.delete(entry.spec.id);
+      const mark = marks = marks.then(() => outbox.acknowledge(id, n, this.o.keep)).catch((err: unknown) => {
+        this.o.log?.({ subscription: id, err: (err as Error).message }, 'subscriptions: delivered mark not written');
+      });
+      this.sent.set(id, { upTo: n, marks: mark });
+      void mark.then(() => { if (this.sent.get(id)?.marks === mark) this.sent.delete(id); });
+      this.notBefore.delete(id);
+      last = n;
     }
-    await marks;
+    // More than one batch waiting: back in the queue, behind those told of meanwhile.
+    if (last !== undefined && last < state.events) this.ready.add(id);
   }
 
   private async failed(entry: Entry, err: unknown): Promise<void> {

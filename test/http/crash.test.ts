@@ -2,51 +2,16 @@
 // after a restart every acknowledged (201) write is there. The log on the way: the ready line is
 // written at once, and request lines older than a second survived the kill.
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { serverProcesses } from '../helpers/server-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flint-crash-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Running {
-  child: ChildProcess;
-  base: string;
-  stdout: () => string;
-}
-
-/** Every server started, killed when the test ends however it ends. */
-const servers = new Set<ChildProcess>();
-t.teardown(() => { for (const c of servers) c.kill('SIGKILL'); });
-
-/** Starts `src/main.ts` and resolves when its ready line (JSON, stdout) names the address. */
-function start(): Promise<Running> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', AUTH: 'off', LOG_LEVEL: 'info', DATABASE_URL: `sqlite:${join(dir, 'flint.db')}`, RATE_LIMIT: '0', CLIENT_CONCURRENCY: '0' },
-    // stderr through this process, not inherited: a server left behind by a killed test run must
-    // not hold tap's pipe open (tap then waits for it for ever).
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  servers.add(child);
-  child.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no ready line within 90 s; stdout: ${out.slice(0, 500)}`));
-    }, 90_000);
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"listening":"(http:\/\/[^"]+)"[^\n]*"msg":"Flint is ready"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, base: `${m[1]}/fhir`, stdout: () => out });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out.slice(0, 500)}`)));
-  });
-}
+const server = serverProcesses(t);
+const start = () => server({ AUTH: 'off', LOG_LEVEL: 'info', DATABASE_URL: `sqlite:${join(dir, 'flint.db')}`, RATE_LIMIT: '0', CLIENT_CONCURRENCY: '0' });
 
 t.test('kill -9 mid-stream loses no acknowledged write, nor request lines older than a second', async (t) => {
   const first = await start();

@@ -85,3 +85,39 @@ for (const [name, open] of adapters) {
     t.same(await store.outbox.withPending(), []);
   });
 }
+
+for (const [name, open] of adapters) {
+  t.test(`${name}: a write's follow-up events commit in its own unit of a group commit, or vanish with it`, async (t) => {
+    const store = await open();
+    t.teardown(() => store.close());
+    if (!store.followUps) {
+      // MongoDB appends through a transaction (src/subscriptions/hook.ts onWrite), covered above.
+      t.notOk(store.followUps, 'this adapter offers no follow-ups; writes with notifications take a transaction');
+      return;
+    }
+    await store.outbox.putSubscription('s1', {});
+    const generation = await store.outbox.generation();
+    const seen: string[] = [];
+    const to = (sub: string) => (written: { id: string }, _replaced: unknown, g: string) => {
+      seen.push(g);
+      return [{ subscription: sub, data: { id: written.id }, at: '2026-01-01T00:00:00Z' }];
+    };
+    // Queued in one event-loop turn: one group commit, each write in its own savepoint.
+    const results = await Promise.allSettled([
+      store.create({ resourceType: 'Patient', id: 'a' }, { followUp: to('s1') }),
+      store.create({ resourceType: 'Patient', id: 'b' }, { followUp: to('unregistered') }),
+      store.create({ resourceType: 'Patient', id: 'c' }, { followUp: () => { throw new Error('declined'); } }),
+      store.create({ resourceType: 'Patient', id: 'd' }),
+      store.update({ resourceType: 'Patient', id: 'a' }, { followUp: (w, replaced) => [{ subscription: 's1', data: { id: w.id, replaced: replaced?.versionId ?? null }, at: '2026-01-01T00:00:01Z' }] }),
+    ]);
+    t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled']);
+    t.match(String((results[1] as PromiseRejectedResult).reason), /not registered/, 'an event that cannot be appended fails its write');
+    t.same(seen, [generation, generation], 'the follow-up sees the generation of its unit');
+    t.equal((await store.read('Patient', 'b')).status, 'missing', 'a write whose event failed is undone');
+    t.equal((await store.read('Patient', 'c')).status, 'missing', 'a write whose follow-up threw is undone');
+    t.equal((await store.read('Patient', 'd')).status, 'found', 'neighbours in the batch commit');
+    t.same((await store.outbox.events('s1', 1, 10, 10)).map((e) => e.data), [{ id: 'a' }, { id: 'a', replaced: '1' }],
+      'one event per committed write, numbered without gaps, the update seeing the version it replaced');
+    t.equal((await store.outbox.getSubscription('s1'))?.events, 2);
+  });
+}

@@ -73,8 +73,8 @@ export async function patch(ctx: FhirContext, input: PatchInput): Promise<Versio
   checkSearchParameter(ctx, resource);
   await checkReferences(ctx, { ...resource, id: input.id });
   // Apply to the version we read: a concurrent write in between is a conflict, not a lost update.
-  const { record } = await hookedWrite(ctx, input.type, { id: input.id, resource, create: false }, (c) => storeCall(
-    () => c.store.update({ ...resource, id: input.id }, { ifMatch: current.versionId, method: 'PATCH' }),
+  const { record } = await hookedWrite(ctx, input.type, { id: input.id, resource, create: false }, (c, followUp) => storeCall(
+    () => c.store.update({ ...resource, id: input.id }, { ifMatch: current.versionId, method: 'PATCH', ...(followUp ? { followUp } : {}) }),
     input.ifMatch !== undefined,
   ));
   afterWrite(ctx, record);

@@ -26,7 +26,9 @@ export async function create(ctx: FhirContext, type: string, body: unknown, assi
   await checkReferences(ctx, resource);
   // Business rules of the type (src/fhir/workflow/hooks.ts) run inside the write's transaction.
   const target = { ...(assignedId ? { id: assignedId } : {}), resource, create: true };
-  const { record } = await hookedWrite(ctx, type, target, async (c) => ({ record: await storeCall(() => c.store.create(resource, { method: 'POST' })) }));
+  const { record } = await hookedWrite(ctx, type, target, async (c, followUp) => ({
+    record: await storeCall(() => c.store.create(resource, { method: 'POST', ...(followUp ? { followUp } : {}) })),
+  }));
   afterWrite(ctx, record);
   return record;
 }
@@ -65,8 +67,8 @@ export async function update(ctx: FhirContext, input: UpdateInput): Promise<{ re
   assertContentInCompartment(ctx, withId);
   checkSearchParameter(ctx, withId);
   await checkReferences(ctx, withId);
-  const result = await hookedWrite(ctx, type, { id, resource: withId, create: false }, (c) => storeCall(
-    () => c.store.update(withId, { method: 'PUT', ...(input.ifMatch !== undefined ? { ifMatch: input.ifMatch } : {}) }),
+  const result = await hookedWrite(ctx, type, { id, resource: withId, create: false }, (c, followUp) => storeCall(
+    () => c.store.update(withId, { method: 'PUT', ...(input.ifMatch !== undefined ? { ifMatch: input.ifMatch } : {}), ...(followUp ? { followUp } : {}) }),
     input.ifMatch !== undefined,
   ));
   afterWrite(ctx, result.record);

@@ -85,12 +85,20 @@ export class SqliteOutbox implements OutboxStore {
   }
 
   append(subscription: string, data: OutboxData, at: string): Promise<OutboxEvent> {
-    return this.run(() => {
-      const n = this.s.next.get(subscription)?.events;
-      if (n === undefined) throw new Error(`outbox: subscription ${subscription} is not registered`);
-      this.s.insert.run(subscription, n, at, JSON.stringify(data));
-      return { subscription, number: n, at, data };
-    });
+    return this.run(() => this.appendNow(subscription, data, at));
+  }
+
+  /** append, synchronously in the unit already open on the writer (a write's followUp). */
+  appendNow(subscription: string, data: OutboxData, at: string): OutboxEvent {
+    const n = this.s.next.get(subscription)?.events;
+    if (n === undefined) throw new Error(`outbox: subscription ${subscription} is not registered`);
+    this.s.insert.run(subscription, n, at, JSON.stringify(data));
+    return { subscription, number: n, at, data };
+  }
+
+  /** generation, read on the writer in the unit already open there. */
+  generationNow(): string {
+    return this.s.generation.get()?.stamp ?? '';
   }
 
   events(subscription: string, from: number, to: number, limit: number): Promise<OutboxEvent[]> {

@@ -10,7 +10,7 @@ import type { Resource } from 'fhir/r4.js';
 import {
   StoreError, type CreateOptions, type DeleteOptions, type DeleteResult, type HistoryPage, type HistoryQuery,
   type ReadResult, type ReindexProgress, type SearchPage, type Store, type StoreIndexer, type UpdateOptions,
-  type UpdateResult, type VersionRecord, type WriteMethod,
+  type UpdateResult, type VersionRecord, type WriteFollowUp, type WriteMethod,
 } from '../port.js';
 import { MonotonicClock, stamp } from '../stamp.js';
 import { restorable } from '../restore.js';
@@ -28,7 +28,6 @@ import { toRecord, type VersionRow } from './sql.js';
 import type { SearchQuery } from '../../search/ir.js';
 import { ReadCache } from './read-cache.js';
 import { entriesFor } from '../index-entries.js';
-import type { OutboxStore } from '../outbox.js';
 import { OUTBOX_SCHEMA, SqliteOutbox } from './outbox.js';
 
 export interface SqliteStoreOptions {
@@ -188,6 +187,7 @@ function prepare(db: Database.Database) {
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
+  readonly followUps = true;
   private closed = false;
 
   /** Versions written and not yet committed: they reach the read cache only on commit. */
@@ -195,10 +195,10 @@ export class SqliteStore implements Store {
 
   private constructor(private readonly engine: Engine, private readonly inTx: boolean) {}
 
-  private outboxStore: OutboxStore | undefined;
+  private outboxStore: SqliteOutbox | undefined;
 
   /** The subscription outbox; a transaction's store appends inside that transaction. */
-  get outbox(): OutboxStore {
+  get outbox(): SqliteOutbox {
     if (!this.outboxStore) {
       const e = this.engine;
       // In memory the reader is the writer: outside a transaction, wait until none holds it.
@@ -319,13 +319,24 @@ export class SqliteStore implements Store {
     return record;
   }
 
+  /**
+   * A write's notifications, appended in the write's own unit (its savepoint in the group
+   * commit, or the open transaction): they commit with it or not at all (port.ts WriteFollowUp).
+   */
+  private followUp(fn: WriteFollowUp, written: VersionRecord, replaced: VersionRecord | undefined): void {
+    const outbox = this.outbox;
+    for (const a of fn(written, replaced, outbox.generationNow())) outbox.appendNow(a.subscription, a.data, a.at);
+  }
+
   create(resource: Resource, opts: CreateOptions = {}): Promise<VersionRecord> {
     return this.write(() => {
       const id = resource.id ?? randomUUID();
       if (this.engine.w.current.get(resource.resourceType, id)) {
         throw new StoreError('version-conflict', `${resource.resourceType}/${id} already exists`);
       }
-      return this.insertVersion(resource.resourceType, id, 1, opts.method ?? 'POST', resource);
+      const record = this.insertVersion(resource.resourceType, id, 1, opts.method ?? 'POST', resource);
+      if (opts.followUp) this.followUp(opts.followUp, record, undefined);
+      return record;
     });
   }
 
@@ -337,6 +348,7 @@ export class SqliteStore implements Store {
           `${resource.resourceType}/${resource.id} is at version ${cur && cur.deleted === 0 ? cur.version : 'none'}, not ${opts.ifMatch}`);
       }
       const record = this.insertVersion(resource.resourceType, resource.id, (cur?.version ?? 0) + 1, opts.method ?? 'PUT', resource);
+      if (opts.followUp) this.followUp(opts.followUp, record, cur && cur.deleted === 0 ? toRecord(cur) : undefined);
       return { record, created: !cur || cur.deleted === 1 };
     });
   }
