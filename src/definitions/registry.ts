@@ -80,7 +80,9 @@ export class Definitions {
   }
 
   structureDefinition(url: string): StructureDefinition | undefined {
-    return this.byUrl.get(url.split('|')[0] ?? url);
+    // Without split(): this runs for every reference and profile the validator meets.
+    const bar = url.indexOf('|');
+    return this.byUrl.get(bar < 0 ? url : url.slice(0, bar));
   }
 
   /** The compiled structure of a resource or complex data type (cached on first use). */

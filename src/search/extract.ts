@@ -416,15 +416,21 @@ export class Indexer {
   private composite(p: SearchParamInfo, root: Typed, out: IndexEntries): void {
     const elements: Typed[] = [];
     for (const path of p.paths) for (const el of path.evaluate(root)) elements.push(el);
-    for (const el of elements) {
-      const perComponent: CompositePart[][] = p.components.map((c) => {
+    next: for (const el of elements) {
+      // An element lacking any component matches nothing: the last components (value[x],
+      // mostly) are looked at first, so that such an element costs one evaluation.
+      const perComponent: CompositePart[][] = new Array<CompositePart[]>(p.components.length);
+      for (let i = p.components.length - 1; i >= 0; i--) {
+        const c = p.components[i];
         const parts: CompositePart[] = [];
-        for (const path of c.paths) {
-          for (const v of path.evaluate(el)) for (const part of this.componentParts(c.param, v)) parts.push(part);
+        if (c) {
+          for (const path of c.paths) {
+            for (const v of path.evaluate(el)) for (const part of this.componentParts(c.param, v)) parts.push(part);
+          }
         }
-        return parts;
-      });
-      if (perComponent.some((parts) => parts.length === 0)) continue;
+        if (parts.length === 0) continue next;
+        perComponent[i] = parts;
+      }
       // Every combination within the same element is a match (R4 search.html#composite).
       let combos: CompositePart[][] = [[]];
       for (const parts of perComponent) combos = combos.flatMap((c) => parts.map((x) => [...c, x]));

@@ -49,6 +49,118 @@ function absent(focus: unknown, name: string): boolean {
   return true;
 }
 
+/**
+ * A disjunct whose value the JSON alone can give: `a.b.where(…).empty()` is true when `a` is
+ * absent (navigation and `where` on an empty collection stay empty, and `where` never runs its
+ * criteria then); `a.exists()` is true when `a` is present and false when absent.
+ */
+type Disjunct = { kind: 'emptyWhenAbsent'; name: string } | { kind: 'exists'; name: string };
+const EXISTS = /^([a-z][A-Za-z0-9]*)\.exists\(\)$/;
+
+/** Splits `expression` at its top-level ` or `s (outside parentheses and quotes). */
+function topLevelOr(expression: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < expression.length; i++) {
+    const c = expression[i];
+    if (c === "'") quoted = !quoted;
+    else if (quoted) continue;
+    else if (c === '(' || c === '[') depth++;
+    else if (c === ')' || c === ']') depth--;
+    else if (depth === 0 && expression.startsWith(' or ', i)) {
+      parts.push(expression.slice(start, i).trim());
+      start = i + 4;
+      i += 3;
+    }
+  }
+  parts.push(expression.slice(start).trim());
+  return parts;
+}
+
+/** The index just past the `)` closing the `(` at `open`, or -1 (quotes respected). */
+function closing(s: string, open: number): number {
+  let depth = 0;
+  let quoted = false;
+  for (let i = open; i < s.length; i++) {
+    const c = s[i];
+    if (c === "'") quoted = !quoted;
+    else if (quoted) continue;
+    else if (c === '(') depth++;
+    else if (c === ')' && --depth === 0) return i + 1;
+  }
+  return -1;
+}
+
+const MEMBER = /^[a-z][A-Za-z0-9]*/;
+
+/**
+ * The first name of `a.b.where(…).c.empty()`: member steps and `where(…)` steps only, ending
+ * in `.empty()`; undefined for anything else.
+ */
+function emptyChainHead(part: string): string | undefined {
+  const head = MEMBER.exec(part)?.[0];
+  if (!head) return undefined;
+  let i = head.length;
+  for (;;) {
+    if (part.slice(i) === '.empty()') return head;
+    if (part[i] !== '.') return undefined;
+    i++;
+    if (part.startsWith('where(', i)) {
+      const end = closing(part, i + 5);
+      if (end < 0) return undefined;
+      i = end;
+      continue;
+    }
+    const name = MEMBER.exec(part.slice(i))?.[0];
+    if (!name || part[i + name.length] === '(') return undefined;
+    i += name.length;
+  }
+}
+
+/**
+ * The disjuncts of an `a or b or …` invariant when each is one the JSON can decide, else
+ * undefined (then fhirpath.js decides). Only where nothing binds looser than `or`.
+ */
+function decidableDisjuncts(expression: string): Disjunct[] | undefined {
+  if (LOOSER.test(expression)) return undefined;
+  const out: Disjunct[] = [];
+  for (const part of topLevelOr(expression)) {
+    const e = EXISTS.exec(part);
+    if (e) {
+      out.push({ kind: 'exists', name: e[1] ?? '' });
+      continue;
+    }
+    const name = emptyChainHead(part);
+    if (name === undefined) return undefined;
+    out.push({ kind: 'emptyWhenAbsent', name });
+  }
+  return out.length > 1 ? out : undefined;
+}
+
+/** True or false when the JSON decides `disjuncts` (one true one suffices; all false: false), else undefined. */
+function decide(disjuncts: readonly Disjunct[], focus: unknown): boolean | undefined {
+  if (typeof focus !== 'object' || focus === null || Array.isArray(focus)) return undefined;
+  let allFalse = true;
+  for (const d of disjuncts) {
+    const gone = absent(focus, d.name);
+    if (d.kind === 'emptyWhenAbsent') {
+      if (gone) return true;
+      allFalse = false;
+    } else if (!gone) {
+      if (present((focus as Record<string, unknown>)[d.name])) return true;
+      allFalse = false;
+    }
+  }
+  return allFalse ? false : undefined;
+}
+
+/** A JSON value FHIRPath sees as a non-empty collection. */
+function present(v: unknown): boolean {
+  return v !== undefined && v !== null && !(Array.isArray(v) && v.every((x) => x === null));
+}
+
 /** The FHIR primitive each FHIRPath System type stands for in R4's invariants. */
 const SYSTEM_TO_FHIR: Readonly<Record<string, string>> = {
   Boolean: 'boolean', String: 'string', Integer: 'integer', Decimal: 'decimal', Date: 'date', DateTime: 'dateTime', Time: 'time',
@@ -69,6 +181,7 @@ export class Invariants {
   private readonly cache = new Map<string, Compiled | null>();
   private readonly guards = new Map<string, readonly string[]>();
   private readonly pairs = new Map<string, [string, string] | null>();
+  private readonly disjuncts = new Map<string, Disjunct[] | null>();
   private readonly failed = new Map<string, string>();
 
   /** `base` is the element path the expression's focus has (e.g. `Patient.contact`, `Period`). */
@@ -103,6 +216,15 @@ export class Invariants {
       this.pairs.set(expression, pair);
     }
     if (pair !== null && typeof focus === 'object' && focus !== null && !Array.isArray(focus)) return !absent(focus, pair[1]);
+    let disjuncts = this.disjuncts.get(expression);
+    if (disjuncts === undefined) {
+      disjuncts = decidableDisjuncts(expression) ?? null;
+      this.disjuncts.set(expression, disjuncts);
+    }
+    if (disjuncts !== null) {
+      const decided = decide(disjuncts, focus);
+      if (decided !== undefined) return decided;
+    }
     const key = `${base}\u0000${expression}`;
     const fn = this.compiled(key, base, expression);
     if (!fn) return undefined;

@@ -15,7 +15,8 @@ import { badRequest, FhirError } from '../errors.js';
 import { rewriteReferences } from '../references.js';
 import { inBundleTransaction, inTransaction } from '../tx.js';
 import { matchOne } from './conditional.js';
-import { rememberingStore } from '../match-memo.js';
+import { memoOf, rememberingStore } from '../match-memo.js';
+import { prefetchIdentifierMatches, type Criterion } from '../match-prefetch.js';
 import { isObject, type Json } from '../../fhir-basics/json.js';
 import { issue, operationOutcome, outcomeJson, type Issue } from '../../fhir-basics/outcome.js';
 import { etagOf } from '../../fhir-basics/etag.js';
@@ -41,6 +42,9 @@ const ORDER: Record<Method, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GE
 const ENTRY_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const CONDITIONAL_REF = /^[A-Z][A-Za-z]+\?/;
 const ABSOLUTE = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/** If-None-Exist may carry a leading `Type?` or `?`: the criteria are what follows. */
+const ifNoneExistCriteria = (v: string): string => v.replace(/^[^?]*\?/, '');
 
 function statusText(code: number): string {
   return `${code} ${STATUS_CODES[code] ?? ''}`.trim();
@@ -292,6 +296,18 @@ class BundleProcessor {
    */
   private async resolveIdentities(ctx: FhirContext, entries: Planned[]): Promise<void> {
     const claimed = new Set<string>();
+    const memo = memoOf(ctx.store);
+    if (memo) {
+      // Identifier criteria of one type are looked up in one search (src/fhir/match-prefetch.ts).
+      const wanted = entries.flatMap((p): Criterion[] => {
+        const type = p.request.params.type ?? '';
+        if (p.match.route.path !== '/:type') return [];
+        if (p.method === 'POST' && p.request.ifNoneExist !== undefined) return [{ type, criteria: ifNoneExistCriteria(p.request.ifNoneExist) }];
+        if (p.method === 'PUT') return [{ type, criteria: queryString(p.request.query) }];
+        return [];
+      });
+      await prefetchIdentifierMatches(ctx, memo, wanted);
+    }
     for (const p of entries) {
       const { path } = p.match.route;
       const req = p.request;
@@ -304,7 +320,7 @@ class BundleProcessor {
       if (p.method === 'POST' && path === '/:type') {
         // R4 http.html#trules: the id of a created resource is chosen before any entry runs.
         const existing = req.ifNoneExist !== undefined
-          ? await call(() => matchOne(ctx, type, (req.ifNoneExist ?? '').replace(/^[^?]*\?/, ''), 'If-None-Exist'))
+          ? await call(() => matchOne(ctx, type, ifNoneExistCriteria(req.ifNoneExist ?? ''), 'If-None-Exist'))
           : undefined;
         if (!existing) req.assignedId = randomUUID();
         target = `${type}/${existing?.id ?? req.assignedId ?? ''}`;
@@ -330,31 +346,43 @@ class BundleProcessor {
       if (!isObject(p.request.body)) continue;
       const conditional = new Map<string, string>();
       await this.collectConditionalReferences(ctx, p, p.request.body, conditional);
-      const map = new Map([...this.identities, ...conditional]);
+      const map = conditional.size ? new Map([...this.identities, ...conditional]) : this.identities;
       p.request.body = rewriteReferences(p.request.body, map);
     }
   }
 
-  private async collectConditionalReferences(ctx: FhirContext, p: Planned, v: unknown, out: Map<string, string>, key = ''): Promise<void> {
-    if (Array.isArray(v)) {
-      for (const x of v) await this.collectConditionalReferences(ctx, p, x, out, key);
-      return;
+  /**
+   * Resolves the conditional references (`Type?criteria`) in `body`, in document order. The
+   * walk itself is synchronous: only the look-ups wait (a resource has far more nodes than
+   * conditional references).
+   */
+  private async collectConditionalReferences(ctx: FhirContext, p: Planned, body: unknown, out: Map<string, string>): Promise<void> {
+    const found: string[] = [];
+    conditionalReferences(body, '', found);
+    for (const v of found) {
+      if (out.has(v)) continue;
+      const [type = '', criteria = ''] = v.split('?', 2);
+      if (!this.ctx.defs.isResourceType(type)) throw atEntry(badRequest(`Conditional reference ${v.slice(0, 100)}: unknown type`), p.index, p.label);
+      let match;
+      try {
+        match = await matchOne(ctx, type, criteria, `conditional reference ${v.slice(0, 100)}`);
+      } catch (err) {
+        throw atEntry(err, p.index, p.label);
+      }
+      if (!match) throw atEntry(new FhirError(412, `Conditional reference ${v.slice(0, 100)} matches no resource`, 'not-found'), p.index, p.label);
+      out.set(v, `${type}/${match.id}`);
     }
-    if (isObject(v)) {
-      for (const [k, x] of Object.entries(v)) await this.collectConditionalReferences(ctx, p, x, out, k);
-      return;
-    }
-    if (key !== 'reference' || typeof v !== 'string' || !CONDITIONAL_REF.test(v) || out.has(v)) return;
-    const [type = '', criteria = ''] = v.split('?', 2);
-    if (!this.ctx.defs.isResourceType(type)) throw atEntry(badRequest(`Conditional reference ${v.slice(0, 100)}: unknown type`), p.index, p.label);
-    let match;
-    try {
-      match = await matchOne(ctx, type, criteria, `conditional reference ${v.slice(0, 100)}`);
-    } catch (err) {
-      throw atEntry(err, p.index, p.label);
-    }
-    if (!match) throw atEntry(new FhirError(412, `Conditional reference ${v.slice(0, 100)} matches no resource`, 'not-found'), p.index, p.label);
-    out.set(v, `${type}/${match.id}`);
+  }
+}
+
+/** Every `reference` string of the form `Type?criteria` in `v`, in document order. */
+function conditionalReferences(v: unknown, key: string, found: string[]): void {
+  if (Array.isArray(v)) {
+    for (const x of v) conditionalReferences(x, key, found);
+  } else if (isObject(v)) {
+    for (const k in v) conditionalReferences(v[k], k, found);
+  } else if (key === 'reference' && typeof v === 'string' && CONDITIONAL_REF.test(v)) {
+    found.push(v);
   }
 }
 

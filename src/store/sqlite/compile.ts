@@ -53,9 +53,11 @@ export class SqlCompiler {
     const pid = this.inPids(types, code);
     if (!pid) return FALSE;
     if (this.capture) this.captured = { table, where: { text: `${pid.text} AND ${cond.text}`, params: [...pid.params, ...cond.params] } };
-    return mode === 'list'
-      ? { text: `${alias}.rid IN (SELECT rid FROM ${table} WHERE ${pid.text} AND ${cond.text})`, params: [...pid.params, ...cond.params] }
-      : { text: `EXISTS (SELECT 1 FROM ${table} WHERE rid = ${alias}.rid AND ${pid.text} AND ${cond.text})`, params: [...pid.params, ...cond.params] };
+    if (mode === 'list') {
+      const rows: Sql = { text: `SELECT rid FROM ${table} WHERE ${pid.text} AND ${cond.text}`, params: [...pid.params, ...cond.params] };
+      return { text: `${alias}.rid IN (${rows.text})`, params: rows.params, rows };
+    }
+    return { text: `EXISTS (SELECT 1 FROM ${table} WHERE rid = ${alias}.rid AND ${pid.text} AND ${cond.text})`, params: [...pid.params, ...cond.params] };
   }
 
   /**
@@ -75,6 +77,13 @@ export class SqlCompiler {
     if ('or' in expr) {
       if (expr.or.length === 0) return FALSE;
       const parts = expr.or.map((e) => this.compile(e, alias, types, mode));
+      // Lists OR-ed together are one list (`code=a,b,c`): SQLite would otherwise scan every
+      // resource of the type and probe each list, where the union reads only the index.
+      const lists = parts.map((x) => x.rows);
+      if (parts.length > 1 && lists.every((x): x is Sql => x !== undefined)) {
+        const rows: Sql = { text: lists.map((x) => x.text).join(' UNION ALL '), params: lists.flatMap((x) => x.params) };
+        return { text: `${alias}.rid IN (${rows.text})`, params: rows.params, rows };
+      }
       return joinSql(parts, ' OR ');
     }
     if ('not' in expr) {

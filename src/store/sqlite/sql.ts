@@ -9,6 +9,8 @@ export type Param = string | number | null | Buffer;
 export interface Sql {
   text: string;
   params: Param[];
+  /** For `alias.rid IN (…)` conditions: the query of the rids (so that ORs of them can be one list). */
+  rows?: Sql;
 }
 
 export const FALSE: Sql = { text: '0', params: [] };
