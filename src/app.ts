@@ -17,6 +17,7 @@ import type { FhirContext, WriteHook } from './fhir/context.js';
 import { fhirPlugin } from './http/plugin.js';
 import { errorHandler, notFoundHandler } from './http/outcome.js';
 import { createLogger } from './log.js';
+import { routeOf } from './http/route-of.js';
 import { AuthService, authSettings } from './auth/service.js';
 import { smartGuard, externalGuard } from './auth/guard.js';
 import { authPlugin, adminPlugin, discoveryPlugin } from './auth/server/index.js';
@@ -207,13 +208,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   // One line per request. Request URLs carry search values (names, birth dates): log the route
   // pattern only, never the URL, query or body.
   app.addHook('onResponse', (req, reply, done) => {
-    req.log.info({
-      reqId: req.id,
-      method: req.method,
-      route: req.routeOptions.url ?? 'unmatched',
-      status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 10) / 10,
-    }, 'request');
+    log.request(req.id, req.method, routeOf(req), reply.statusCode, Math.round(reply.elapsedTime * 10) / 10);
     done();
   });
   app.addHook('onClose', async () => {

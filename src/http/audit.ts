@@ -3,6 +3,7 @@
 // that a request refused before any route runs (401 on /admin, 429, 404) is recorded too.
 import type { FastifyInstance } from 'fastify';
 import type { AuditEntry } from '../auth/store.js';
+import { routeOf } from './route-of.js';
 
 /** The longest query string kept in an entry. */
 const QUERY_MAX = 2000;
@@ -22,7 +23,7 @@ function isoNow(): string {
 export function registerAudit(app: FastifyInstance, write: (entry: AuditEntry) => void): void {
   app.addHook('onResponse', (req, reply, done) => {
     // Hot path (every request): plain assignments, no spreads.
-    const entry: AuditEntry = { time: isoNow(), requestId: String(req.id), action: `${req.method} ${req.routeOptions.url ?? 'unmatched'}`, status: reply.statusCode };
+    const entry: AuditEntry = { time: isoNow(), requestId: String(req.id), action: `${req.method} ${routeOf(req)}`, status: reply.statusCode };
     const caller = req.caller;
     if (caller) {
       if (caller.clientId) entry.clientId = caller.clientId;

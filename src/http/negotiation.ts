@@ -82,12 +82,43 @@ function fromAccept(header: string | undefined, bodyIsXml: boolean): string {
   return XML_TYPES.includes(best) ? FHIR_XML : 'application/fhir+json';
 }
 
+/** The answers' formats, made once (they are shared by every request and never changed). */
+const formats = new Map<string, ResponseFormat>();
+function formatOf(mediaType: string, pretty: boolean): ResponseFormat {
+  const key = pretty ? `${mediaType} pretty` : mediaType;
+  let f = formats.get(key);
+  if (!f) {
+    f = Object.freeze({ contentType: `${mediaType}; charset=utf-8`, pretty });
+    formats.set(key, f);
+  }
+  return f;
+}
+const PLAIN_JSON = formatOf('application/fhir+json', false);
+
+/** Accept headers seen lately and the media type each asks for (a client sends the same one each time). */
+const accepted = new Map<string, string>();
+const ACCEPTED_MAX = 256;
+
+function mediaTypeOf(accept: string | undefined, bodyIsXml: boolean): string {
+  if (bodyIsXml || accept === undefined || accept.length > 1024) return fromAccept(accept, bodyIsXml);
+  let m = accepted.get(accept);
+  if (m === undefined) {
+    m = fromAccept(accept, false); // a refusal (406) throws and is not kept
+    if (accepted.size >= ACCEPTED_MAX) accepted.clear();
+    accepted.set(accept, m);
+  }
+  return m;
+}
+
 export function responseFormat(req: FastifyRequest): ResponseFormat {
   const query = req.query as Record<string, string | string[] | undefined>;
   const fmt = query._format;
-  const mediaType = typeof fmt === 'string' && fmt !== '' ? fromFormatParam(fmt) : fromAccept(req.headers.accept, isXmlBody(req));
   const pretty = query._pretty === 'true';
-  return { contentType: `${mediaType}; charset=utf-8`, pretty };
+  const bodyIsXml = req.headers['content-type'] !== undefined && isXmlBody(req);
+  // The common request: no _format, no Accept (or any), no XML body.
+  if (fmt === undefined && !pretty && !bodyIsXml && req.headers.accept === undefined) return PLAIN_JSON;
+  const mediaType = typeof fmt === 'string' && fmt !== '' ? fromFormatParam(fmt) : mediaTypeOf(req.headers.accept, bodyIsXml);
+  return formatOf(mediaType, pretty);
 }
 
 /** True when the negotiated answer is XML. */

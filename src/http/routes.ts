@@ -14,10 +14,12 @@ import { parseQuery, queryOf, type QueryPairs } from '../fhir-basics/query.js';
 import { httpDate } from './headers.js';
 import { contentTypeOf, isJsonBody, JSON_PATCH, sendJson } from './negotiation.js';
 import { sendOutcome } from './outcome.js';
+import { routeOf } from './route-of.js';
 
 /** 415 unless the body comes in a media type the route takes. */
 function checkMediaType(kind: BodyKind, req: FastifyRequest): void {
-  const what = `${req.method} ${req.routeOptions.url ?? ''}`;
+  if (kind === 'none') return;
+  const what = `${req.method} ${routeOf(req)}`;
   switch (kind) {
     case 'resource':
       if (contentTypeOf(req) === JSON_PATCH) throw new FhirError(415, `${what} takes a FHIR resource (application/fhir+json), not a JSON Patch; use PATCH for patches`, 'not-supported');

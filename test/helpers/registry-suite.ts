@@ -249,6 +249,18 @@ export function registrySuite(tap: Tap, adapter: RegistryUnderTest): void {
     await second.close();
   });
 
+  withRegistry('audit: text fields keep every character, and a batch of large entries is stored whole', async (t, r) => {
+    const odd = 'Zoë "Ω" 🙂 \\ a\nb\tc \u2028';
+    const query = `name=${'ü'.repeat(600)}&given=${'字'.repeat(300)}`;
+    r.audit(entry(0, { user: odd, patient: odd, target: `Patient/${odd}`, query: odd }));
+    for (let i = 1; i < 300; i++) r.audit(entry(i, { query }));
+    await r.flushAudit();
+    const log = await r.auditLog({ limit: 1000 });
+    t.equal(log.length, 300, 'every entry is stored');
+    t.match(log[0], { ...entry(0), user: odd, patient: odd, target: `Patient/${odd}`, query: odd });
+    t.ok(log.slice(1).every((e) => e.query === query), 'large non-Latin entries come back as written');
+  });
+
   withRegistry('audit: close stores what is queued (a clean stop loses nothing)', async (t, r) => {
     const other = await adapter.second(r);
     for (let i = 0; i < 40; i++) other.audit(entry(i));

@@ -4,9 +4,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { auditAppender } from './audit-sqlite.js';
-import type { AuditEntry } from '../registry.js';
+import { auditEntriesOf } from './audit-lines.js';
 
-export type AuditWorkerMessage = { id: number; batch: AuditEntry[] } | { close: true };
+/** A batch as JSON lines (./audit-lines.ts), numbered for its acknowledgement; or the last message. */
+export type AuditWorkerMessage = { id: number; lines: Uint8Array } | { close: true };
 
 const port = parentPort;
 if (!port) throw new Error('audit-worker runs as a worker thread');
@@ -20,6 +21,6 @@ port.on('message', (m: AuditWorkerMessage) => {
     port.close();
     return;
   }
-  append(m.batch);
+  append(auditEntriesOf(m.lines));
   port.postMessage(m.id);
 });

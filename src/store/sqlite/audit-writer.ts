@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { AuditEntry } from '../registry.js';
 import { AuditQueue } from '../audit-queue.js';
 import type { AuditWorkerMessage } from './audit-worker.js';
+import { AuditLines, auditEntriesOf } from './audit-lines.js';
 
 /** Appends one batch in this thread (the store's own connection). */
 export type AppendBatch = (batch: readonly AuditEntry[]) => void;
@@ -21,11 +22,12 @@ function startWorker(filename: string): Worker {
 }
 
 export class SqliteAuditWriter {
-  private readonly queue = new AuditQueue((batch) => this.send(batch));
+  /** Batches for the worker are held as bytes (./audit-lines.ts); an in-memory database takes entries. */
+  private readonly queue: Pick<AuditQueue<unknown>, 'push' | 'drain'>;
   private worker: Worker | undefined;
   private nextId = 0;
   /** Batches posted to the worker and not yet acknowledged, by number (re-written here if it dies). */
-  private readonly unacked = new Map<number, AuditEntry[]>();
+  private readonly unacked = new Map<number, Uint8Array>();
   private readonly waiters: { id: number; resolve: () => void }[] = [];
   private closing = false;
 
@@ -34,7 +36,11 @@ export class SqliteAuditWriter {
    * @param appendHere appends a batch through the store's own connection
    */
   constructor(filename: string, private readonly appendHere: AppendBatch) {
-    if (filename === ':memory:') return;
+    if (filename === ':memory:') {
+      this.queue = new AuditQueue<AuditEntry[]>((batch) => this.appendHere(batch));
+      return;
+    }
+    this.queue = new AuditQueue<Uint8Array>((lines) => this.send(lines), new AuditLines());
     const worker = startWorker(filename);
     worker.on('message', (id: number) => this.acknowledged(id));
     worker.on('error', () => this.workerLost());
@@ -48,16 +54,16 @@ export class SqliteAuditWriter {
     this.queue.push(entry);
   }
 
-  private send(batch: AuditEntry[]): void {
+  private send(lines: Uint8Array): void {
     if (!this.worker) {
-      this.appendHere(batch);
+      this.appendHere(auditEntriesOf(lines));
       return;
     }
     const id = ++this.nextId;
     // Held by the event loop only while a batch is on its way (an idle writer keeps no process alive).
     if (this.unacked.size === 0) this.worker.ref();
-    this.unacked.set(id, batch);
-    this.worker.postMessage({ id, batch } satisfies AuditWorkerMessage);
+    this.unacked.set(id, lines);
+    this.worker.postMessage({ id, lines } satisfies AuditWorkerMessage);
   }
 
   private acknowledged(id: number): void {
@@ -78,7 +84,7 @@ export class SqliteAuditWriter {
     this.worker = undefined;
     const pending = [...this.unacked.entries()].sort((a, b) => a[0] - b[0]);
     this.unacked.clear();
-    if (!this.closing) for (const [, batch] of pending) this.appendHere(batch);
+    if (!this.closing) for (const [, lines] of pending) this.appendHere(auditEntriesOf(lines));
     for (const w of this.waiters.splice(0)) w.resolve();
   }
 
