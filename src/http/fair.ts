@@ -1,21 +1,27 @@
 // Fair turns at the HTTP edge, so that one busy client cannot raise another's latency. Node hands
 // the event loop every request that arrived since it last looked, and runs each to its first
 // await in arrival order: a quiet client's request then waits behind a hundred of a busy
-// client's. Here a request starts at once when its client has fewer than `burst` in progress
-// and none waiting; otherwise it waits in its client's lane, and the lanes are served in turn
-// (one request from each), for at most `sliceMs` of the event loop at a time before Node looks
-// at its sockets again. The work stays the same; only who goes next changes. A client is the
-// bearer token it sends, else its address (the rate limits know the token's client later; here
-// nothing is parsed yet).
+// client's. Counting requests in progress is not enough: a read answered synchronously is done
+// before the next socket is read, so a client with 128 connections never has more than one in
+// progress, yet its 128 requests run back to back in one pass of the event loop. So the gate
+// also counts time: within one pass of the event loop (a turn, from one check phase to the next),
+// a client starts a request at once when it has fewer than `burst` in progress, none waiting, and
+// either the turn has used less than `sliceMs` or this is its first request of the turn (a quiet
+// client never waits for a busy one's slice). Otherwise the request waits in its client's lane,
+// and each turn starts one waiting request, the lanes in rotation, before Node reads its sockets
+// again. One per turn, because a request's work runs partly in microtasks after the turn's
+// callback returns, where a clock read inside the turn cannot see it. The work stays the same;
+// only who goes next changes. A client is the bearer token it sends, else its address (the rate
+// limits know the token's client later; here nothing is parsed yet).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { FairQueue } from '../fhir-basics/fair-queue.js';
 
 export interface FairGateOptions {
   /** Requests a client may have in progress before the next ones wait their turn. */
   burst: number;
-  /** Longest stretch of the event loop spent starting waiting requests before Node reads its sockets again. */
+  /** Event-loop time a turn may spend starting requests at once before the next ones wait their turn (ms). */
   sliceMs: number;
-  /** Clock and deferral (tests pass their own, to drive the turns by hand). */
+  /** Clock and deferral to the end of the turn (tests pass their own, to drive the turns by hand). */
   now?: () => number;
   defer?: (fn: () => void) => void;
 }
@@ -24,6 +30,9 @@ export interface FairGateOptions {
 export class FairGate<T> {
   private readonly inProgress = new Map<string, number>();
   private readonly queue = new FairQueue<T>();
+  /** When the current turn started its first item, and whose items it started. */
+  private turnStart: number | undefined;
+  private readonly startedThisTurn = new Set<string>();
   private scheduled = false;
   private readonly now: () => number;
   private readonly defer: (fn: () => void) => void;
@@ -38,15 +47,12 @@ export class FairGate<T> {
   }
 
   admit(key: string, item: T): void {
-    if ((this.inProgress.get(key) ?? 0) < this.opts.burst && this.queue.waiting(key) === 0) {
+    if ((this.inProgress.get(key) ?? 0) < this.opts.burst && this.queue.waiting(key) === 0 && this.mayStartNow(key)) {
       this.run(key, item);
       return;
     }
     this.queue.push(key, item);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      this.defer(this.drain);
-    }
+    this.schedule();
   }
 
   done(key: string): void {
@@ -55,24 +61,32 @@ export class FairGate<T> {
     else this.inProgress.set(key, n - 1);
   }
 
+  /** Within the turn's slice, or the client's first request of the turn. */
+  private mayStartNow(key: string): boolean {
+    return this.turnStart === undefined || this.now() - this.turnStart < this.opts.sliceMs || !this.startedThisTurn.has(key);
+  }
+
   private run(key: string, item: T): void {
+    if (this.turnStart === undefined) this.turnStart = this.now();
+    this.startedThisTurn.add(key);
+    this.schedule();
     this.inProgress.set(key, (this.inProgress.get(key) ?? 0) + 1);
     this.start(key, item);
   }
 
-  private readonly drain = (): void => {
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.defer(this.endTurn);
+  }
+
+  /** The turn is over (Node is about to read its sockets again): the next one starts one waiting request. */
+  private readonly endTurn = (): void => {
     this.scheduled = false;
-    const t0 = this.now();
-    // At least one per turn, so that the queue always moves.
-    do {
-      const next = this.queue.shift();
-      if (!next) break;
-      this.run(next.key, next.item);
-    } while (this.now() - t0 < this.opts.sliceMs);
-    if (this.queue.size > 0) {
-      this.scheduled = true;
-      this.defer(this.drain);
-    }
+    this.turnStart = undefined;
+    this.startedThisTurn.clear();
+    const next = this.queue.shift();
+    if (next) this.run(next.key, next.item);
   };
 }
 
@@ -85,7 +99,7 @@ export function edgeClient(req: IncomingMessage): string {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-export const FAIR_DEFAULTS = { burst: 4, sliceMs: 2 } as const;
+export const FAIR_DEFAULTS = { burst: 4, sliceMs: 1 } as const;
 
 /**
  * Fastify's `serverFactory`: an HTTP/1.1 server whose requests reach `handler` through a

@@ -53,13 +53,47 @@ t.test('a busy client waits its turn; a quiet client starts at once', async (t) 
   t.same(started.at(-1), 'quiet1', 'the quiet client does not wait behind the busy one');
   t.equal(pendingTurns(), 1, 'one turn is scheduled, however many wait');
   turn();
-  t.same(started.slice(3), ['busy3', 'busy4', 'busy5'], 'a turn starts waiting requests for at most its slice');
+  t.same(started.slice(3), ['busy3'], 'the next turn starts one waiting request');
   gate.admit('quiet', 'quiet2');
   t.same(started.at(-1), 'quiet2', 'between turns, the quiet client still starts at once');
   while (turn());
-  t.same(started.slice(7), ['busy6', 'busy7', 'busy8']);
+  t.same(started.slice(5), ['busy4', 'busy5', 'busy6', 'busy7', 'busy8']);
   t.equal(gate.waiting, 0);
   t.equal(pendingTurns(), 0, 'no turn is scheduled once nothing waits');
+});
+
+t.test('requests that finish at once are held to the slice of a turn; another client still starts at once', async (t) => {
+  // Each start takes 1 ms of the clock and is done at once (a read answered synchronously): the
+  // busy client never has a request in progress, yet after 3 ms of the turn its next ones wait.
+  const { gate, started, turn } = manualGate(4, 3);
+  const admitDone = (key: string, item: string): void => {
+    const before = started.length;
+    gate.admit(key, item);
+    if (started.length > before) gate.done(key);
+  };
+  for (let i = 1; i <= 6; i++) admitDone('busy', `busy${i}`);
+  t.same(started, ['busy1', 'busy2', 'busy3'], 'three starts use up the 3 ms slice');
+  admitDone('quiet', 'quiet1');
+  t.same(started.at(-1), 'quiet1', "a client's first request of the turn starts at once, slice used or not");
+  admitDone('quiet', 'quiet2');
+  t.equal(started.at(-1), 'quiet1', 'its second one in the same spent turn waits');
+  turn();
+  t.same(started.slice(4), ['busy4'], 'the next turn starts one waiting request, lanes in rotation');
+  gate.done('busy');
+  turn();
+  t.same(started.slice(5), ['quiet2']);
+  gate.done('quiet');
+  turn();
+  gate.done('busy');
+  t.same(started.slice(6), ['busy5']);
+  // A new client in this turn: its first request starts at once; the busy one still waits in line.
+  admitDone('other', 'other1');
+  t.same(started.at(-1), 'other1');
+  admitDone('busy', 'busy7');
+  t.equal(started.at(-1), 'other1', 'a client with requests waiting queues behind them');
+  while (turn()) gate.done('busy');
+  t.same(started.slice(8), ['busy6', 'busy7']);
+  t.equal(gate.waiting, 0);
 });
 
 t.test('waiting clients are served in rotation, and a client waits while its own requests wait', async (t) => {
@@ -73,17 +107,17 @@ t.test('waiting clients are served in rotation, and a client waits while its own
   gate.admit('b', 'b4');
   gate.admit('c', 'c1');
   t.same(started, ['a1', 'b1', 'c1']);
-  turn();
+  while (turn());
   t.same(started, ['a1', 'b1', 'c1', 'a2', 'b2', 'a3', 'b3', 'a4', 'b4']);
 });
 
-t.test('a slice always starts at least one waiting request', async (t) => {
+t.test('a turn always starts a waiting request', async (t) => {
   const { gate, started, turn } = manualGate(0, 0);
   gate.admit('a', 'a1');
   gate.admit('a', 'a2');
   t.same(started, []);
   turn();
-  t.same(started, ['a1'], 'one per turn when the slice is used up at once');
+  t.same(started, ['a1'], 'one per turn');
   turn();
   t.same(started, ['a1', 'a2']);
 });
