@@ -8,9 +8,10 @@
 // a client starts a request at once when it has fewer than `burst` in progress, none waiting, and
 // either the turn has used less than `sliceMs` or this is its first request of the turn (a quiet
 // client never waits for a busy one's slice). Otherwise the request waits in its client's lane,
-// and each turn starts one waiting request, the lanes in rotation, before Node reads its sockets
-// again. One per turn, because a request's work runs partly in microtasks after the turn's
-// callback returns, where a clock read inside the turn cannot see it. The work stays the same;
+// and each turn starts waiting requests, the lanes in rotation, before Node reads its sockets
+// again. How many: as many as fit in the slice at what one start cost over the last turn, measured
+// from one turn's end to the next, because a request's work runs partly in microtasks after the
+// turn's callback returns, where a clock read inside the turn cannot see it. The work stays the same;
 // only who goes next changes. A client is the bearer token it sends, else its address (the rate
 // limits know the token's client later; here nothing is parsed yet).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -26,6 +27,9 @@ export interface FairGateOptions {
   defer?: (fn: () => void) => void;
 }
 
+/** Most waiting requests one turn starts, however cheap the last ones were. */
+const MAX_PER_TURN = 16;
+
 /** Starts items at once or in fair turns; `done(key)` must follow each start. */
 export class FairGate<T> {
   private readonly inProgress = new Map<string, number>();
@@ -33,6 +37,9 @@ export class FairGate<T> {
   /** When the current turn started its first item, and whose items it started. */
   private turnStart: number | undefined;
   private readonly startedThisTurn = new Set<string>();
+  /** When the last turn ended, and how many requests started since: the event-loop time one start took. */
+  private lastTurnEnd: number | undefined;
+  private startsSinceTurnEnd = 0;
   private scheduled = false;
   private readonly now: () => number;
   private readonly defer: (fn: () => void) => void;
@@ -69,6 +76,7 @@ export class FairGate<T> {
   private run(key: string, item: T): void {
     if (this.turnStart === undefined) this.turnStart = this.now();
     this.startedThisTurn.add(key);
+    this.startsSinceTurnEnd++;
     this.schedule();
     this.inProgress.set(key, (this.inProgress.get(key) ?? 0) + 1);
     this.start(key, item);
@@ -80,13 +88,25 @@ export class FairGate<T> {
     this.defer(this.endTurn);
   }
 
-  /** The turn is over (Node is about to read its sockets again): the next one starts one waiting request. */
+  /**
+   * The turn is over (Node is about to read its sockets again): the next one starts waiting
+   * requests, the lanes in rotation, as many as fit in `sliceMs` at the time a start took over
+   * the last turn (all its work, microtasks included; at least one, at most MAX_PER_TURN).
+   */
   private readonly endTurn = (): void => {
     this.scheduled = false;
+    const t = this.now();
+    const perStart = this.lastTurnEnd !== undefined && this.startsSinceTurnEnd > 0 ? (t - this.lastTurnEnd) / this.startsSinceTurnEnd : Infinity;
+    this.lastTurnEnd = t;
+    this.startsSinceTurnEnd = 0;
     this.turnStart = undefined;
     this.startedThisTurn.clear();
-    const next = this.queue.shift();
-    if (next) this.run(next.key, next.item);
+    const n = Math.max(1, Math.min(MAX_PER_TURN, Math.floor(this.opts.sliceMs / perStart)));
+    for (let i = 0; i < n; i++) {
+      const next = this.queue.shift();
+      if (!next) break;
+      this.run(next.key, next.item);
+    }
   };
 }
 

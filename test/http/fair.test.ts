@@ -27,14 +27,14 @@ t.test('FairQueue takes one item from each lane in turn', async (t) => {
   t.equal(q.shift(), undefined, 'an empty queue gives nothing');
 });
 
-/** A gate whose turns run only when the test says so, on a clock that advances 1 ms per start. */
-function manualGate(burst: number, sliceMs: number) {
+/** A gate whose turns run only when the test says so, on a clock that advances `cost` ms per start. */
+function manualGate(burst: number, sliceMs: number, cost = 1) {
   const started: string[] = [];
   let clock = 0;
   const turns: (() => void)[] = [];
   const gate = new FairGate<string>((_key, item) => {
     started.push(item);
-    clock += 1;
+    clock += cost;
   }, { burst, sliceMs, now: () => clock, defer: (fn) => turns.push(fn) });
   const turn = (): boolean => {
     const fn = turns.shift();
@@ -78,22 +78,34 @@ t.test('requests that finish at once are held to the slice of a turn; another cl
   admitDone('quiet', 'quiet2');
   t.equal(started.at(-1), 'quiet1', 'its second one in the same spent turn waits');
   turn();
-  t.same(started.slice(4), ['busy4'], 'the next turn starts one waiting request, lanes in rotation');
-  gate.done('busy');
+  t.same(started.slice(4), ['busy4'], 'the first turn starts one waiting request');
   turn();
-  t.same(started.slice(5), ['quiet2']);
-  gate.done('quiet');
-  turn();
-  gate.done('busy');
-  t.same(started.slice(6), ['busy5']);
-  // A new client in this turn: its first request starts at once; the busy one still waits in line.
+  t.same(started.slice(5), ['quiet2', 'busy5', 'busy6'], 'then as many as fit in the slice at what a start took (1 ms), lanes in rotation');
+  // The slice of this turn is spent: a new client's first request starts at once, the busy one's waits.
   admitDone('other', 'other1');
   t.same(started.at(-1), 'other1');
   admitDone('busy', 'busy7');
-  t.equal(started.at(-1), 'other1', 'a client with requests waiting queues behind them');
-  while (turn()) gate.done('busy');
-  t.same(started.slice(8), ['busy6', 'busy7']);
+  t.equal(started.at(-1), 'other1', 'a client that started requests this turn, slice spent, waits for the next');
+  turn();
+  t.same(started.slice(9), ['busy7']);
   t.equal(gate.waiting, 0);
+});
+
+t.test('a turn starts more waiting requests when they are cheap, one when they are dear', async (t) => {
+  const cheap = manualGate(0, 1, 0.25);
+  for (let i = 1; i <= 12; i++) cheap.gate.admit('a', `a${i}`);
+  cheap.turn();
+  t.equal(cheap.started.length, 1, 'one before anything is measured');
+  cheap.turn();
+  t.equal(cheap.started.length, 5, '0.25 ms each: four fit in a 1 ms slice');
+  cheap.turn();
+  t.equal(cheap.started.length, 9);
+  const dear = manualGate(0, 1, 5);
+  for (let i = 1; i <= 4; i++) dear.gate.admit('a', `a${i}`);
+  dear.turn();
+  dear.turn();
+  dear.turn();
+  t.equal(dear.started.length, 3, 'one per turn when a start takes longer than the slice');
 });
 
 t.test('waiting clients are served in rotation, and a client waits while its own requests wait', async (t) => {
