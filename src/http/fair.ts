@@ -1,29 +1,45 @@
 // Fair turns at the HTTP edge, so that one busy client cannot raise another's latency. Node hands
 // the event loop every request that arrived since it last looked, and runs each to its first
 // await in arrival order: a quiet client's request then waits behind a hundred of a busy
-// client's. Here a request starts at once when its client has fewer than `burst` in progress
-// and none waiting; otherwise it waits in its client's lane, and the lanes are served in turn
-// (one request from each), for at most `sliceMs` of the event loop at a time before Node looks
-// at its sockets again. The work stays the same; only who goes next changes. A client is the
-// bearer token it sends, else its address (the rate limits know the token's client later; here
-// nothing is parsed yet).
+// client's. Counting requests in progress is not enough: a read answered synchronously is done
+// before the next socket is read, so a client with 128 connections never has more than one in
+// progress, yet its 128 requests run back to back in one pass of the event loop. So the gate
+// also counts time: within one pass of the event loop (a turn, from one check phase to the next),
+// a client starts a request at once when it has fewer than `burst` in progress, none waiting, and
+// either the turn has used less than `sliceMs` or this is its first request of the turn (a quiet
+// client never waits for a busy one's slice). Otherwise the request waits in its client's lane,
+// and each turn starts waiting requests, the lanes in rotation, before Node reads its sockets
+// again. How many: as many as fit in the slice at what one start cost over the last turn, measured
+// from one turn's end to the next, because a request's work runs partly in microtasks after the
+// turn's callback returns, where a clock read inside the turn cannot see it. The work stays the same;
+// only who goes next changes. A client is the bearer token it sends, else its address (the rate
+// limits know the token's client later; here nothing is parsed yet).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { FairQueue } from '../fhir-basics/fair-queue.js';
 
 export interface FairGateOptions {
   /** Requests a client may have in progress before the next ones wait their turn. */
   burst: number;
-  /** Longest stretch of the event loop spent starting waiting requests before Node reads its sockets again. */
+  /** Event-loop time a turn may spend starting requests at once before the next ones wait their turn (ms). */
   sliceMs: number;
-  /** Clock and deferral (tests pass their own, to drive the turns by hand). */
+  /** Clock and deferral to the end of the turn (tests pass their own, to drive the turns by hand). */
   now?: () => number;
   defer?: (fn: () => void) => void;
 }
+
+/** Most waiting requests one turn starts, however cheap the last ones were. */
+const MAX_PER_TURN = 16;
 
 /** Starts items at once or in fair turns; `done(key)` must follow each start. */
 export class FairGate<T> {
   private readonly inProgress = new Map<string, number>();
   private readonly queue = new FairQueue<T>();
+  /** When the current turn started its first item, and whose items it started. */
+  private turnStart: number | undefined;
+  private readonly startedThisTurn = new Set<string>();
+  /** When the last turn ended, and how many requests started since: the event-loop time one start took. */
+  private lastTurnEnd: number | undefined;
+  private startsSinceTurnEnd = 0;
   private scheduled = false;
   private readonly now: () => number;
   private readonly defer: (fn: () => void) => void;
@@ -38,15 +54,12 @@ export class FairGate<T> {
   }
 
   admit(key: string, item: T): void {
-    if ((this.inProgress.get(key) ?? 0) < this.opts.burst && this.queue.waiting(key) === 0) {
+    if ((this.inProgress.get(key) ?? 0) < this.opts.burst && this.queue.waiting(key) === 0 && this.mayStartNow(key)) {
       this.run(key, item);
       return;
     }
     this.queue.push(key, item);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      this.defer(this.drain);
-    }
+    this.schedule();
   }
 
   done(key: string): void {
@@ -55,23 +68,44 @@ export class FairGate<T> {
     else this.inProgress.set(key, n - 1);
   }
 
+  /** Within the turn's slice, or the client's first request of the turn. */
+  private mayStartNow(key: string): boolean {
+    return this.turnStart === undefined || this.now() - this.turnStart < this.opts.sliceMs || !this.startedThisTurn.has(key);
+  }
+
   private run(key: string, item: T): void {
+    if (this.turnStart === undefined) this.turnStart = this.now();
+    this.startedThisTurn.add(key);
+    this.startsSinceTurnEnd++;
+    this.schedule();
     this.inProgress.set(key, (this.inProgress.get(key) ?? 0) + 1);
     this.start(key, item);
   }
 
-  private readonly drain = (): void => {
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.defer(this.endTurn);
+  }
+
+  /**
+   * The turn is over (Node is about to read its sockets again): the next one starts waiting
+   * requests, the lanes in rotation, as many as fit in `sliceMs` at the time a start took over
+   * the last turn (all its work, microtasks included; at least one, at most MAX_PER_TURN).
+   */
+  private readonly endTurn = (): void => {
     this.scheduled = false;
-    const t0 = this.now();
-    // At least one per turn, so that the queue always moves.
-    do {
+    const t = this.now();
+    const perStart = this.lastTurnEnd !== undefined && this.startsSinceTurnEnd > 0 ? (t - this.lastTurnEnd) / this.startsSinceTurnEnd : Infinity;
+    this.lastTurnEnd = t;
+    this.startsSinceTurnEnd = 0;
+    this.turnStart = undefined;
+    this.startedThisTurn.clear();
+    const n = Math.max(1, Math.min(MAX_PER_TURN, Math.floor(this.opts.sliceMs / perStart)));
+    for (let i = 0; i < n; i++) {
       const next = this.queue.shift();
       if (!next) break;
       this.run(next.key, next.item);
-    } while (this.now() - t0 < this.opts.sliceMs);
-    if (this.queue.size > 0) {
-      this.scheduled = true;
-      this.defer(this.drain);
     }
   };
 }
@@ -85,7 +119,7 @@ export function edgeClient(req: IncomingMessage): string {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-export const FAIR_DEFAULTS = { burst: 4, sliceMs: 2 } as const;
+export const FAIR_DEFAULTS = { burst: 4, sliceMs: 1 } as const;
 
 /**
  * Fastify's `serverFactory`: an HTTP/1.1 server whose requests reach `handler` through a

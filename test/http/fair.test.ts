@@ -27,14 +27,14 @@ t.test('FairQueue takes one item from each lane in turn', async (t) => {
   t.equal(q.shift(), undefined, 'an empty queue gives nothing');
 });
 
-/** A gate whose turns run only when the test says so, on a clock that advances 1 ms per start. */
-function manualGate(burst: number, sliceMs: number) {
+/** A gate whose turns run only when the test says so, on a clock that advances `cost` ms per start. */
+function manualGate(burst: number, sliceMs: number, cost = 1) {
   const started: string[] = [];
   let clock = 0;
   const turns: (() => void)[] = [];
   const gate = new FairGate<string>((_key, item) => {
     started.push(item);
-    clock += 1;
+    clock += cost;
   }, { burst, sliceMs, now: () => clock, defer: (fn) => turns.push(fn) });
   const turn = (): boolean => {
     const fn = turns.shift();
@@ -53,13 +53,59 @@ t.test('a busy client waits its turn; a quiet client starts at once', async (t) 
   t.same(started.at(-1), 'quiet1', 'the quiet client does not wait behind the busy one');
   t.equal(pendingTurns(), 1, 'one turn is scheduled, however many wait');
   turn();
-  t.same(started.slice(3), ['busy3', 'busy4', 'busy5'], 'a turn starts waiting requests for at most its slice');
+  t.same(started.slice(3), ['busy3'], 'the next turn starts one waiting request');
   gate.admit('quiet', 'quiet2');
   t.same(started.at(-1), 'quiet2', 'between turns, the quiet client still starts at once');
   while (turn());
-  t.same(started.slice(7), ['busy6', 'busy7', 'busy8']);
+  t.same(started.slice(5), ['busy4', 'busy5', 'busy6', 'busy7', 'busy8']);
   t.equal(gate.waiting, 0);
   t.equal(pendingTurns(), 0, 'no turn is scheduled once nothing waits');
+});
+
+t.test('requests that finish at once are held to the slice of a turn; another client still starts at once', async (t) => {
+  // Each start takes 1 ms of the clock and is done at once (a read answered synchronously): the
+  // busy client never has a request in progress, yet after 3 ms of the turn its next ones wait.
+  const { gate, started, turn } = manualGate(4, 3);
+  const admitDone = (key: string, item: string): void => {
+    const before = started.length;
+    gate.admit(key, item);
+    if (started.length > before) gate.done(key);
+  };
+  for (let i = 1; i <= 6; i++) admitDone('busy', `busy${i}`);
+  t.same(started, ['busy1', 'busy2', 'busy3'], 'three starts use up the 3 ms slice');
+  admitDone('quiet', 'quiet1');
+  t.same(started.at(-1), 'quiet1', "a client's first request of the turn starts at once, slice used or not");
+  admitDone('quiet', 'quiet2');
+  t.equal(started.at(-1), 'quiet1', 'its second one in the same spent turn waits');
+  turn();
+  t.same(started.slice(4), ['busy4'], 'the first turn starts one waiting request');
+  turn();
+  t.same(started.slice(5), ['quiet2', 'busy5', 'busy6'], 'then as many as fit in the slice at what a start took (1 ms), lanes in rotation');
+  // The slice of this turn is spent: a new client's first request starts at once, the busy one's waits.
+  admitDone('other', 'other1');
+  t.same(started.at(-1), 'other1');
+  admitDone('busy', 'busy7');
+  t.equal(started.at(-1), 'other1', 'a client that started requests this turn, slice spent, waits for the next');
+  turn();
+  t.same(started.slice(9), ['busy7']);
+  t.equal(gate.waiting, 0);
+});
+
+t.test('a turn starts more waiting requests when they are cheap, one when they are dear', async (t) => {
+  const cheap = manualGate(0, 1, 0.25);
+  for (let i = 1; i <= 12; i++) cheap.gate.admit('a', `a${i}`);
+  cheap.turn();
+  t.equal(cheap.started.length, 1, 'one before anything is measured');
+  cheap.turn();
+  t.equal(cheap.started.length, 5, '0.25 ms each: four fit in a 1 ms slice');
+  cheap.turn();
+  t.equal(cheap.started.length, 9);
+  const dear = manualGate(0, 1, 5);
+  for (let i = 1; i <= 4; i++) dear.gate.admit('a', `a${i}`);
+  dear.turn();
+  dear.turn();
+  dear.turn();
+  t.equal(dear.started.length, 3, 'one per turn when a start takes longer than the slice');
 });
 
 t.test('waiting clients are served in rotation, and a client waits while its own requests wait', async (t) => {
@@ -73,17 +119,17 @@ t.test('waiting clients are served in rotation, and a client waits while its own
   gate.admit('b', 'b4');
   gate.admit('c', 'c1');
   t.same(started, ['a1', 'b1', 'c1']);
-  turn();
+  while (turn());
   t.same(started, ['a1', 'b1', 'c1', 'a2', 'b2', 'a3', 'b3', 'a4', 'b4']);
 });
 
-t.test('a slice always starts at least one waiting request', async (t) => {
+t.test('a turn always starts a waiting request', async (t) => {
   const { gate, started, turn } = manualGate(0, 0);
   gate.admit('a', 'a1');
   gate.admit('a', 'a2');
   t.same(started, []);
   turn();
-  t.same(started, ['a1'], 'one per turn when the slice is used up at once');
+  t.same(started, ['a1'], 'one per turn');
   turn();
   t.same(started, ['a1', 'a2']);
 });
