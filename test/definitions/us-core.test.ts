@@ -6,6 +6,7 @@ import { mkdtempSync, symlinkSync, existsSync, mkdirSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDefinitions } from '../../src/definitions/registry.js';
+import { loadUserDefinitions } from '../../src/definitions/load.js';
 import { readPackageTgz, untar } from '../../src/definitions/package.js';
 import { validateResource } from '../../src/validation/index.js';
 import { testApp, put, body, ids } from '../helpers/app.js';
@@ -68,7 +69,8 @@ t.test('two versions of one package: the highest is loaded, the other reported',
   const two = mkdtempSync(join(tmpdir(), 'flint-uscore2-'));
   symlinkSync(TGZ, join(two, 'a.tgz'));
   symlinkSync(join(CORPUS, 'hl7.fhir.us.core-3.1.1.tgz'), join(two, 'b.tgz'));
-  const defs = loadDefinitions(two);
+  // The choice is made reading the directory; the R4 core it is added to plays no part in it.
+  const defs = loadUserDefinitions(two);
   t.same(defs.packages.map((p) => p.version), ['6.1.0']);
   t.match(defs.rejected, [{ reason: /3\.1\.1 not loaded: 6\.1\.0/ }]);
 });
@@ -78,7 +80,7 @@ t.test('a broken or hostile package is reported, not loaded, and the server stil
   writeFileSync(join(bad, 'garbage.tgz'), 'not gzip at all');
   mkdirSync(join(bad, 'unpacked', 'package'), { recursive: true });
   writeFileSync(join(bad, 'unpacked', 'package', 'package.json'), '{"name": 1}');
-  const defs = loadDefinitions(bad);
+  const defs = loadUserDefinitions(bad);
   t.equal(defs.packages.length, 0);
   t.equal(defs.rejected.length, 2);
   // A tar entry claiming more bytes than the archive holds.

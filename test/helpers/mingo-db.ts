@@ -94,10 +94,12 @@ export class MingoDb implements MongoDb {
 
   async find(coll: CollectionName, filter: Filter, opts: FindOptions = {}, session?: Session): Promise<Doc[]> {
     this.calls.push('find');
-    let cursor = new Query({}).find(structuredClone(this.matches(coll, filter, session)), opts.projection);
+    // mingo's projection and sort leave their input as it is; only what is returned is copied
+    // (copying every match first made the emulation spend its time in the garbage collector).
+    let cursor = new Query({}).find(this.matches(coll, filter, session), opts.projection);
     if (opts.sort) cursor = cursor.sort(opts.sort);
     if (opts.limit !== undefined) cursor = cursor.limit(opts.limit);
-    return cursor.all() as Doc[];
+    return structuredClone(cursor.all() as Doc[]);
   }
 
   async aggregate(coll: CollectionName, pipeline: Doc[], session?: Session): Promise<Doc[]> {
@@ -105,8 +107,10 @@ export class MingoDb implements MongoDb {
     const [first, ...rest] = pipeline;
     const match = first && '$match' in first ? (first.$match as Filter) : {};
     const stages = first && '$match' in first ? rest : pipeline;
-    const docs = structuredClone(this.matches(coll, match, session));
-    return (stages.length ? new Aggregator(stages).run(docs) : docs) as Doc[];
+    // The stages the adapter uses ($addFields, $match, $sort, $limit, $project) make new
+    // documents or reorder the array (ours), never changing a stored one; the result is copied.
+    const docs = this.matches(coll, match, session);
+    return structuredClone((stages.length ? new Aggregator(stages).run(docs) : docs) as Doc[]);
   }
 
   async count(coll: CollectionName, filter: Filter, limit?: number, session?: Session): Promise<number> {

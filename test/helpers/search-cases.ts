@@ -3,8 +3,10 @@
 // against both): hand-made resources for what the fixtures lack, and the queries.
 import type { CodeSystem, Resource, ValueSet } from 'fhir/r4.js';
 import type { TerminologySource } from '../../src/terminology/expand.js';
-import type { Definitions } from '../../src/definitions/registry.js';
-import type { Indexer } from '../../src/search/extract.js';
+import { loadDefinitions, type Definitions } from '../../src/definitions/registry.js';
+import { Indexer } from '../../src/search/extract.js';
+import { SearchParams } from '../../src/search/params.js';
+import { SearchParser } from '../../src/search/parse.js';
 import type { Store } from '../../src/store/port.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { MongoStore } from '../../src/store/mongo/store.js';
@@ -42,11 +44,30 @@ const mixedSet = {
   compose: { include: [{ system: SITE, filter: [{ property: 'concept', op: 'is-a', value: 'hand' }] }, { system: 'http://loinc.org', concept: [{ code: '8867-4' }, { code: '29463-7' }] }] },
 } as ValueSet;
 /** The definitions' terminology, with the site CodeSystem and the mixed ValueSet added. */
-export function searchTerminology(defs: Definitions): TerminologySource {
+function searchTerminology(defs: Definitions): TerminologySource {
   return {
     codeSystem: (url) => (url === SITE ? siteSystem : defs.codeSystem(url)),
     valueSet: (url) => (url === mixedSet.url ? mixedSet : defs.valueSet(url)),
   };
+}
+
+export interface SearchMachinery {
+  defs: Definitions;
+  indexer: Indexer;
+  /** Parses on `http://flint.test/fhir`, as the indexer indexes. */
+  parser: SearchParser;
+  /** What parsing these cases needs (see searchTerminology). */
+  terminology: TerminologySource;
+}
+
+/** The base definitions, an indexer and a parser on one base URL, and the cases' terminology. */
+export function searchMachinery(): SearchMachinery {
+  const base = 'http://flint.test/fhir';
+  const defs = loadDefinitions();
+  const params = new SearchParams(defs);
+  const parser = new SearchParser(defs, params);
+  parser.setBaseUrl(base);
+  return { defs, indexer: new Indexer(defs, base, params), parser, terminology: searchTerminology(defs) };
 }
 
 export const QUERIES = (p: string[]): string[] => [

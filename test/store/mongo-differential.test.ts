@@ -5,22 +5,11 @@
 // Sorting by _lastUpdated is left to test/helpers/search-suite.ts: the two stores stamp their
 // own clocks, so resources written in one millisecond by one may not be by the other.
 import t, { type Test } from 'tap';
-import { loadDefinitions } from '../../src/definitions/registry.js';
-import { SearchParams } from '../../src/search/params.js';
-import { SearchParser } from '../../src/search/parse.js';
-import { Indexer } from '../../src/search/extract.js';
 import type { AccessConstraint, SearchQuery } from '../../src/search/ir.js';
 import type { SearchPage, VersionRecord } from '../../src/store/port.js';
-import { loadBoth, QUERIES, searchTerminology, type Loaded } from '../helpers/search-cases.js';
+import { loadBoth, QUERIES, searchMachinery, type Loaded } from '../helpers/search-cases.js';
 
-const BASE = 'http://flint.test/fhir';
-const defs = loadDefinitions();
-const params = new SearchParams(defs);
-const indexer = new Indexer(defs, BASE, params);
-const parser = new SearchParser(defs, params);
-parser.setBaseUrl(BASE);
-
-const terminology = searchTerminology(defs);
+const { defs, indexer, parser, terminology } = searchMachinery();
 
 const load = (): Promise<Loaded> => loadBoth(indexer, 3);
 

@@ -5,22 +5,12 @@
 // paging or includes), with and without a patient's or a granular access constraint.
 import t from 'tap';
 import type { Resource } from 'fhir/r4.js';
-import { loadDefinitions } from '../../src/definitions/registry.js';
-import { SearchParams } from '../../src/search/params.js';
-import { SearchParser } from '../../src/search/parse.js';
-import { Indexer } from '../../src/search/extract.js';
 import type { AccessConstraint, Expr, SearchQuery } from '../../src/search/ir.js';
 import type { Store } from '../../src/store/port.js';
 import { InMemoryMatcher, entryKeys, requiredKeys, type Candidate } from '../../src/subscriptions/match.js';
-import { loadBoth, QUERIES, searchTerminology } from '../helpers/search-cases.js';
+import { loadBoth, QUERIES, searchMachinery } from '../helpers/search-cases.js';
 
-const BASE = 'http://flint.test/fhir';
-const defs = loadDefinitions();
-const params = new SearchParams(defs);
-const indexer = new Indexer(defs, BASE, params);
-const parser = new SearchParser(defs, params);
-parser.setBaseUrl(BASE);
-const terminology = searchTerminology(defs);
+const { indexer, parser, terminology } = searchMachinery();
 
 /** What has no meaning in Subscription criteria (src/subscriptions/spec.ts refuses it). */
 const NOT_CRITERIA = /^_(count|sort|include|revinclude|summary|elements|total|format|pretty|cursor|type)(:|$)/;
