@@ -45,6 +45,9 @@ const LEASE = 'subscriptions:delivery';
 const LEASE_MS = 60_000;
 const BATCH = 50;
 
+/** How often a pass reads the store's subscriptions with events waiting (restarts, other instances, retries). */
+const STORE_SCAN_MS = 100;
+
 export const DELIVERY_DEFAULTS = { concurrency: 16, keep: KEEP_EVENTS, backlog: 10_000, pollMs: 1000, refreshMs: 10_000 };
 
 export class DeliveryWorker implements Notifier {
@@ -54,6 +57,7 @@ export class DeliveryWorker implements Notifier {
    * has work after its turn goes to the back, so none waits behind others' streams.
    */
   private readonly ready = new Set<string>();
+  private lastStoreScan = 0;
   /**
    * Per subscription, the last event sent and answered 2xx whose delivered mark is still being
    * written: the next turn starts past it without waiting for that write (the marks of one
@@ -118,8 +122,13 @@ export class DeliveryWorker implements Notifier {
     if (!(await this.holdLease())) return;
     // Subscriptions told of first, in the order they were told of; then the store's (work left
     // by a restart or by another instance, retries after backoff).
+    // The store's list is read at most every STORE_SCAN_MS: passes follow every commit and every
+    // delivery, and the subscriptions told of are already in `ready`.
     const due = new Set<string>(this.ready);
-    for (const id of await this.ctx.store.outbox.withPending()) due.add(id);
+    if (now - this.lastStoreScan >= STORE_SCAN_MS) {
+      this.lastStoreScan = now;
+      for (const id of await this.ctx.store.outbox.withPending()) due.add(id);
+    }
     for (const e of this.registry.entries()) {
       if (e.state.phase === 'requested' && e.spec.status !== 'off') due.add(e.spec.id);
       if (e.state.phase === 'active' && e.spec.heartbeatMs && now - (this.lastSent.get(e.spec.id) ?? now) >= e.spec.heartbeatMs) due.add(e.spec.id);

@@ -10,6 +10,8 @@ CREATE TABLE IF NOT EXISTS sub_state (
   sub TEXT PRIMARY KEY, events INTEGER NOT NULL DEFAULT 0, delivered INTEGER NOT NULL DEFAULT 0,
   failures INTEGER NOT NULL DEFAULT 0, data TEXT NOT NULL DEFAULT '{}'
 );
+-- Subscriptions with undelivered events, found without reading every subscription's row.
+CREATE INDEX IF NOT EXISTS sub_state_pending ON sub_state (sub) WHERE events > delivered;
 CREATE TABLE IF NOT EXISTS sub_generation (id INTEGER PRIMARY KEY CHECK (id = 1), stamp TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sub_event (
   sub TEXT NOT NULL, n INTEGER NOT NULL, at TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (sub, n)
