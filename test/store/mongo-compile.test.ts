@@ -37,7 +37,11 @@ t.test('a chain or _has whose inner search matches too much is refused, not run'
   const few: InnerSearch = { ids: async () => ['p1', 'p2'], references: async () => [{ t: 'Patient', i: 'p1' }, { t: 'Group', i: 'g1' }] };
   const ok = new Compiler(registered, few, undefined);
   t.same(await ok.expr({ cond: { kind: 'chain', param: 'subject', targetTypes: ['Patient'], where: { and: [] } } }, ['Observation']),
-    { 'x.rf': { $elemMatch: { p: 'subject', $or: [{ t: 'Patient', i: { $in: ['p1', 'p2'] } }] } } });
+    // The stored targets found, or a contained Patient the subject refers to (R4 search.html#contained).
+    { $or: [
+      { 'x.rf': { $elemMatch: { p: 'subject', $or: [{ t: 'Patient', i: { $in: ['p1', 'p2'] } }] } } },
+      { 'x.cx': { $elemMatch: { t: 'Patient', r: 'subject' } } },
+    ] });
   t.same(await ok.expr({ cond: { kind: 'has', sourceType: 'Observation', param: 'subject', where: { and: [] } } }, ['Patient']),
     { t: 'Patient', i: { $in: ['p1'] } }, 'only references to the searched types');
 });
